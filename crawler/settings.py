@@ -1,0 +1,130 @@
+"""Scrapy settings for the tass crawler: defaults, environment overrides, component order.
+
+This is the only module that reads ``os.environ``. Every environment variable has the same name
+as the setting it sets; a malformed value stops the program with a message naming the variable.
+Components validate their own settings again (``-s NAME=value`` bypasses this module).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+class SettingError(ValueError):
+    """An environment variable holds a value its setting cannot take."""
+
+
+def _env(name: str, default: T, parse: Callable[[str], T], what: str) -> T:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        return parse(raw.strip())
+    except ValueError as exc:
+        message = f"setting {name}={raw!r} is malformed: expected {what} ({exc})"
+        raise SystemExit(f"tass-crawler: {message}") from SettingError(message)
+
+
+def _positive_int(raw: str) -> int:
+    value = int(raw)
+    if value <= 0:
+        raise ValueError("must be > 0")
+    return value
+
+
+def _positive_float(raw: str) -> float:
+    value = float(raw)
+    if not value > 0:
+        raise ValueError("must be > 0")
+    return value
+
+
+def _non_negative_float(raw: str) -> float:
+    value = float(raw)
+    if not value >= 0:
+        raise ValueError("must be >= 0")
+    return value
+
+
+def _bool(raw: str) -> bool:
+    lowered = raw.lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError("not a boolean")
+
+
+def _url(raw: str) -> str:
+    if not raw.startswith(("http://", "https://")):
+        raise ValueError("must start with http:// or https://")
+    return raw.rstrip("/")
+
+
+def _str(raw: str) -> str:
+    return raw
+
+
+BOT_NAME = "tass"
+SPIDER_MODULES = ["crawler.spiders"]
+NEWSPIDER_MODULE = "crawler.spiders"
+
+# --- The site ------------------------------------------------------------------------------
+TASS_BASE_URL = _env("TASS_BASE_URL", "https://tass.com", _url, "an http(s) URL")
+USER_AGENT = _env(
+    "USER_AGENT",
+    "tass-crawler/0.1 (+https://github.com/tass-crawler/tass-crawler; crawler@example.org)",
+    _str,
+    "a string",
+)
+ROBOTSTXT_OBEY = True
+
+# --- Services ------------------------------------------------------------------------------
+# Empty REDIS_URL / MONGO_URI: the crawl starts embedded servers under TASS_DATA_DIR.
+REDIS_URL = _env("REDIS_URL", "", _str, "a redis:// URL")
+MONGO_URI = _env("MONGO_URI", "", _str, "a mongodb:// URL")
+MONGO_DATABASE = _env("MONGO_DATABASE", "tass", _str, "a database name")
+TASS_DATA_DIR = _env("TASS_DATA_DIR", ".tass", _str, "a folder path")
+
+# --- Politeness ----------------------------------------------------------------------------
+CRAWL_RATE = _env("CRAWL_RATE", 4.0, _positive_float, "requests per second (> 0)")
+CONCURRENT_REQUESTS = _env("CONCURRENT_REQUESTS", 16, _positive_int, "an integer > 0")
+CONCURRENT_REQUESTS_PER_DOMAIN = CONCURRENT_REQUESTS
+DOWNLOAD_DELAY = 0.0
+DOWNLOAD_TIMEOUT = _env("DOWNLOAD_TIMEOUT", 30.0, _positive_float, "seconds (> 0)")
+AUTOTHROTTLE_ENABLED = False
+RETRY_ENABLED = True
+RETRY_TIMES = _env("RETRY_TIMES", 3, int, "an integer")
+RETRY_HTTP_CODES = [500, 502, 503, 504, 522, 524, 408, 429]
+# No sane article is 8 MB; the gzip bomb and the giant page stop here with a recorded reason.
+DOWNLOAD_MAXSIZE = _env("DOWNLOAD_MAXSIZE", 8 * 1024 * 1024, _positive_int, "bytes (> 0)")
+DOWNLOAD_WARNSIZE = 2 * 1024 * 1024
+REDIRECT_MAX_TIMES = 5
+COOKIES_ENABLED = False
+TELNETCONSOLE_ENABLED = False
+REQUEST_FINGERPRINTER_IMPLEMENTATION = "2.7"
+TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
+
+# --- Crawl scope ---------------------------------------------------------------------------
+TASS_SINCE_DAYS = _env("TASS_SINCE_DAYS", 7, _positive_int, "a number of days (> 0)")
+CRAWL_SCHEDULE = _env("CRAWL_SCHEDULE", "0 2 * * *", _str, "a cron expression")
+
+# --- Pipelines -----------------------------------------------------------------------------
+ITEM_PIPELINES = {
+    "pipelines.clean.CleanPipeline": 100,
+    "pipelines.validate.ValidatePipeline": 200,
+    "pipelines.dedupe.DedupePipeline": 300,
+    "pipelines.store.StorePipeline": 400,
+}
+TASS_STORE_BATCH_SIZE = _env("TASS_STORE_BATCH_SIZE", 100, _positive_int, "an integer > 0")
+TASS_STORE_FLUSH_INTERVAL = _env("TASS_STORE_FLUSH_INTERVAL", 2.0, _positive_float, "seconds (> 0)")
+TASS_DEDUPE_NEAR_ENABLED = _env("TASS_DEDUPE_NEAR_ENABLED", True, _bool, "true or false")
+TASS_DEDUPE_MAX_DISTANCE = _env("TASS_DEDUPE_MAX_DISTANCE", 3, int, "an integer (bits)")
+TASS_VALIDATE_MIN_BODY = _env("TASS_VALIDATE_MIN_BODY", 200, int, "a number of characters")
+
+LOG_LEVEL = _env("LOG_LEVEL", "INFO", _str, "a log level")
+FEED_EXPORT_ENCODING = "utf-8"

@@ -109,3 +109,6 @@ class PageFailure:
 
     attempts: int = 1
     """How many times the URL was tried."""
+
+    article_id: int | None = None
+    """The article id when the URL is an article URL, else None (a hub, a feed)."""

@@ -90,11 +90,24 @@ MONGO_URI = _env("MONGO_URI", "", _str, "a mongodb:// URL")
 MONGO_DATABASE = _env("MONGO_DATABASE", "tass", _str, "a database name")
 TASS_DATA_DIR = _env("TASS_DATA_DIR", ".tass", _str, "a folder path")
 
+TASS_REDIS_PREFIX = _env("TASS_REDIS_PREFIX", "tass", _str, "a key prefix")
+
+# --- The shared frontier (scrapy-redis, extended in crawler.frontier) -----------------------
+ADDONS = {"crawler.addons.LocalServicesAddon": 0}
+SCHEDULER = "crawler.frontier.scheduler.TassScheduler"
+SCHEDULER_PERSIST = True  # enforced by TassScheduler whatever this says
+EXTENSIONS = {"crawler.frontier.lifecycle.RunLifecycleExtension": 500}
+TASS_IDLE_GRACE = _env("TASS_IDLE_GRACE", 2.0, _non_negative_float, "seconds (>= 0)")
+TASS_HEARTBEAT_INTERVAL = 0.5
+COMMANDS_MODULE = "crawler.commands"
+
 # --- Politeness ----------------------------------------------------------------------------
-CRAWL_RATE = _env("CRAWL_RATE", 4.0, _positive_float, "requests per second (> 0)")
-CONCURRENT_REQUESTS = _env("CONCURRENT_REQUESTS", 16, _positive_int, "an integer > 0")
+# Requests per second to the site from one worker process.
+CRAWL_RATE = _env("CRAWL_RATE", 2.0, _positive_float, "requests per second (> 0)")
+CONCURRENT_REQUESTS = _env("CONCURRENT_REQUESTS", 8, _positive_int, "an integer > 0")
 CONCURRENT_REQUESTS_PER_DOMAIN = CONCURRENT_REQUESTS
-DOWNLOAD_DELAY = 0.0
+DOWNLOAD_DELAY = 1.0 / CRAWL_RATE
+RANDOMIZE_DOWNLOAD_DELAY = False
 DOWNLOAD_TIMEOUT = _env("DOWNLOAD_TIMEOUT", 30.0, _positive_float, "seconds (> 0)")
 AUTOTHROTTLE_ENABLED = False
 RETRY_ENABLED = True
@@ -111,6 +124,7 @@ TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
 
 # --- Crawl scope ---------------------------------------------------------------------------
 TASS_SINCE_DAYS = _env("TASS_SINCE_DAYS", 7, _positive_int, "a number of days (> 0)")
+TASS_LISTING_LIMIT = _env("TASS_LISTING_LIMIT", 100, _positive_int, "items per API page (> 0)")
 CRAWL_SCHEDULE = _env("CRAWL_SCHEDULE", "0 2 * * *", _str, "a cron expression")
 
 # --- Pipelines -----------------------------------------------------------------------------

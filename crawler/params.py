@@ -1,0 +1,109 @@
+"""The crawl's arguments (``-a name=value``), parsed and validated in one place.
+
+A run's parameters travel with the run in Redis (``Run.args``), so every worker of a run uses
+the arguments the run was seeded with, whatever it was started with itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from crawler.urls import SECTION_ALIASES, SECTIONS
+
+MODES = ("crawl", "worker")
+
+
+class ArgumentError(ValueError):
+    """A spider argument has a value it cannot take; the message names the argument."""
+
+
+@dataclass(frozen=True, slots=True)
+class CrawlParams:
+    """What one run crawls."""
+
+    since: datetime | None
+    """Oldest publication time to page back to; None walks the whole archive (``since=all``)."""
+
+    sections: tuple[str, ...] = ()
+    """Section slugs to crawl; empty means all sections, themes, feeds and sitemaps."""
+
+    max_articles: int = 0
+    """Stop queueing new articles after this many in the run (0 = no cap)."""
+
+    @classmethod
+    def from_args(
+        cls, args: dict[str, Any], *, default_since_days: int, now: datetime | None = None
+    ) -> CrawlParams:
+        now = now or datetime.now(UTC)
+        return cls(
+            since=_parse_since(args.get("since"), default_since_days, now),
+            sections=_parse_sections(args.get("sections")),
+            max_articles=_parse_max(args.get("max_articles")),
+        )
+
+    def to_args(self) -> dict[str, str]:
+        """The arguments that rebuild these parameters exactly (stored with the run)."""
+        return {
+            "since": self.since.isoformat() if self.since else "all",
+            "sections": ",".join(self.sections),
+            "max_articles": str(self.max_articles),
+        }
+
+    def in_scope(self, section: str) -> bool:
+        """Whether an article whose primary path starts with ``section`` belongs to the run."""
+        return not self.sections or section in self.sections
+
+    def recent_enough(self, when: datetime | None) -> bool:
+        """Whether an item dated ``when`` is inside the run's window (unknown dates are)."""
+        return self.since is None or when is None or when >= self.since
+
+
+def _parse_since(raw: Any, default_days: int, now: datetime) -> datetime | None:
+    if raw is None or raw == "":
+        return now - timedelta(days=default_days)
+    text = str(raw).strip()
+    if text == "all":
+        return None
+    try:
+        if "T" in text:
+            parsed = datetime.fromisoformat(text)
+            return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+        day = date.fromisoformat(text)
+    except ValueError as exc:
+        raise ArgumentError(f"-a since={text!r}: expected YYYY-MM-DD or 'all'") from exc
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
+def _parse_sections(raw: Any) -> tuple[str, ...]:
+    if raw is None or str(raw).strip() == "":
+        return ()
+    chosen: list[str] = []
+    for part in str(raw).split(","):
+        slug = SECTION_ALIASES.get(part.strip(), part.strip())
+        if slug not in SECTIONS:
+            known = ", ".join(SECTIONS)
+            raise ArgumentError(f"-a sections={raw!r}: unknown section {part!r} (known: {known})")
+        if slug not in chosen:
+            chosen.append(slug)
+    return tuple(chosen)
+
+
+def _parse_max(raw: Any) -> int:
+    if raw is None or str(raw).strip() == "":
+        return 0
+    try:
+        value = int(str(raw))
+    except ValueError as exc:
+        raise ArgumentError(f"-a max_articles={raw!r}: expected a whole number") from exc
+    if value < 0:
+        raise ArgumentError(f"-a max_articles={raw!r}: must be >= 0")
+    return value
+
+
+def parse_mode(raw: Any) -> str:
+    mode = str(raw or "crawl")
+    if mode not in MODES:
+        raise ArgumentError(f"-a mode={mode!r}: expected one of {', '.join(MODES)}")
+    return mode

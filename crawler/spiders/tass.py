@@ -1,0 +1,307 @@
+"""The ``tass`` spider: which URLs to follow, in what order, and how far back.
+
+Discovery, by request type:
+
+| type            | found on                          | callback           | priority |
+|-----------------|-----------------------------------|--------------------|----------|
+| article         | listings, feeds, sitemaps, links  | ``parse_article``  | 100      |
+| listing API     | section and theme pages, itself   | ``parse_listing``  | 50       |
+| hub             | seeds, nav, theme and tag links   | ``parse_hub``      | 40       |
+| RSS             | seed                              | ``parse_rss``      | 60       |
+| sitemap index   | seed                              | ``parse_sitemaps`` | 10       |
+| news sitemap    | sitemap index                     | ``parse_sitemap``  | 10       |
+
+Articles come first so the queue stays short. Fields are extracted by the page objects in
+``crawler.pages``; whether this worker seeds a run, and when the crawl is over, is decided by
+``crawler.frontier.lifecycle``. The spider touches neither Redis nor MongoDB.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Self
+from urllib.parse import urlsplit
+
+from scrapy import Request, Spider
+from scrapy.exceptions import IgnoreRequest
+from scrapy.http import JsonRequest, Response, TextResponse
+from scrapy.spidermiddlewares.httperror import HttpError
+
+from crawler.items import ArticleItem, PageFailure
+from crawler.pages import (
+    ArticlePage,
+    ExtractionError,
+    HubPage,
+    ListingPage,
+    RssPage,
+    SitemapIndexPage,
+    SitemapPage,
+    listing_request_body,
+    next_cursor,
+)
+from crawler.params import CrawlParams, parse_mode
+from crawler.urls import SECTIONS, SiteUrls
+
+if TYPE_CHECKING:
+    from scrapy.crawler import Crawler
+    from twisted.python.failure import Failure
+
+logger = logging.getLogger(__name__)
+
+PRIORITY = {"article": 100, "rss": 60, "listing": 50, "hub": 40, "sitemap": 10}
+
+
+class TassSpider(Spider):
+    """Crawls tass.com (or the replica at ``TASS_BASE_URL``) into article items."""
+
+    name = "tass"
+
+    def __init__(self, mode: str = "crawl", **kwargs: Any) -> None:
+        args: dict[str, Any] = {
+            k: kwargs.pop(k) for k in ("since", "sections", "max_articles") if k in kwargs
+        }
+        super().__init__(**kwargs)
+        self.mode = parse_mode(mode)
+        self.args = args
+        self.urls = SiteUrls("https://tass.com")
+        self.params = CrawlParams(since=None)
+        self.listing_limit = 100
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> Self:
+        spider = super().from_crawler(crawler, *args, **kwargs)
+        settings = crawler.settings
+        spider.urls = SiteUrls(settings.get("TASS_BASE_URL"))
+        spider.listing_limit = settings.getint("TASS_LISTING_LIMIT", 100)
+        spider.params = CrawlParams.from_args(
+            spider.args, default_since_days=settings.getint("TASS_SINCE_DAYS")
+        )
+        return spider
+
+    @property
+    def max_articles(self) -> int:
+        return self.params.max_articles
+
+    def configure(self, params: CrawlParams) -> None:
+        """Adopt the parameters of the run this worker works on."""
+        if params != self.params:
+            logger.info("Run parameters: %s", params.to_args())
+        self.params = params
+
+    async def start(self) -> AsyncIterator[Any]:
+        """Seeds are queued by the run lifecycle (once per run, by one worker), not here."""
+        nothing: tuple[Request, ...] = ()
+        for request in nothing:
+            yield request
+
+    # --- seeds ----------------------------------------------------------------------------
+    def seed_requests(self) -> Iterator[Request]:
+        """The entry points of a run: section pages, and for a whole-site run also the home
+        page (themes, tags), RSS and the sitemaps."""
+        slugs = self.params.sections or tuple(SECTIONS)
+        for slug in slugs:
+            yield self.hub_request(self.urls.section_url(slug))
+        if self.params.sections:
+            return
+        yield self.hub_request(self.urls.home_url())
+        yield Request(
+            self.urls.rss_url(),
+            callback=self.parse_rss,
+            errback=self.on_error,
+            priority=PRIORITY["rss"],
+            meta={"kind": "rss"},
+        )
+        yield self.sitemap_request(self.urls.sitemap_index_url(), index=True)
+
+    # --- request builders -----------------------------------------------------------------
+    def hub_request(self, url: str) -> Request:
+        return Request(
+            url,
+            callback=self.parse_hub,
+            errback=self.on_error,
+            priority=PRIORITY["hub"],
+            meta={"kind": "hub"},
+        )
+
+    def sitemap_request(self, url: str, *, index: bool) -> Request:
+        return Request(
+            url,
+            callback=self.parse_sitemaps if index else self.parse_sitemap,
+            errback=self.on_error,
+            priority=PRIORITY["sitemap"],
+            meta={"kind": "sitemap"},
+        )
+
+    def article_request(self, url: str) -> Request | None:
+        """A request for an article URL in the run's scope, or None (out of scope)."""
+        article_id = self.urls.article_id(url)
+        if article_id is None:
+            return None
+        section = section_of(url)
+        if not self.params.in_scope(section):
+            self._stat("tass/skipped/out_of_sections")
+            return None
+        return Request(
+            url,
+            callback=self.parse_article,
+            errback=self.on_error,
+            priority=PRIORITY["article"],
+            meta={"kind": "article", "article_id": article_id},
+        )
+
+    def listing_request(
+        self, section_id: int, timestamp: int | None = None, exclude: Iterable[int] = ()
+    ) -> Request:
+        exclude = list(exclude)
+        return JsonRequest(
+            self.urls.listing_api_url(),
+            data=listing_request_body(section_id, self.listing_limit, timestamp, exclude),
+            callback=self.parse_listing,
+            errback=self.on_error,
+            priority=PRIORITY["listing"],
+            meta={"kind": "listing", "section_id": section_id, "exclude": exclude},
+        )
+
+    def follow_links(self, links: Iterable[str]) -> Iterator[Request]:
+        """Requests for canonical links met on a page: articles, and hubs when in scope."""
+        for url in links:
+            kind = self.urls.url_kind(url)
+            if kind == "article":
+                request = self.article_request(url)
+                if request is not None:
+                    yield request
+            elif kind == "section":
+                if self.params.in_scope(section_of(url)):
+                    yield self.hub_request(url)
+            elif kind == "theme_or_tag":
+                if not self.params.sections:
+                    yield self.hub_request(url)
+            else:
+                self._stat(f"tass/skipped/{kind}")
+
+    # --- callbacks ------------------------------------------------------------------------
+    def parse_hub(self, response: Response) -> Iterator[Request | PageFailure]:
+        if not isinstance(response, TextResponse):
+            yield self.failure(response.url, "not_text", f"{response.status} non-text hub")
+            return
+        page = HubPage(response.url, response.text, self.urls)
+        section_id = page.section_id()
+        if section_id is not None:
+            yield self.listing_request(section_id)
+        yield from self.follow_links(page.article_links())
+        yield from self.follow_links(page.hub_links())
+
+    def parse_listing(self, response: Response) -> Iterator[Request | PageFailure]:
+        try:
+            page = ListingPage(response.url, response.body, self.urls)
+        except ExtractionError as exc:
+            yield self.failure(response.url, exc.reason, exc.detail, response.status)
+            return
+        in_window = [e for e in page.entries if self.params.recent_enough(e.date)]
+        for entry in in_window:
+            request = self.article_request(entry.url)
+            if request is not None:
+                yield request
+        if page.entries and len(in_window) == len(page.entries):
+            cursor = next_cursor(page.entries, page.last_time, response.meta.get("exclude", []))
+            if cursor is not None:
+                timestamp, exclude = cursor
+                yield self.listing_request(response.meta["section_id"], timestamp, exclude)
+
+    def parse_rss(self, response: Response) -> Iterator[Request | PageFailure]:
+        try:
+            entries = RssPage(response.url, response.body, self.urls).entries()
+        except ExtractionError as exc:
+            yield self.failure(response.url, exc.reason, exc.detail, response.status)
+            return
+        yield from self.follow_links(e.url for e in entries)
+
+    def parse_sitemaps(self, response: Response) -> Iterator[Request | PageFailure]:
+        try:
+            sitemaps = SitemapIndexPage(response.url, response.body, self.urls).sitemaps()
+        except ExtractionError as exc:
+            yield self.failure(response.url, exc.reason, exc.detail, response.status)
+            return
+        for url in sitemaps:
+            yield self.sitemap_request(url, index=False)
+
+    def parse_sitemap(self, response: Response) -> Iterator[Request | PageFailure]:
+        try:
+            entries = SitemapPage(response.url, response.body, self.urls).entries()
+        except ExtractionError as exc:
+            yield self.failure(response.url, exc.reason, exc.detail, response.status)
+            return
+        yield from self.follow_links(e.url for e in entries if self.params.recent_enough(e.lastmod))
+
+    def parse_article(self, response: Response) -> Iterator[Request | ArticleItem | PageFailure]:
+        url = self.urls.canonical(response.url) or response.url
+        if not isinstance(response, TextResponse):
+            yield self.failure(url, "not_text", "the article URL did not answer with text")
+            return
+        try:
+            page = ArticlePage(url, response.text, self.urls)
+            item = page.to_item()
+        except ExtractionError as exc:
+            yield self.failure(url, exc.reason, exc.detail, response.status)
+            return
+        yield item
+        # Links of an article inside the window are followed; older articles reached through
+        # "Read also" are stored but do not spread further, so a nightly run stays bounded.
+        if self.params.recent_enough(item.published_at):
+            yield from self.follow_links(page.links())
+
+    def on_error(self, failure: Failure) -> Iterator[PageFailure]:
+        request: Request = failure.request  # type: ignore[attr-defined]
+        url = self.urls.canonical(request.url) or request.url
+        exc = failure.value
+        status: int | None = None
+        if isinstance(exc, HttpError):
+            status = exc.response.status
+            reason, detail = f"http_{status}", f"answered {status}"
+        elif isinstance(exc, IgnoreRequest):
+            text = str(exc)
+            if "robots.txt" in text or "Forbidden by robots" in text:
+                self._stat("tass/skipped/robots")
+                return
+            reason = "redirect_loop" if "redirect" in text.lower() else "ignored"
+            if "DOWNLOAD_MAXSIZE" in text or "max size" in text.lower():
+                reason = "too_large"
+            detail = text
+        else:
+            name = type(exc).__name__
+            text = str(exc)
+            reason = "too_large" if "maxsize" in text.lower() or "max size" in text else name
+            reason = reason if reason == "too_large" else f"network:{name}"
+            detail = text or name
+        attempts = int(request.meta.get("retry_times", 0)) + 1
+        yield self.failure(url, reason, detail, status, attempts)
+
+    # --- helpers --------------------------------------------------------------------------
+    def failure(
+        self,
+        url: str,
+        reason: str,
+        detail: str = "",
+        status: int | None = None,
+        attempts: int = 1,
+    ) -> PageFailure:
+        self._stat(f"tass/failures/{reason}")
+        logger.warning("Failure %s: %s (%s)", url, reason, detail[:200])
+        return PageFailure(
+            url=url,
+            reason=reason,
+            detail=detail[:1000],
+            status=status,
+            attempts=attempts,
+            article_id=self.urls.article_id(url),
+        )
+
+    def _stat(self, key: str) -> None:
+        if self.crawler.stats is not None:
+            self.crawler.stats.inc_value(key)
+
+
+def section_of(url: str) -> str:
+    """The first path segment of a canonical URL (``politics`` of ``…/politics/123``)."""
+    return urlsplit(url).path.strip("/").split("/", 1)[0]

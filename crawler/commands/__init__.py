@@ -1,0 +1,1 @@
+"""Custom scrapy commands: ``scrapy schedule`` (the nightly scheduler), ``scrapy report``."""

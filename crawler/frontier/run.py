@@ -10,6 +10,8 @@ so the next run walks the hubs again.
 from __future__ import annotations
 
 import json
+import os
+import socket
 import time
 import uuid
 from dataclasses import dataclass
@@ -60,7 +62,7 @@ class RunCoordinator:
     ) -> None:
         self.server = server
         self.keys = keys
-        self.worker_id = worker_id or uuid.uuid4().hex[:12]
+        self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}"
         self.stale_after = stale_after
         self._finish = server.register_script(_FINISH)
 
@@ -92,6 +94,15 @@ class RunCoordinator:
 
     def leave(self) -> None:
         self.server.hdel(self.keys.workers, self.worker_id)
+
+    def heartbeat_age(self, host: str) -> float | None:
+        """Seconds since the freshest heartbeat of a worker on ``host``, None if none."""
+        ages = [
+            time.time() - float(json.loads(raw)["ts"])
+            for worker, raw in self.server.hgetall(self.keys.workers).items()
+            if worker.decode().split(":", 1)[0] == host
+        ]
+        return min(ages) if ages else None
 
     def pending(self) -> int:
         return int(self.server.zcard(self.keys.requests))

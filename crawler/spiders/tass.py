@@ -104,7 +104,7 @@ class TassSpider(Spider):
             yield self.hub_request(self.urls.section_url(slug))
         if self.params.sections:
             return
-        yield self.hub_request(self.urls.home_url())
+        yield self.hub_request(f"{self.urls.base}/")
         yield Request(
             self.urls.rss_url(),
             callback=self.parse_rss,
@@ -138,7 +138,7 @@ class TassSpider(Spider):
         article_id = self.urls.article_id(url)
         if article_id is None:
             return None
-        section = section_of(url)
+        section = self.urls.section_of(url) or ""
         if not self.params.in_scope(section):
             self._stat("tass/skipped/out_of_sections")
             return None
@@ -172,7 +172,7 @@ class TassSpider(Spider):
                 if request is not None:
                     yield request
             elif kind == "section":
-                if self.params.in_scope(section_of(url)):
+                if self.params.in_scope(first_segment(url)):
                     yield self.hub_request(url)
             elif kind == "theme_or_tag":
                 if not self.params.sections:
@@ -302,6 +302,6 @@ class TassSpider(Spider):
             self.crawler.stats.inc_value(key)
 
 
-def section_of(url: str) -> str:
+def first_segment(url: str) -> str:
     """The first path segment of a canonical URL (``politics`` of ``…/politics/123``)."""
     return urlsplit(url).path.strip("/").split("/", 1)[0]

@@ -100,7 +100,7 @@ class RunCoordinator:
         ages = [
             time.time() - float(json.loads(raw)["ts"])
             for worker, raw in self.server.hgetall(self.keys.workers).items()
-            if worker.decode().split(":", 1)[0] == host
+            if _text(worker).split(":", 1)[0] == host
         ]
         return min(ages) if ages else None
 
@@ -112,7 +112,7 @@ class RunCoordinator:
         now = time.time()
         busy = 0
         for worker, raw in self.server.hgetall(self.keys.workers).items():
-            name = worker.decode() if isinstance(worker, bytes) else str(worker)
+            name = _text(worker)
             if name == self.worker_id:
                 continue
             beat = json.loads(raw)
@@ -135,3 +135,7 @@ class RunCoordinator:
 
     def request_run(self, args: dict[str, Any]) -> None:
         self.server.rpush(self.keys.run_requests, json.dumps(args))
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

@@ -1,0 +1,676 @@
+"""Renderers: HTML pages, RSS, sitemaps, robots.txt and listing-API items, as bytes.
+
+Article pages are assembled from four cached pieces: the ``<head>`` and the article root (both
+depend only on the article and its revision) and the page furniture before and after it (which
+depends on the day: the "Most read" box lists current stories). Markup follows spec §3; where the
+spec says [GUESS] several variants exist and each article picks one (``corpus.Variants``):
+
+- mark: ``div.<root>-header__mark > a.mark`` | ``span.tag-label`` | ``div.marks > div.marks__item``
+- photo caption: ``.news-media__caption-text`` + ``.news-media__copyright`` | ``figcaption`` text +
+  ``span.copyright`` | ``p.news-media__text`` "caption © credit" after ``div.news-media``
+- "Read also": ``div.read-also`` (title div + ``a.read-also__link``) | ``p > strong`` "Read also" +
+  ``a`` | ``aside.article-aside`` (``h4`` + ``ul > li > a``)
+- ``link rel=canonical``: present on some pages, absent on others
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime
+from email.utils import format_datetime
+from html import escape
+from typing import Any
+
+from replica.config import SECTIONS, THEMES
+from replica.corpus import (
+    MSK,
+    Article,
+    Block,
+    Image,
+    ReadAlso,
+    SiteState,
+    iso_msk,
+)
+from replica.text import MONTHS
+
+UTM = "?utm_source=tass.com&utm_medium=referral&utm_campaign={campaign}&utm_referrer=tass.com"
+LOGO = "https://tass.com/img/blocks/common/tass_logo_share_en.png"
+TAG_PAGE_SIZE = 50
+SECTION_PAGE_SIZE = 20
+
+
+def esc(value: str) -> str:
+    return escape(value, quote=True)
+
+
+def human_time(ts: int) -> str:
+    when = datetime.fromtimestamp(ts, MSK)
+    return f"{MONTHS[when.month - 1]} {when.day}, {when:%H:%M}"
+
+
+def ld_json(data: dict[str, Any]) -> str:
+    body = json.dumps(data, ensure_ascii=False, separators=(",", ":")).replace("</", "<\\/")
+    return f'<script type="application/ld+json">{body}</script>'
+
+
+def date_span(ts: int) -> str:
+    return f'<span><dateformat time="{ts}">{human_time(ts)}</dateformat></span>'
+
+
+_NAV = "".join(
+    f'<li class="menu__item"><a class="menu__link" href="/{slug}">{esc(name)}</a></li>'
+    for slug, (_id, name) in SECTIONS.items()
+)
+
+_SCRIPTS_HEAD = (
+    "<script>(function(w,d,s,l,i){w[l]=w[l]||[];w[l].push({'gtm.start':new Date().getTime(),"
+    "event:'gtm.js'});var f=d.getElementsByTagName(s)[0],j=d.createElement(s);j.async=true;"
+    "j.src='https://www.googletagmanager.com/gtm.js?id='+i;f.parentNode.insertBefore(j,f);"
+    "})(window,document,'script','dataLayer','GTM-TASSEN');</script>"
+)
+_SCRIPTS_TAIL = (
+    "<script>(function(m,e,t,r,i,k,a){m[i]=m[i]||function(){(m[i].a=m[i].a||[]).push(arguments)};"
+    "m[i].l=1*new Date();k=e.createElement(t),a=e.getElementsByTagName(t)[0],k.async=1,k.src=r,"
+    'a.parentNode.insertBefore(k,a)})(window,document,"script",'
+    '"https://mc.yandex.ru/metrika/tag.js","ym");ym(12345678,"init",{clickmap:true});</script>'
+    '<noscript><div><img src="https://mc.yandex.ru/watch/12345678" style="position:absolute;'
+    'left:-9999px;" alt=""></div></noscript>'
+    '<script async src="https://yandex.ru/ads/system/context.js"></script>'
+    "<script>window.yaContextCb=window.yaContextCb||[];</script>"
+)
+_FEED_WIDGET = (
+    '<div class="news-feed" ng-controller="NewsFeedCtrl as feed">'
+    '<div class="news-feed__filter">'
+    '<span class="news-feed__filter-item" ng-repeat="s in feed.sections">'
+    "{{s.title}}</span></div>"
+    '<div class="news-feed__group" ng-repeat="item in feed.groups">'
+    '<div class="news-feed__date">{{item.group_date}}</div>'
+    '<div class="news-feed__item" ng-repeat="newsPoint in item.news">'
+    '<span class="news-feed__time"><dateformat time="{{newsPoint.date}}"></dateformat></span>'
+    '<a class="news-feed__link" ng-href="{{newsPoint.link}}">{{newsPoint.title}}</a>'
+    "</div></div></div>"
+)
+
+
+def _ad(slot: str) -> str:
+    return (
+        f'<div class="ad ad_{slot}"><div class="ad__label">Реклама</div>'
+        f'<div class="ad__slot" id="adfox_{slot}"></div></div>'
+    )
+
+
+class Renderer:
+    """Renders every page of one ``SiteState``; article pieces are shared across days."""
+
+    def __init__(
+        self,
+        state: SiteState,
+        base_url: str,
+        crawl_delay: float | None,
+        hostile_links: list[tuple[str, str]],
+        part_cache: dict[tuple[int, int], tuple[bytes, bytes]],
+    ) -> None:
+        self.state = state
+        self.base = base_url.rstrip("/")
+        self.crawl_delay = crawl_delay
+        self.hostile_links = hostile_links
+        self._parts = part_cache
+        self._api: dict[int, str] = {}
+        self._pages: dict[str, bytes] = {}
+        self._top, self._bottom = self._furniture()
+
+    # -- helpers --------------------------------------------------------------------------
+    def url(self, path: str) -> str:
+        return self.base + path
+
+    def _document(self, title: str, body: str, head_extra: str = "") -> bytes:
+        return (
+            '<!DOCTYPE html><html lang="en" data-ng-app="tassApp"><head><meta charset="utf-8">'
+            f"<title>{esc(title)} - TASS</title>"
+            '<meta name="viewport" content="width=device-width, initial-scale=1">'
+            f'<link rel="alternate" type="application/rss+xml" href="/rss/v2.xml">{head_extra}'
+            f'{_SCRIPTS_HEAD}</head><body>{self._top}<main class="container">{body}'
+            f"{self._bottom}</body></html>"
+        ).encode()
+
+    def _furniture(self) -> tuple[str, str]:
+        state = self.state
+        top = (
+            '<noscript><iframe src="https://www.googletagmanager.com/ns.html?id=GTM-TASSEN" '
+            'height="0" width="0" style="display:none"></iframe></noscript>'
+            '<header class="header"><a class="header__logo" href="/">TASS</a>'
+            f'<nav class="menu"><ul class="menu__list">{_NAV}</ul></nav>'
+            '<a class="header__search" href="/search">Search</a></header>'
+            f"{_FEED_WIDGET}"
+        )
+        most_read = "".join(
+            f'<li class="most-read__item"><a class="most-read__link" href="{a.path}">'
+            f"{esc(state.titles[a.index])}</a></li>"
+            for a in (state.articles[i] for i in state.listed[3:9])
+        )
+        bottom = (
+            '<aside class="sidebar">'
+            '<div class="most-read"><div class="most-read__title">Most read</div>'
+            '<div class="most-read__tabs"><span>Now</span><span>Today</span><span>This week</span>'
+            f'</div><ul class="most-read__list">{most_read}</ul></div>'
+            '<div class="infographics"><div class="infographics__title">Infographics</div>'
+            '<a class="infographics__item" href="https://tass.com/infographics/8899">'
+            "Russia's grain harvest in figures</a></div>"
+            f"{_ad('sidebar')}"
+            '<div class="partner-news"><div class="partner-news__title">Partner News</div>'
+            '<a class="partner-news__item" href="https://partner.example/story/1" rel="nofollow">'
+            "Ten places to see in autumn</a></div></aside></main>"
+            '<footer class="footer"><a href="/today">About TASS</a> '
+            '<a href="/rss/v2.xml">RSS</a> <span>© TASS 2026</span></footer>'
+            f"{_SCRIPTS_TAIL}"
+        )
+        return top, bottom
+
+    # -- articles -------------------------------------------------------------------------
+    def article_page(self, index: int) -> bytes:
+        head, main = self.article_parts(index)
+        return b"".join((head, self._top_b, main, self._bottom_b))
+
+    @property
+    def _top_b(self) -> bytes:
+        cached = self._pages.get("\x00top")
+        if cached is None:
+            cached = (self._top + '<main class="container">').encode()
+            self._pages["\x00top"] = cached
+        return cached
+
+    @property
+    def _bottom_b(self) -> bytes:
+        cached = self._pages.get("\x00bottom")
+        if cached is None:
+            cached = (self._bottom + "</body></html>").encode()
+            self._pages["\x00bottom"] = cached
+        return cached
+
+    def article_parts(self, index: int) -> tuple[bytes, bytes]:
+        key = (index, self.state.revision[index])
+        parts = self._parts.get(key)
+        if parts is None:
+            parts = (self._article_head(index).encode(), self._article_main(index).encode())
+            self._parts[key] = parts
+        return parts
+
+    def _article_head(self, index: int) -> str:
+        state = self.state
+        a = state.articles[index]
+        title = state.titles[index]
+        url = self.url(a.path)
+        lead = a.lead or ""
+        image = a.images[0].url if a.images else LOGO
+        canonical = f'<link rel="canonical" href="{esc(url)}">' if a.variants.canonical else ""
+        section_name = SECTIONS[a.home][1]
+        org = {
+            "@context": "https://schema.org",
+            "@type": "Organization",
+            "name": "TASS",
+            "url": "https://tass.com",
+            "logo": LOGO,
+        }
+        crumbs = {
+            "@context": "https://schema.org",
+            "@type": "BreadcrumbList",
+            "itemListElement": [
+                {"@type": "ListItem", "position": 1, "name": "TASS", "item": self.url("/")},
+                {
+                    "@type": "ListItem",
+                    "position": 2,
+                    "name": section_name,
+                    "item": self.url(f"/{a.home}"),
+                },
+            ],
+        }
+        article_ld = {
+            "@context": "https://schema.org",
+            "@type": "NewsArticle",
+            "mainEntityOfPage": url,
+            "headline": title,
+            "description": lead,
+            "datePublished": iso_msk(a.published),
+            "dateModified": iso_msk(state.modified[index]),
+            "image": [img.url for img in a.images] or [LOGO],
+            "author": {"@type": "Organization", "name": "TASS"},
+            "publisher": {"@type": "Organization", "name": "TASS", "logo": LOGO},
+        }
+        return (
+            '<!DOCTYPE html><html lang="en" data-ng-app="tassApp"><head><meta charset="utf-8">'
+            f"<title>{esc(title)} - TASS</title>"
+            '<meta name="viewport" content="width=device-width, initial-scale=1">'
+            f'<meta name="description" content="{esc(lead)}">'
+            '<meta property="og:type" content="article">'
+            '<meta property="og:site_name" content="TASS">'
+            f'<meta property="og:title" content="{esc(title)} - TASS">'
+            f'<meta property="og:description" content="{esc(lead)}">'
+            f'<meta property="og:image" content="{esc(image)}">'
+            f'<meta property="og:url" content="{esc(url)}">'
+            '<meta name="twitter:card" content="summary_large_image">'
+            '<meta name="twitter:site" content="@tassagency_en">'
+            f'<meta name="twitter:title" content="{esc(title)} - TASS">'
+            f'<meta name="twitter:description" content="{esc(lead)}">'
+            f'<meta name="twitter:image" content="{esc(image)}">{canonical}'
+            '<link rel="alternate" type="application/rss+xml" href="/rss/v2.xml">'
+            f"{_SCRIPTS_HEAD}{ld_json(org)}{ld_json(crumbs)}{ld_json(article_ld)}</head><body>"
+        )
+
+    def _article_main(self, index: int) -> str:
+        state = self.state
+        a = state.articles[index]
+        title = esc(state.titles[index])
+        kind = a.kind
+        root = "news" if kind in ("news", "gallery") else kind
+        mark = self._mark(a, root)
+        published = date_span(a.published)
+        if state.revision[index] > 1:
+            published += (
+                f'<span class="{root}-header__updated">Updated: '
+                f'<dateformat time="{state.modified[index]}">'
+                f"{human_time(state.modified[index])}</dateformat></span>"
+            )
+        lead = esc(a.lead or "")
+        byline = ""
+        if a.byline is not None:
+            name, position = (esc(v) for v in a.byline)
+            if kind == "interview":
+                byline = (
+                    f'<div class="interview-header__author">Interviewed by '
+                    f'<span class="interview-header__author-name">{name}</span></div>'
+                )
+            else:
+                byline = (
+                    '<div class="opinion-header__author">'
+                    f'<span class="opinion-header__author-name">{name}</span>'
+                    f'<span class="opinion-header__author-position">{position}</span></div>'
+                )
+        if root == "news":
+            lead_html = f'<div class="news-header__lead">{lead}</div>'
+            header = (
+                f'<div class="news-header">{mark}<h1 class="news-header__title">{title}</h1>'
+                f'<div class="news-header__date">{published}</div>{lead_html}</div>'
+            )
+        elif root == "article":
+            header = (
+                f'<div class="article__header">{mark}<div class="article__title-wrap">'
+                f'<h1 class="article__title">{title}</h1></div>'
+                f'<div class="article__date">{published}</div>'
+                f'<div class="article-lead">{lead}</div></div>'
+            )
+        elif root == "interview":
+            header = (
+                f'<div class="interview-header">{mark}<div class="interview-header__title-wrapper">'
+                f'<h1 class="interview-header__title">{title}</h1></div>{byline}'
+                f'<div class="interview-header__date">{published}</div></div>'
+            )
+        else:
+            header = (
+                f'<div class="opinion-header">{mark}<div class="opinion-header__title-wrapper">'
+                f'<h1 class="opinion-header__title">{title}</h1></div>{byline}'
+                f'<div class="opinion-header__date">{published}</div>'
+                f'<div class="opinion-header__lead">{lead}</div></div>'
+            )
+        media = ""
+        if kind == "gallery":
+            slides = "".join(
+                f'<div class="gallery-slider__item" data-index="{n}">'
+                f"{self._media(img, a.variants.caption)}</div>"
+                for n, img in enumerate(a.images)
+            )
+            media = (
+                f'<div class="gallery-slider" data-slides="{len(a.images)}">'
+                f'<div class="gallery-slider__list">{slides}</div>'
+                '<button class="gallery-slider__prev">&lt;</button>'
+                '<button class="gallery-slider__next">&gt;</button></div>'
+            )
+        elif a.images:
+            media = self._media(a.images[0], a.variants.caption)
+        body = self._text_content(a, state.body(index))
+        tags = ""
+        if a.tags:
+            items = "".join(
+                f'<a class="tags__item" href="{esc(t.path)}">{esc(t.text)}</a>' for t in a.tags
+            )
+            tags = f'<div class="tags"><div class="tags__list">{items}</div></div>'
+        share_url = esc(self.url(a.path))
+        share = (
+            '<div class="share"><span class="share__title">Share</span>'
+            f'<a class="share__item share__item_vk" href="https://vk.com/share.php?url={share_url}">VK</a>'
+            f'<a class="share__item share__item_tg" href="https://t.me/share/url?url={share_url}">Telegram</a>'
+            f'<a class="share__item share__item_x" href="https://x.com/intent/tweet?url={share_url}">X</a></div>'
+        )
+        root_id = ' id="news"' if root == "news" else ""
+        return f'<div class="{root}"{root_id}>{header}{media}{body}{tags}{share}</div>'
+
+    @staticmethod
+    def _mark(a: Article, root: str) -> str:
+        if a.mark is None:
+            return ""
+        text = esc(a.mark)
+        variant = a.variants.mark
+        if variant == 0:
+            inner = (
+                f'<a class="mark" href="/{a.theme}">{text}</a>'
+                if a.theme and a.mark == THEMES[a.theme][1]
+                else f'<span class="mark">{text}</span>'
+            )
+            return f'<div class="{root}-header__mark">{inner}</div>'
+        if variant == 1:
+            return f'<span class="tag-label">{text}</span>'
+        return f'<div class="marks"><div class="marks__item">{text}</div></div>'
+
+    @staticmethod
+    def _media(img: Image, variant: int) -> str:
+        src, caption, credit = esc(img.url), esc(img.caption), esc(img.credit)
+        if variant == 0:
+            return (
+                '<div class="news-media">'
+                f'<img class="news-media__image" src="{src}" alt="{caption}">'
+                '<div class="news-media__caption">'
+                f'<span class="news-media__caption-text">{caption}</span>'
+                f'<span class="news-media__copyright">{credit}</span></div></div>'
+            )
+        if variant == 1:
+            return (
+                f'<div class="news-media"><figure><img src="{src}" alt="">'
+                f'<figcaption>{caption} <span class="copyright">{credit}</span></figcaption>'
+                "</figure></div>"
+            )
+        return (
+            f'<div class="news-media"><img src="{src}" alt="{caption}"></div>'
+            f'<p class="news-media__text">{caption} {credit}</p>'
+        )
+
+    def _read_also(self, block: ReadAlso) -> str:
+        state = self.state
+        links = []
+        for i in block.targets:
+            t = state.articles[i]
+            href = t.path + (UTM.format(campaign="readalso") if block.utm else "")
+            links.append((esc(href), esc(t.title0)))
+        if block.variant == 0:
+            inner = "".join(f'<a class="read-also__link" href="{h}">{t}</a>' for h, t in links)
+            return (
+                f'<div class="read-also"><div class="read-also__title">Read also</div>{inner}</div>'
+            )
+        if block.variant == 1:
+            inner = "<br>".join(f'<a href="{h}">{t}</a>' for h, t in links)
+            return f"<p><strong>Read also</strong><br>{inner}</p>"
+        inner = "".join(f'<li><a href="{h}">{t}</a></li>' for h, t in links)
+        return (
+            '<aside class="article-aside"><h4 class="article-aside__title">Read also</h4>'
+            f"<ul>{inner}</ul></aside>"
+        )
+
+    def _text_content(self, a: Article, blocks: list[Block]) -> str:
+        n = len(blocks)
+        groups = max(1, min(a.variants.text_blocks, n))
+        cuts = {round(n * g / groups) for g in range(1, groups)}
+        read_after: dict[int, list[ReadAlso]] = {}
+        for ra in a.read_also:
+            read_after.setdefault(min(ra.after, n - 1), []).append(ra)
+        ads = a.variants.ads_inline
+        out = ['<div class="text-content"><div class="text-block">']
+        for i, (kind, value) in enumerate(blocks):
+            if i in cuts:
+                out.append("</div>")
+                if ads:
+                    out.append(_ad(f"inline{ads}"))
+                    ads -= 1
+                out.append('<div class="text-block">')
+            v = esc(value)
+            if kind == "p":
+                out.append(f"<p>{v}</p>")
+            elif kind == "h2":
+                out.append(f"<h2>{v}</h2>")
+            elif kind == "quote":
+                out.append(f"<blockquote><p>{v}</p></blockquote>")
+            else:
+                out.append(f"<p><strong>{v}</strong></p>")
+            for ra in read_after.get(i, ()):
+                if i < n - 1:
+                    out.append(self._read_also(ra))
+        out.append("</div>")
+        if ads:
+            out.append(_ad("inline-end"))
+        out.append("</div>")
+        return "".join(out)
+
+    def related(self, index: int) -> list[ReadAlso]:
+        """Read-also blocks as actually rendered (a block after the last paragraph is dropped)."""
+        n = len(self.state.body(index))
+        return [ra for ra in self.state.articles[index].read_also if min(ra.after, n - 1) < n - 1]
+
+    # -- listing API ----------------------------------------------------------------------
+    def api_item(self, a: Article) -> str:
+        cached = self._api.get(a.index)
+        if cached is None:
+            item = {
+                "id": a.id,
+                "isFlash": int(a.flash),
+                "isOnline": 0,
+                "type": "default",
+                "mark": a.mark or "",
+                "date": a.published,
+                "title": self.state.titles[a.index],
+                "subtitle": "",
+                "lead": a.lead or "",
+                "image": a.api_image,
+                "link": a.path,
+                "sponsor_id": None,
+                "sponsor_type_id": None,
+            }
+            cached = json.dumps(item, ensure_ascii=False)
+            self._api[a.index] = cached
+        return cached
+
+    # -- listing pages --------------------------------------------------------------------
+    def _preview(self, a: Article, utm: str | None = None) -> str:
+        href = a.path + (UTM.format(campaign=utm) if utm else "")
+        return (
+            '<div class="news-list__item">'
+            f'<a class="news-preview news-preview_default" href="{esc(href)}">'
+            f'<span class="news-preview__title">{esc(self.state.titles[a.index])}</span>'
+            f'<span class="news-preview__date">{date_span(a.published)}</span></a></div>'
+        )
+
+    def _cached(self, key: str, build: Any) -> bytes:
+        page = self._pages.get(key)
+        if page is None:
+            page = build()
+            self._pages[key] = page
+        assert isinstance(page, bytes)
+        return page
+
+    def home(self) -> bytes:
+        return self._cached("home", self._home)
+
+    def _home(self) -> bytes:
+        state = self.state
+        top = "".join(
+            self._preview(state.articles[i], "home" if n % 7 == 3 else None)
+            for n, i in enumerate(state.listed[:30])
+        )
+        blocks = []
+        for slug, (sid, name) in SECTIONS.items():
+            items = "".join(self._preview(state.articles[i]) for i in state.feeds.get(sid, [])[:5])
+            blocks.append(
+                f'<section class="home-section"><h2><a href="/{slug}">{esc(name)}</a></h2>'
+                f'<div class="news-list">{items}</div></section>'
+            )
+        themes = "".join(
+            f'<a class="theme-link" href="/{slug}">{esc(name)}</a> '
+            for slug, (_id, name, _h) in THEMES.items()
+        )
+        today = datetime.fromtimestamp(state.now, MSK)
+        special = "".join(
+            f'<li><a href="{esc(href)}">{esc(label)}</a></li>' for href, label in self.hostile_links
+        )
+        special_html = (
+            '<section class="special-projects"><h2>Special projects</h2>'
+            f"<ul>{special}</ul></section>"
+            if special
+            else ""
+        )
+        body = (
+            '<div class="home-page"><h1 class="visually-hidden">TASS</h1>'
+            '<section class="top-stories"><h2>Top stories</h2>'
+            f'<div class="news-list">{top}</div></section>'
+            f'{"".join(blocks)}<section class="themes"><h2>Themes</h2>{themes}</section>'
+            f"{special_html}"
+            f'<p class="home-page__links"><a href="/today">About TASS</a> '
+            f'<a href="/rss/v2.xml">RSS</a></p>'
+            f'<p class="visually-hidden">{_ad("home")}</p>'
+            f'<span class="home-page__date">{today:%d.%m.%Y}</span></div>'
+        )
+        return self._document("Russian News Agency TASS", body)
+
+    def section(self, slug: str) -> bytes:
+        return self._cached("section:" + slug, lambda: self._listing_page(slug))
+
+    def _listing_page(self, slug: str) -> bytes:
+        state = self.state
+        if slug in SECTIONS:
+            sid, name = SECTIONS[slug]
+            items = "".join(
+                self._preview(state.articles[i])
+                for i in state.feeds.get(sid, [])[:SECTION_PAGE_SIZE]
+            )
+            body = (
+                f'<div class="section-page" ng-init="sectionId = {sid}; sectionSlug = \'{slug}\';">'
+                f'<h1 class="section-page__title">{esc(name)}</h1><div class="news-list">{items}'
+                '<div class="news-list__item" ng-repeat="item in newsList">'
+                '<a class="news-preview news-preview_default" ng-href="{{item.link}}">'
+                '<span class="news-preview__title">{{item.title}}</span></a></div></div>'
+                '<button class="news-list__more" ng-click="loadMore()">More news</button></div>'
+            )
+        else:
+            sid, name, _homes = THEMES[slug]
+            items = "".join(
+                f'<a class="theme-item" href="{esc(state.articles[i].path)}">'
+                f'<span class="theme-item__title">{esc(state.titles[i])}</span>'
+                '<span class="theme-item__date">'
+                f"{date_span(state.articles[i].published)}</span></a>"
+                for i in state.feeds.get(sid, [])[:SECTION_PAGE_SIZE]
+            )
+            body = (
+                '<div class="section-page theme-page" '
+                f"ng-init=\"sectionId = {sid}; themeSlug = '{slug}';\">"
+                f'<h1 class="theme-page__title">{esc(name)}</h1><div class="theme-list">{items}'
+                '<a class="theme-item" ng-repeat="item in newsList" ng-href="{{item.link}}">'
+                '<span class="theme-item__title">{{item.title}}</span></a></div></div>'
+            )
+        return self._document(name, body)
+
+    def tag(self, slug: str, page: int) -> bytes | None:
+        items = self.state.tag_pages.get(slug)
+        if items is None:
+            return None
+        pages = max(1, -(-len(items) // TAG_PAGE_SIZE))
+        if not 1 <= page <= pages:
+            return None
+        return self._cached(f"tag:{slug}:{page}", lambda: self._tag(slug, page, items, pages))
+
+    def _tag(self, slug: str, page: int, items: list[int], pages: int) -> bytes:
+        name = self.state.tag_names[slug]
+        chunk = items[(page - 1) * TAG_PAGE_SIZE : page * TAG_PAGE_SIZE]
+        rows = "".join(self._preview(self.state.articles[i]) for i in chunk)
+        nav = ""
+        if page > 1:
+            prev = f"/tag/{slug}" if page == 2 else f"/tag/{slug}?page={page - 1}"
+            nav += f'<a class="pagination__prev" href="{prev}">Previous</a>'
+        if page < pages:
+            nav += f'<a class="pagination__next" href="/tag/{slug}?page={page + 1}">Next</a>'
+        body = (
+            f'<div class="tag-page"><h1 class="tag-page__title">{esc(name)}</h1>'
+            f'<div class="news-list">{rows}</div><div class="pagination">{nav}</div></div>'
+        )
+        return self._document(name, body)
+
+    def today(self) -> bytes:
+        body = (
+            '<div class="static-page"><h1>About TASS</h1><p>TASS is Russia\'s state news agency, '
+            "founded in 1904. This is an offline replica of its English service, generated for "
+            "tests and benchmarks; none of its stories are real.</p></div>"
+        )
+        return self._cached("today", lambda: self._document("About TASS", body))
+
+    def not_found(self) -> bytes:
+        body = '<div class="error-page"><h1>Page not found</h1><p><a href="/">Home</a></p></div>'
+        return self._cached("404", lambda: self._document("Page not found", body))
+
+    def archive_day(self, when: date, items: list[int], prev: str, nxt: str) -> bytes:
+        year, month, day = when.year, when.month, when.day
+        rows = "".join(self._preview(self.state.articles[i]) for i in items)
+        body = (
+            f'<div class="archive-page"><h1>News archive: {year:04d}-{month:02d}-{day:02d}</h1>'
+            f'<div class="news-list">{rows or "<p>No news for this day.</p>"}</div>'
+            f'<div class="pagination"><a class="pagination__prev" href="{prev}">Previous day</a>'
+            f'<a class="pagination__next" href="{nxt}">Next day</a></div></div>'
+        )
+        return self._document("News archive", body)
+
+    # -- feeds ----------------------------------------------------------------------------
+    def rss(self) -> bytes:
+        return self._cached("rss", self._rss)
+
+    def _rss(self) -> bytes:
+        state = self.state
+        items = []
+        for i in state.rss:
+            a = state.articles[i]
+            pub = format_datetime(datetime.fromtimestamp(a.published, MSK))
+            items.append(
+                f"<item><title>{esc(state.titles[i])}</title><link>{esc(self.url(a.path))}</link>"
+                f"<pubDate>{pub}</pubDate><description>{esc(a.lead or '')}</description>"
+                f"<category>{esc(SECTIONS[a.home][1])}</category></item>"
+            )
+        build = format_datetime(datetime.fromtimestamp(state.now, MSK))
+        return (
+            '<?xml version="1.0" encoding="UTF-8"?>\n<rss version="2.0"><channel>'
+            f"<title>TASS</title><link>{esc(self.url('/'))}</link>"
+            "<description>TASS: Russian News Agency</description><language>en</language>"
+            f"<lastBuildDate>{build}</lastBuildDate>{''.join(items)}</channel></rss>\n"
+        ).encode()
+
+    def sitemap_index(self) -> bytes:
+        def build() -> bytes:
+            parts = []
+            for n, chunk in enumerate(self.state.sitemaps):
+                last = max((self.state.modified[i] for i in chunk), default=self.state.now)
+                parts.append(
+                    f"<sitemap><loc>{esc(self.url(f'/sitemap/sitemap_news{n}.xml'))}</loc>"
+                    f"<lastmod>{iso_msk(last)}</lastmod></sitemap>"
+                )
+            return (
+                '<?xml version="1.0" encoding="UTF-8"?>\n'
+                '<sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+                f"{''.join(parts)}</sitemapindex>\n"
+            ).encode()
+
+        return self._cached("sitemap", build)
+
+    def sitemap(self, n: int) -> bytes:
+        def build() -> bytes:
+            state = self.state
+            urls = "".join(
+                f"<url><loc>{esc(self.url(state.articles[i].path))}</loc>"
+                f"<lastmod>{iso_msk(state.modified[i])}</lastmod></url>"
+                for i in state.sitemaps[n]
+            )
+            return (
+                '<?xml version="1.0" encoding="UTF-8"?>\n'
+                f'<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{urls}</urlset>\n'
+            ).encode()
+
+        return self._cached(f"sitemap{n}", build)
+
+    def robots(self) -> bytes:
+        delay = ""
+        if self.crawl_delay is not None:
+            delay = f"Crawl-delay: {self.crawl_delay:g}\n"
+        return (
+            "User-agent: *\nDisallow: /search\nDisallow: /preview/\n"
+            f"{delay}\nSitemap: {self.url('/sitemap.xml')}\n"
+        ).encode()

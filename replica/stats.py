@@ -1,0 +1,41 @@
+"""Request counters for ``GET /__replica__/stats``: per page kind, per User-Agent, peak rate."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter, deque
+from typing import Any
+
+
+class Stats:
+    """Counts requests; ``max_rate_1s`` is the most requests seen in any one-second window."""
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.kinds: Counter[str] = Counter()
+        self.agents: Counter[str] = Counter()
+        self.total = 0
+        self.max_rate = 0
+        self._window: deque[float] = deque()
+
+    def record(self, kind: str, agent: str) -> None:
+        self.kinds[kind] += 1
+        self.agents[agent] += 1
+        self.total += 1
+        now = time.monotonic()
+        window = self._window
+        window.append(now)
+        edge = now - 1.0
+        while window[0] <= edge:
+            window.popleft()
+        self.max_rate = max(self.max_rate, len(window))
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "total": self.total,
+            "by_kind": dict(sorted(self.kinds.items())),
+            "by_user_agent": dict(sorted(self.agents.items())),
+            "max_rate_1s": self.max_rate,
+        }

@@ -3,6 +3,7 @@
 - Article requests (``meta["article_id"]``) are remembered by id in a bitmap, one bit per id:
   exact (no false positives that could drop an article), a few hundred KB for the whole site,
   and kept across runs, so an article is fetched once unless a request says ``dont_filter``.
+  A redirect continues under the claim of the request it came from.
   The same Lua call enforces the run's ``max_articles`` cap cluster-wide: an article over the
   cap is not marked seen, so a later run still fetches it.
 - Every other request (hubs: section pages, listing API pages, feeds) is remembered by its
@@ -61,6 +62,10 @@ class TassDupeFilter(BaseDupeFilter):
         article_id = request.meta.get("article_id")
         stats = self.crawler.stats
         if isinstance(article_id, int) and 0 < article_id <= MAX_ARTICLE_ID:
+            if request.meta.get("redirect_times"):
+                # The request this one was redirected from already claimed the id
+                # (``/sport/<id>`` → ``/sports/<id>``, a non-primary section → the primary).
+                return False
             verdict = int(
                 self._seen_article(
                     keys=[self.keys.seen_articles, self.keys.run_articles],

@@ -119,3 +119,13 @@ def test_stale_heartbeats_of_dead_workers_are_dropped(redis_client, key_prefix) 
     alive = RunCoordinator(redis_client, keys, worker_id="alive", stale_after=-1)
     assert alive.others_busy() == 0
     assert redis_client.hget(keys.workers, "dead") is None
+
+
+def test_a_redirect_continues_under_the_claim_of_its_source(redis_client, key_prefix) -> None:
+    df = make_filter(redis_client, key_prefix)
+    assert not df.request_seen(article("https://tass.com/sport/2150013", 2150013))
+    redirected = Request(
+        "https://tass.com/sports/2150013", meta={"article_id": 2150013, "redirect_times": 1}
+    )
+    assert not df.request_seen(redirected)
+    assert df.request_seen(article("https://tass.com/sports/2150013", 2150013))

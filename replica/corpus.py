@@ -301,6 +301,7 @@ class Archive:
             home, prefix, kind, theme = orig.home, orig.home, orig.kind, orig.theme
             title0 = text.reword(orig.title0, rng) if rng.random() < 0.5 else orig.title0
             lead, mark, tags, dateline = orig.lead, orig.mark, orig.tags, orig.dateline
+            images, api_image, byline = orig.images, orig.api_image, orig.byline
             feeds = (SECTIONS[home][0],)
         variants = Variants(
             mark=rng.randrange(3),

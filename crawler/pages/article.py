@@ -3,9 +3,11 @@
 A pure function of (url, html): no requests, no settings, no clock. Every field prefers the
 most stable signal and falls back (spec §3.2):
 
-- page check: no closing ``</html>`` → ``truncated`` (the server always sends a complete
-  document; a body cut off in transit loses its end first). No article root (``.news``,
-  ``#news``, ``.article``, ``.interview``, ``.opinion``) → ``not_an_article``.
+- page check: an empty body → ``empty_body``; no closing ``</html>`` → ``truncated`` (the
+  server always sends a complete document, and a body cut off in transit loses its end
+  first; JSON-LD sits in the head, so its presence proves nothing about the body). No
+  article root (``.news``, ``#news``, ``.article``, ``.interview``, ``.opinion``) →
+  ``not_an_article``.
 - url/id/section: ``link[rel=canonical]``, then ``og:url``, then JSON-LD ``mainEntityOfPage``
   when they name the same article id as the requested URL (they give the primary path);
   otherwise the requested URL. Section is the canonical path's first segment.
@@ -296,6 +298,8 @@ class ArticlePage:
 
     def root(self) -> HtmlElement:
         """The article root element; raises ``ExtractionError`` when the page has none."""
+        if not self.text.strip():
+            raise ExtractionError("empty_body", "the response body is empty")
         if self.is_truncated():
             raise ExtractionError("truncated", f"no closing </html> in {len(self.text)} chars")
         found = self._find_root()

@@ -48,8 +48,9 @@ class LocalServicesAddon:
         root = Path(settings.get("TASS_DATA_DIR") or ".tass")
         self.services = LocalServices(root)
         redis, mongo, started = self.services.acquire()
-        settings.set("REDIS_URL", redis.url, priority="addon")
-        settings.set("MONGO_URI", mongo.url, priority="addon")
+        # The empty values came from settings.py (project priority); replace them at theirs.
+        for name, url in (("REDIS_URL", redis.url), ("MONGO_URI", mongo.url)):
+            settings.set(name, url, priority=settings.getpriority(name) or "addon")
         logger.info(
             "%s embedded servers (data in %s): Redis %s (pid %d), MongoDB %s (pid %d)",
             "Started" if started else "Reusing",

@@ -1,0 +1,44 @@
+"""Every default of the pipelines in one place.
+
+The settings named here with a ``TASS_`` prefix but missing from ``crawler.settings`` are read
+with these defaults; the crawler's settings module may expose them later.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+# --- MongoDB --------------------------------------------------------------------------------
+MONGO_DATABASE = "tass"
+MONGO_TIMEOUT = 10.0
+"""``TASS_MONGO_TIMEOUT``: seconds to find the server or connect before one attempt fails."""
+MONGO_RETRY_DEADLINE = 900.0
+"""``TASS_MONGO_RETRY_DEADLINE``: seconds an operation is retried through an outage."""
+BACKOFF_INITIAL = 0.2
+BACKOFF_MAX = 5.0
+
+ARTICLES = "articles"
+FAILURES = "failures"
+REVISIONS = "revisions"
+
+# --- clean ----------------------------------------------------------------------------------
+SITE_TZ = timezone(timedelta(hours=3), "MSK")
+"""Naive datetimes are read as Moscow time, UTC+03:00 all year since October 2014."""
+
+# --- validate -------------------------------------------------------------------------------
+VALIDATE_MIN_BODY = 200
+MAX_TITLE_LENGTH = 400
+EARLIEST_PUBLISHED = datetime(1990, 1, 1, tzinfo=UTC)
+MAX_FUTURE_SKEW = timedelta(days=1)
+
+# --- dedupe ---------------------------------------------------------------------------------
+DEDUPE_MAX_DISTANCE = 3
+DEDUPE_RECENT_SIZE = 2048
+"""Articles this process has seen recently, matched in memory while their store is pending."""
+DEDUPE_CANDIDATE_LIMIT = 1000
+
+# --- store ----------------------------------------------------------------------------------
+STORE_BATCH_SIZE = 100
+STORE_FLUSH_INTERVAL = 2.0
+STORE_CLOSE_DEADLINE = 120.0
+"""``TASS_STORE_CLOSE_DEADLINE``: seconds a closing store keeps retrying before it spills."""

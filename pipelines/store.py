@@ -1,0 +1,574 @@
+"""The store stage: batched, race-safe writes of articles and failures to MongoDB.
+
+Buffering and acknowledgement
+    ``process_item`` appends the item to a buffer and awaits a future that the batch's flush
+    resolves, so it returns only once the item is written (acknowledged by the server with the
+    client's write concern) while items of many responses still share one batch. A batch is
+    flushed when ``TASS_STORE_BATCH_SIZE`` items wait, every ``TASS_STORE_FLUSH_INTERVAL``
+    seconds (a periodic task flushes whatever waits), and at close. One flush runs at a time;
+    pymongo runs in a worker thread, never on the event loop.
+
+Outages
+    A batch that fails with a transient error (server away, restarting, stepping down) is kept
+    and retried with capped exponential backoff, for up to ``TASS_MONGO_RETRY_DEADLINE``
+    seconds; once the spider closes, for at most ``TASS_STORE_CLOSE_DEADLINE`` more. A batch that
+    still cannot be written is spilled as canonical extended JSON lines to
+    ``<TASS_DATA_DIR>/spill/store-<pid>-<time>.jsonl`` (logged as an error with the count), and
+    its items' ``process_item`` raise ``StoreUnavailable``: they are not acknowledged. A batch is
+    idempotent, so retrying one that half-succeeded is safe.
+
+Articles (collection ``articles``, ``_id`` = article id)
+    One document per id whatever the number of workers. The batch reads the stored versions,
+    then writes one unordered bulk:
+
+    - new id: insert with ``revision: 1``, ``first_seen_at`` = ``last_seen_at`` = now;
+    - same ``content_hash``: only ``last_seen_at`` moves (``$max``);
+    - different ``content_hash``: the stored version goes to ``revisions`` (upsert on
+      ``(article_id, revision)``, so a retry or a rival worker writes it once) and the article is
+      replaced with ``revision + 1``, conditioned on the old ``content_hash`` and ``revision``;
+    - a version whose ``modified_at`` is older than the stored one is stale: counted, and only
+      ``last_seen_at`` moves (an out-of-order fetch must not revert an edit).
+
+    A rival worker's write shows up as a duplicate-key error on that one operation (an insert
+    that lost, or a conditional upsert whose condition no longer holds); the item is read again
+    and re-applied in the next round. Items of one batch touching the same id or URL go in
+    successive rounds, in arrival order. A stored article removes any ``failures`` document of
+    its URL or id (it recovered).
+
+Failures (collection ``failures``, unique ``url``)
+    ``PageFailure`` items upsert by URL: ``$inc attempts`` (by the item's ``attempts``),
+    ``$set`` reason, detail, status, article_id, ``last_failed_at``; ``$setOnInsert``
+    ``first_failed_at``.
+
+Indexes are created at open: articles ``published_at``, ``section``, ``tags``,
+``simhash_bands``, ``duplicate_of``; failures unique ``url`` and ``article_id``; revisions
+unique ``(article_id, revision)``.
+
+Stats: ``tass/store/inserted``, ``updated``, ``unchanged``, ``stale``, ``revisions``,
+``failures``, ``recovered``, ``conflicts``, ``batches``, ``retries``, ``errors``, ``spilled``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal, Self
+
+import bson
+from bson import json_util
+from itemadapter import ItemAdapter
+from pymongo import ASCENDING, DeleteMany, InsertOne, UpdateOne
+from pymongo.database import Database
+from pymongo.errors import BulkWriteError
+from scrapy.crawler import Crawler
+from scrapy.settings import BaseSettings
+from scrapy.statscollectors import StatsCollector
+
+from pipelines import defaults, mongo
+from pipelines.common import is_article, is_failure, utcnow
+from pipelines.mongo import Document, MongoConfig, TransientMongoError
+from pipelines.simhash import bands, content_hash, simhash
+
+logger = logging.getLogger(__name__)
+
+DUPLICATE_KEY = 11000
+MAX_ROUNDS = 100
+Outcome = Literal["inserted", "updated", "unchanged", "stale", "failure"]
+
+
+class StoreUnavailable(RuntimeError):
+    """The item could not be written to MongoDB (it was spilled to disk, or lost: see logs)."""
+
+
+class StoreWriteError(RuntimeError):
+    """MongoDB refused this one item for a reason retrying cannot fix."""
+
+
+@dataclass(frozen=True, slots=True)
+class StoreConfig:
+    """How the store batches and how long it holds on through an outage at close."""
+
+    batch_size: int = defaults.STORE_BATCH_SIZE
+    flush_interval: float = defaults.STORE_FLUSH_INTERVAL
+    close_deadline: float = defaults.STORE_CLOSE_DEADLINE
+    spill_dir: str = ".tass/spill"
+
+    @classmethod
+    def from_settings(cls, settings: BaseSettings) -> Self:
+        batch_size = settings.getint("TASS_STORE_BATCH_SIZE", defaults.STORE_BATCH_SIZE)
+        if batch_size <= 0:
+            raise ValueError(f"TASS_STORE_BATCH_SIZE must be > 0, got {batch_size}")
+        interval = settings.getfloat("TASS_STORE_FLUSH_INTERVAL", defaults.STORE_FLUSH_INTERVAL)
+        if not interval > 0:
+            raise ValueError(f"TASS_STORE_FLUSH_INTERVAL must be > 0 seconds, got {interval}")
+        close = settings.getfloat("TASS_STORE_CLOSE_DEADLINE", defaults.STORE_CLOSE_DEADLINE)
+        if not close >= 0:
+            raise ValueError(f"TASS_STORE_CLOSE_DEADLINE must be >= 0 seconds, got {close}")
+        data_dir = (settings.get("TASS_DATA_DIR") or ".tass").strip() or ".tass"
+        return cls(batch_size, interval, close, str(Path(data_dir) / "spill"))
+
+
+@dataclass(slots=True)
+class _Op:
+    """One buffered item made ready for MongoDB."""
+
+    kind: Literal["article", "failure"]
+    doc: Document
+    keys: frozenset[tuple[str, Any]]
+
+
+@dataclass(slots=True)
+class WriteReport:
+    """What one batch did: an outcome (or an error) per op, and the side counts."""
+
+    outcomes: dict[int, Outcome | StoreWriteError] = field(default_factory=dict)
+    revisions: int = 0
+    recovered: int = 0
+    conflicts: int = 0
+
+
+def article_doc(item: Any) -> Document:
+    """The stored fields of an article item (without the store's own bookkeeping)."""
+    data = ItemAdapter(item).asdict()
+    doc: Document = {"_id": data.pop("id")}
+    doc.update(data)
+    if not doc.get("content_hash"):
+        doc["content_hash"] = content_hash(doc.get("title") or "", doc.get("lead"), doc["body"])
+    if doc.get("simhash") is None:
+        doc["simhash"] = simhash(doc.get("body") or "")
+    doc["simhash_bands"] = bands(doc["simhash"])
+    return doc
+
+
+def failure_doc(item: Any) -> Document:
+    data = ItemAdapter(item).asdict()
+    return {
+        "url": data["url"],
+        "reason": data.get("reason") or "unknown",
+        "detail": data.get("detail") or "",
+        "status": data.get("status"),
+        "attempts": max(1, int(data.get("attempts") or 1)),
+        "article_id": data.get("article_id"),
+    }
+
+
+def _op_for(item: Any) -> _Op:
+    if is_failure(item):
+        doc = failure_doc(item)
+        keys = {("url", doc["url"])}
+        if doc["article_id"] is not None:
+            keys.add(("id", doc["article_id"]))
+        op = _Op("failure", doc, frozenset(keys))
+    else:
+        doc = article_doc(item)
+        op = _Op("article", doc, frozenset({("id", doc["_id"]), ("url", doc["url"])}))
+    bson.encode(op.doc)  # an unencodable value fails here, for this item alone
+    return op
+
+
+def _split_round(ops: list[_Op], pending: list[int]) -> tuple[list[int], list[int]]:
+    """The ops that may go together (no shared id or URL), keeping arrival order per key."""
+    current: list[int] = []
+    later: list[int] = []
+    used: set[tuple[str, Any]] = set()
+    blocked: set[tuple[str, Any]] = set()
+    for index in pending:
+        keys = ops[index].keys
+        if keys & used or keys & blocked:
+            later.append(index)
+            blocked |= keys
+        else:
+            current.append(index)
+            used |= keys
+    return current, later
+
+
+class MongoWriter:
+    """The blocking half of the store: pymongo calls, run in a worker thread."""
+
+    def __init__(self, db: Database[Document]) -> None:
+        self.articles = db[defaults.ARTICLES]
+        self.failures = db[defaults.FAILURES]
+        self.revisions = db[defaults.REVISIONS]
+
+    def ensure_indexes(self) -> None:
+        for name in ("published_at", "section", "tags", "simhash_bands", "duplicate_of"):
+            self.articles.create_index([(name, ASCENDING)])
+        self.failures.create_index([("url", ASCENDING)], unique=True)
+        self.failures.create_index([("article_id", ASCENDING)])
+        self.revisions.create_index(
+            [("article_id", ASCENDING), ("revision", ASCENDING)], unique=True
+        )
+
+    def write(self, ops: list[_Op]) -> WriteReport:
+        """Apply ``ops`` in rounds until each has an outcome; raises on a transient error."""
+        report = WriteReport()
+        pending = list(range(len(ops)))
+        for _ in range(MAX_ROUNDS):
+            if not pending:
+                return report
+            current, later = _split_round(ops, pending)
+            redo = self._round([(i, ops[i]) for i in current], report, utcnow())
+            report.conflicts += len(redo)
+            pending = sorted(redo + later)
+        raise RuntimeError(f"{len(pending)} items still conflict after {MAX_ROUNDS} rounds")
+
+    def _round(self, batch: list[tuple[int, _Op]], report: WriteReport, now: datetime) -> list[int]:
+        articles = [(i, op.doc) for i, op in batch if op.kind == "article"]
+        failures = [(i, op.doc) for i, op in batch if op.kind == "failure"]
+        redo: list[int] = []
+        if articles:
+            redo += self._write_articles(articles, report, now)
+        if failures:
+            redo += self._write_failures(failures, report, now)
+        return redo
+
+    def _write_articles(
+        self, articles: list[tuple[int, Document]], report: WriteReport, now: datetime
+    ) -> list[int]:
+        ids = [doc["_id"] for _, doc in articles]
+        stored = {d["_id"]: d for d in self.articles.find({"_id": {"$in": ids}})}
+        requests: list[InsertOne[Document] | UpdateOne] = []
+        owners: list[int] = []
+        planned: dict[int, Outcome] = {}
+        revisions: list[UpdateOne] = []
+        for index, doc in articles:
+            old = stored.get(doc["_id"])
+            owners.append(index)
+            if old is None:
+                requests.append(
+                    InsertOne({**doc, "revision": 1, "first_seen_at": now, "last_seen_at": now})
+                )
+                planned[index] = "inserted"
+            elif old.get("content_hash") == doc["content_hash"] or _stale(doc, old):
+                requests.append(UpdateOne({"_id": doc["_id"]}, {"$max": {"last_seen_at": now}}))
+                planned[index] = (
+                    "unchanged" if old.get("content_hash") == doc["content_hash"] else "stale"
+                )
+            else:
+                revision = old.get("revision")
+                revisions.append(_revision_upsert(old, now))
+                fields = {k: v for k, v in doc.items() if k != "_id"}
+                fields.update(revision=(revision or 1) + 1, last_seen_at=now)
+                requests.append(
+                    UpdateOne(
+                        {
+                            "_id": doc["_id"],
+                            "content_hash": old.get("content_hash"),
+                            "revision": revision,
+                        },
+                        {
+                            "$set": fields,
+                            "$setOnInsert": {"first_seen_at": old.get("first_seen_at") or now},
+                        },
+                        upsert=True,  # a moved condition becomes a duplicate-key error: a race
+                    )
+                )
+                planned[index] = "updated"
+        if revisions:
+            errors = _bulk(self.revisions, revisions)
+            for failed in errors.values():
+                if failed.get("code") != DUPLICATE_KEY:  # already recorded by a rival or a retry
+                    raise TransientMongoError(f"revision write failed: {failed.get('errmsg')}")
+            report.revisions += len(revisions) - len(errors)
+        errors = _bulk(self.articles, requests)
+        redo: list[int] = []
+        recovered_urls: list[str] = []
+        recovered_ids: list[int] = []
+        for position, (index, doc) in enumerate(articles):
+            error = errors.get(position)
+            if error is None:
+                report.outcomes[index] = planned[index]
+                recovered_urls.append(doc["url"])
+                recovered_ids.append(doc["_id"])
+            elif error.get("code") == DUPLICATE_KEY:
+                redo.append(index)
+            else:
+                report.outcomes[index] = StoreWriteError(str(error.get("errmsg")))
+        if recovered_urls:
+            report.recovered += _bulk_deleted(
+                self.failures,
+                [
+                    DeleteMany({"url": {"$in": recovered_urls}}),
+                    DeleteMany({"article_id": {"$in": recovered_ids}}),
+                ],
+            )
+        return redo
+
+    def _write_failures(
+        self, failures: list[tuple[int, Document]], report: WriteReport, now: datetime
+    ) -> list[int]:
+        requests = [
+            UpdateOne(
+                {"url": doc["url"]},
+                {
+                    "$inc": {"attempts": doc["attempts"]},
+                    "$set": {
+                        "reason": doc["reason"],
+                        "detail": doc["detail"],
+                        "status": doc["status"],
+                        "article_id": doc["article_id"],
+                        "last_failed_at": now,
+                    },
+                    "$setOnInsert": {"first_failed_at": now},
+                },
+                upsert=True,
+            )
+            for _, doc in failures
+        ]
+        errors = _bulk(self.failures, requests)
+        redo: list[int] = []
+        for position, (index, _) in enumerate(failures):
+            error = errors.get(position)
+            if error is None:
+                report.outcomes[index] = "failure"
+            elif error.get("code") == DUPLICATE_KEY:  # two workers upserted one URL at once
+                redo.append(index)
+            else:
+                report.outcomes[index] = StoreWriteError(str(error.get("errmsg")))
+        return redo
+
+
+def _stale(doc: Document, old: Document) -> bool:
+    new, stored = doc.get("modified_at"), old.get("modified_at")
+    return isinstance(new, datetime) and isinstance(stored, datetime) and new < stored
+
+
+def _revision_upsert(old: Document, now: datetime) -> UpdateOne:
+    revision = old.get("revision") or 1
+    fields = {k: v for k, v in old.items() if k not in ("_id", "simhash_bands", "revision")}
+    fields.update(article_id=old["_id"], revision=revision, replaced_at=now)
+    return UpdateOne(
+        {"article_id": old["_id"], "revision": revision}, {"$setOnInsert": fields}, upsert=True
+    )
+
+
+def _bulk(collection: Any, requests: list[Any]) -> dict[int, dict[str, Any]]:
+    """Run an unordered bulk write; the per-operation errors by index (transient ones raise)."""
+    if not requests:
+        return {}
+    try:
+        collection.bulk_write(requests, ordered=False)
+    except BulkWriteError as exc:
+        if exc.details.get("writeConcernErrors"):
+            raise TransientMongoError(str(exc.details["writeConcernErrors"])) from exc
+        errors = {e["index"]: e for e in exc.details.get("writeErrors", [])}
+        if any(e.get("code") in mongo.TRANSIENT_CODES for e in errors.values()):
+            raise TransientMongoError(str(exc)) from exc
+        return errors
+    return {}
+
+
+def _bulk_deleted(collection: Any, requests: list[Any]) -> int:
+    result = collection.bulk_write(requests, ordered=False)
+    return int(result.deleted_count)
+
+
+@dataclass(slots=True, eq=False)
+class _Entry:
+    item: Any
+    future: asyncio.Future[None]
+
+
+class StorePipeline:
+    """Writes articles and failures to MongoDB in acknowledged batches."""
+
+    def __init__(
+        self,
+        crawler: Crawler,
+        stats: StatsCollector,
+        config: StoreConfig,
+        mongo_config: MongoConfig,
+    ) -> None:
+        self.crawler = crawler
+        self.stats = stats
+        self.config = config
+        self.mongo_config = mongo_config
+        self._writer: MongoWriter | None = None
+        self._buffer: list[_Entry] = []
+        self._due = 0  # entries at the buffer's head that the timer asked to flush
+        self._drainer: asyncio.Task[None] | None = None
+        self._ticker: asyncio.Task[None] | None = None
+        self._closing_at: float | None = None
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> Self:
+        assert crawler.stats is not None
+        return cls(
+            crawler,
+            crawler.stats,
+            StoreConfig.from_settings(crawler.settings),
+            MongoConfig.from_settings(crawler.settings),
+        )
+
+    # --- lifecycle --------------------------------------------------------------------------
+
+    async def open_spider(self) -> None:
+        conn = mongo.acquire(self.crawler, self.mongo_config)
+        self._writer = MongoWriter(conn.db)
+        end = time.monotonic() + self.mongo_config.retry_deadline
+        await mongo.retry(
+            self._writer.ensure_indexes, what="store index creation", deadline=lambda: end
+        )
+        self._ticker = asyncio.create_task(self._tick(), name="tass-store-flush-timer")
+
+    async def close_spider(self) -> None:
+        """Flush everything (through an outage, up to the close deadline), then let go."""
+        self._closing_at = time.monotonic()
+        if self._ticker is not None:
+            self._ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._ticker
+            self._ticker = None
+        while self._buffer or (self._drainer is not None and not self._drainer.done()):
+            self._due = len(self._buffer)
+            self._kick()
+            assert self._drainer is not None
+            await self._drainer
+        if self._writer is not None:
+            self._writer = None
+            await mongo.release(self.crawler)
+
+    # --- items ------------------------------------------------------------------------------
+
+    async def process_item(self, item: Any) -> Any:
+        if not (is_article(item) or is_failure(item)):
+            return item
+        if self._writer is None:
+            raise StoreUnavailable("the store is not open")
+        entry = _Entry(item, asyncio.get_running_loop().create_future())
+        self._buffer.append(entry)
+        if len(self._buffer) >= self.config.batch_size or self._closing_at is not None:
+            if self._closing_at is not None:
+                self._due = len(self._buffer)
+            self._kick()
+        await entry.future
+        return item
+
+    # --- flushing ---------------------------------------------------------------------------
+
+    async def _tick(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.flush_interval)
+            if self._buffer:
+                self._due = len(self._buffer)
+                self._kick()
+
+    def _kick(self) -> None:
+        if self._drainer is None or self._drainer.done():
+            self._drainer = asyncio.create_task(self._drain(), name="tass-store-flush")
+
+    async def _drain(self) -> None:
+        size = self.config.batch_size
+        while self._buffer and (len(self._buffer) >= size or self._due > 0):
+            batch = self._buffer[:size]
+            del self._buffer[:size]
+            self._due = max(0, self._due - len(batch))
+            try:
+                await self._flush(batch)
+            except Exception as exc:  # a bug: never leave an item waiting forever
+                logger.exception("Store flush of %d items failed", len(batch))
+                for entry in batch:
+                    _settle(entry, exc)
+
+    def _deadline(self, started: float) -> float:
+        end = started + self.mongo_config.retry_deadline
+        if self._closing_at is not None:
+            end = min(end, self._closing_at + self.config.close_deadline)
+        return end
+
+    def _on_retry(self, _exc: BaseException) -> None:
+        self.stats.inc_value("tass/store/retries")
+
+    async def _flush(self, batch: list[_Entry]) -> None:
+        writer = self._writer
+        assert writer is not None
+        entries: list[_Entry] = []
+        ops: list[_Op] = []
+        for entry in batch:
+            try:
+                ops.append(_op_for(entry.item))
+            except Exception as exc:
+                self.stats.inc_value("tass/store/errors")
+                logger.error("Cannot store %r: %s", entry.item, exc)
+                _settle(entry, StoreWriteError(f"cannot encode the item: {exc}"))
+                continue
+            entries.append(entry)
+        if not ops:
+            return
+        self.stats.inc_value("tass/store/batches")
+        started = time.monotonic()
+        try:
+            report = await mongo.retry(
+                lambda: writer.write(ops),
+                what=f"store batch of {len(ops)}",
+                deadline=lambda: self._deadline(started),
+                on_retry=self._on_retry,
+            )
+        except Exception as exc:
+            await self._spill(ops, entries, exc)
+            return
+        counts: dict[str, int] = {}
+        for index, entry in enumerate(entries):
+            outcome = report.outcomes[index]
+            if isinstance(outcome, StoreWriteError):
+                self.stats.inc_value("tass/store/errors")
+                logger.error("MongoDB refused %s: %s", ops[index].doc.get("url"), outcome)
+                _settle(entry, outcome)
+                continue
+            key: str = "failures" if outcome == "failure" else outcome
+            counts[key] = counts.get(key, 0) + 1
+            if outcome == "stale":
+                counts["unchanged"] = counts.get("unchanged", 0) + 1
+            _settle(entry, None)
+        counts.update(
+            revisions=report.revisions, recovered=report.recovered, conflicts=report.conflicts
+        )
+        for key, count in counts.items():
+            if count:
+                self.stats.inc_value(f"tass/store/{key}", count)
+
+    async def _spill(self, ops: list[_Op], entries: list[_Entry], exc: BaseException) -> None:
+        folder = Path(self.config.spill_dir)
+        path = folder / f"store-{os.getpid()}-{time.time_ns()}.jsonl"
+
+        def write() -> None:
+            folder.mkdir(parents=True, exist_ok=True)
+            with path.open("w", encoding="utf-8") as out:
+                for op in ops:
+                    record = {"collection": _collection_of(op), "doc": op.doc}
+                    out.write(
+                        json_util.dumps(record, json_options=json_util.CANONICAL_JSON_OPTIONS)
+                    )
+                    out.write("\n")
+
+        try:
+            await asyncio.to_thread(write)
+            where = f"spilled to {path}"
+            self.stats.inc_value("tass/store/spilled", len(ops))
+        except OSError as spill_error:
+            where = f"LOST (spill to {path} failed: {spill_error})"
+            self.stats.inc_value("tass/store/lost", len(ops))
+        logger.error("STORE: %d items NOT written to MongoDB (%s): %s", len(ops), where, exc)
+        error = StoreUnavailable(f"not stored ({where}): {exc}")
+        for entry in entries:
+            _settle(entry, error)
+
+
+def _collection_of(op: _Op) -> str:
+    return defaults.ARTICLES if op.kind == "article" else defaults.FAILURES
+
+
+def _settle(entry: _Entry, error: BaseException | None) -> None:
+    if entry.future.done():
+        return
+    if error is None:
+        entry.future.set_result(None)
+    else:
+        entry.future.set_exception(error)

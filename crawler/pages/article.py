@@ -506,17 +506,18 @@ class ArticlePage:
         return None
 
     def _mark_links(self) -> list[str]:
+        """Hrefs of links in (or being) a mark element above the headline."""
         root = self.root()
         headline = self._headline_el(root)
         out: list[str] = []
         for el in root.iter():
             if el is headline:
                 break
-            if (
-                isinstance(el, HtmlElement)
-                and el.tag == "a"
-                and _MARK_CLASS_RE.search(_classes(el) + " " + _classes(el.getparent() or el))
-            ):
+            if not isinstance(el, HtmlElement) or el.tag != "a":
+                continue
+            parent = el.getparent()
+            classes = _classes(el) + " " + (_classes(parent) if parent is not None else "")
+            if _MARK_CLASS_RE.search(classes):
                 out.append(str(el.get("href") or ""))
         return out
 

@@ -97,9 +97,6 @@ def truth_expected(article: dict[str, Any]) -> dict[str, Any]:
     """The item fields of one ground-truth article, in the shape of ``ArticleItem.to_dict``."""
     out = {field: article[field] for field in ARTICLE_FIELDS}
     out["body"] = "\n\n".join(article["body"])
-    if article["kind"] != "gallery":
-        # Only a gallery shows more than the lead photo (see the report on duplicates).
-        out["images"] = article["images"][:1]
     return out
 
 

@@ -1,0 +1,361 @@
+"""Unit tests of the page objects' small parts: cursor, request body, feeds, hubs, helpers."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from crawler.pages import (
+    ArticlePage,
+    ExtractionError,
+    HubPage,
+    ListingEntry,
+    ListingPage,
+    RssPage,
+    SitemapIndexPage,
+    SitemapPage,
+    listing_request_body,
+    next_cursor,
+)
+from crawler.pages.article import dateline_of, split_credit, strip_suffix
+from crawler.pages.text import clean_text, decode_html
+from crawler.urls import SiteUrls
+
+TASS = SiteUrls("https://tass.com")
+API = TASS.listing_api_url()
+
+
+def entry(article_id: int, ts: int) -> ListingEntry:
+    return ListingEntry(
+        id=article_id,
+        url=f"https://tass.com/world/{article_id}",
+        date=datetime.fromtimestamp(ts, UTC),
+        title="t",
+    )
+
+
+# -- listing ---------------------------------------------------------------------------------
+
+
+def test_listing_request_body_first_page() -> None:
+    assert listing_request_body(4953, 20) == {
+        "sectionId": 4953,
+        "limit": 20,
+        "type": "all",
+        "excludeNewsIds": "",
+        "imageSize": 434,
+    }
+
+
+def test_listing_request_body_next_page() -> None:
+    body = listing_request_body(4953, 20, 1723733825, [2039839, 2039681])
+    assert body["timestamp"] == 1723733825
+    assert body["excludeNewsIds"] == "2039839,2039681"
+
+
+def test_listing_page_parses_spec_example() -> None:
+    body = (
+        b'{"newsList": [{"id": 1690929, "isFlash": 0, "isOnline": 0, "type": "default",'
+        b' "mark": "Military operation in Ukraine", "date": 1697423443, "title": " A  title ",'
+        b' "subtitle": "", "lead": "x", "image": "//cdn-media.tass.ru/width/434_30f3d9ca/a.jpg",'
+        b' "link": "/defense/1690929", "sponsor_id": null, "sponsor_type_id": null},'
+        b' {"id": 5, "date": 1697423000, "title": "out of scope", "link": "https://tass.ru/x/5"},'
+        b' {"id": "7", "date": "1697422000", "title": "string id", "link": "/sport/7"},'
+        b' "junk"], "lastTime": 1697422000}'
+    )
+    page = ListingPage(API, body, TASS)
+    assert [e.id for e in page.entries] == [1690929, 7]
+    assert page.entries[0].url == "https://tass.com/defense/1690929"
+    assert page.entries[0].title == "A title"
+    assert page.entries[0].date == datetime(2023, 10, 16, 2, 30, 43, tzinfo=UTC)
+    assert page.entries[1].url == "https://tass.com/sports/7"
+    assert page.last_time == 1697422000
+    assert page.skipped == 2
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"", b"not json", b"[]", b'{"newsList": null}', b'{"error": "bad request"}', b"\xff\xfe"],
+)
+def test_listing_page_malformed(body: bytes) -> None:
+    with pytest.raises(ExtractionError) as info:
+        ListingPage(API, body, TASS)
+    assert info.value.reason == "bad_json"
+
+
+def test_listing_page_empty_list() -> None:
+    page = ListingPage(API, '{"newsList": [], "lastTime": null}', TASS)
+    assert page.entries == []
+    assert page.last_time is None
+    assert next_cursor(page.entries, page.last_time, [1, 2]) is None
+
+
+def test_next_cursor_excludes_ids_at_the_last_second() -> None:
+    entries = [entry(9, 300), entry(7, 200), entry(5, 100), entry(3, 100)]
+    assert next_cursor(entries, 100, []) == (100, [5, 3])
+
+
+def test_next_cursor_accumulates_when_a_whole_page_shares_one_second() -> None:
+    first = [entry(9, 300), entry(7, 100), entry(5, 100)]
+    cursor = next_cursor(first, 100, [])
+    assert cursor == (100, [7, 5])
+    second = [entry(3, 100), entry(1, 100)]
+    assert next_cursor(second, 100, cursor[1]) == (100, [7, 5, 3, 1])
+
+
+def test_next_cursor_starts_afresh_at_a_new_second() -> None:
+    assert next_cursor([entry(3, 100), entry(1, 50)], 50, [7, 5]) == (50, [1])
+
+
+def test_next_cursor_without_last_time_uses_the_oldest_entry() -> None:
+    assert next_cursor([entry(3, 100), entry(1, 50)], None, []) == (50, [1])
+
+
+def test_next_cursor_stops_when_nothing_new_arrives() -> None:
+    """A server that ignores excludeNewsIds must not make the crawler loop."""
+    assert next_cursor([entry(7, 100), entry(5, 100)], 100, [7, 5]) is None
+
+
+# -- feeds -----------------------------------------------------------------------------------
+
+RSS = b"""<?xml version="1.0" encoding="UTF-8"?>
+<rss version="2.0"><channel><title>TASS</title>
+<item><title>One</title><link>https://tass.com/politics/2198931</link>
+<pubDate>Wed, 07 Oct 2026 16:46:35 +0300</pubDate><description></description></item>
+<item><title>Two</title><link>http://www.tass.com/sport/2198929?utm_source=rss</link>
+<pubDate>not a date</pubDate></item>
+<item><title>Elsewhere</title><link>https://tass.ru/politika/1</link></item>
+<item><title>Dup</title><link>https://tass.com/politics/2198931</link></item>
+</channel></rss>"""
+
+
+def test_rss_entries() -> None:
+    entries = RssPage(TASS.rss_url(), RSS, TASS).entries()
+    assert [e.url for e in entries] == [
+        "https://tass.com/politics/2198931",
+        "https://tass.com/sports/2198929",
+    ]
+    assert entries[0].title == "One"
+    assert entries[0].published == datetime(2026, 10, 7, 13, 46, 35, tzinfo=UTC)
+    assert entries[1].published is None
+
+
+BOMB = b"""<?xml version="1.0"?>
+<!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">
+<!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">
+<!ENTITY ext SYSTEM "file:///etc/passwd">]>
+<rss version="2.0"><channel><item><title>&lol3;&ext;</title>
+<link>https://tass.com/world/1</link></item></channel></rss>"""
+
+
+def test_rss_does_not_expand_entities() -> None:
+    entries = RssPage(TASS.rss_url(), BOMB, TASS).entries()
+    assert [e.url for e in entries] == ["https://tass.com/world/1"]
+    assert "lollol" not in entries[0].title  # references stay unexpanded
+    assert "root:" not in entries[0].title  # no external entity read
+
+
+@pytest.mark.parametrize("body", [b"", b"<rss><channel>", b"not xml", b"<html><body/></html>"])
+def test_rss_malformed(body: bytes) -> None:
+    with pytest.raises(ExtractionError) as info:
+        RssPage(TASS.rss_url(), body, TASS)
+    assert info.value.reason == "bad_xml"
+
+
+def test_sitemap_index_and_sitemap() -> None:
+    index = b"""<?xml version="1.0" encoding="UTF-8"?>
+<sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">
+<sitemap><loc>https://tass.com/sitemap/sitemap_news0.xml</loc></sitemap>
+<sitemap><loc>https://example.org/sitemap_news1.xml</loc></sitemap>
+<sitemap><loc>https://tass.com/sitemap/sitemap_news1.xml</loc></sitemap>
+</sitemapindex>"""
+    assert SitemapIndexPage(TASS.sitemap_index_url(), index, TASS).sitemaps() == [
+        "https://tass.com/sitemap/sitemap_news0.xml",
+        "https://tass.com/sitemap/sitemap_news1.xml",
+    ]
+    urlset = b"""<urlset>
+<url><loc>https://tass.com/politics/2149717</loc><lastmod>2026-06-22T10:50:00+03:00</lastmod></url>
+<url><loc>https://tass.com/world/2149715</loc><lastmod>2026-06-22</lastmod></url>
+<url><loc>https://tass.com/world/2149713</loc></url>
+<url><loc>mailto:x@tass.com</loc></url>
+</urlset>"""
+    entries = SitemapPage("https://tass.com/sitemap/sitemap_news0.xml", urlset, TASS).entries()
+    assert [(e.url, e.lastmod) for e in entries] == [
+        ("https://tass.com/politics/2149717", datetime(2026, 6, 22, 7, 50, tzinfo=UTC)),
+        ("https://tass.com/world/2149715", datetime(2026, 6, 21, 21, 0, tzinfo=UTC)),
+        ("https://tass.com/world/2149713", None),
+    ]
+
+
+def test_sitemap_index_is_not_a_urlset() -> None:
+    with pytest.raises(ExtractionError):
+        SitemapPage(TASS.sitemap_index_url(), b"<sitemapindex/>", TASS)
+    with pytest.raises(ExtractionError):
+        SitemapIndexPage(TASS.sitemap_index_url(), b"<urlset/>", TASS)
+
+
+# -- hubs ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("ng_init", "expected"),
+    [
+        ("sectionId = 4953;", 4953),
+        ("sectionId=4953", 4953),
+        ("vm.init(); sectionId = '4844'; sectionSlug = 'world';", 4844),
+        ("sectionId: 4957", 4957),
+        ("pageId = 12", None),
+    ],
+)
+def test_hub_section_id(ng_init: str, expected: int | None) -> None:
+    html = (
+        '<html><body><main class="container"><div class="section-page" '
+        f'ng-init="{ng_init}"></div></main></body></html>'
+    )
+    assert HubPage("https://tass.com/defense", html, TASS).section_id() == expected
+
+
+def test_hub_links() -> None:
+    html = """<html><body>
+    <nav><a href="/politics">P</a><a href="/sport">S</a><a href="/defense">D</a></nav>
+    <div class="news-list">
+      <div class="news-list__item"><a class="news-preview" href="/defense/2150013">x</a></div>
+      <div class="news-list__item">
+        <a class="news-preview" href="/defense/2150013?utm_source=x">x</a></div>
+      <a ng-href="{{item.link}}" href="{{item.link}}">tpl</a>
+      <a class="theme-item" href="/military-operation-in-ukraine/2150011">y</a>
+    </div>
+    <a class="theme-link" href="/space-programs">Space</a><a href="/tag/nato">NATO</a>
+    <a href="/today">About</a><a href="https://example.org/x">ext</a><a href="/rss/v2.xml">RSS</a>
+    </body></html>"""
+    hub = HubPage("https://tass.com/defense", html, TASS)
+    assert hub.section_id() is None
+    assert hub.article_links() == [
+        "https://tass.com/defense/2150013",
+        "https://tass.com/military-operation-in-ukraine/2150011",
+    ]
+    assert hub.hub_links() == [
+        "https://tass.com/politics",
+        "https://tass.com/sports",
+        "https://tass.com/space-programs",
+        "https://tass.com/tag/nato",
+    ]
+
+
+# -- article helpers -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("paragraph", "city"),
+    [
+        ("MOSCOW, October 26. /TASS/. Text.", "MOSCOW"),
+        ("ST. PETERSBURG, June 20. /TASS/. Text.", "ST. PETERSBURG"),
+        ("IGORA /Leningrad Region/, December 26. /TASS/. Text.", "IGORA /Leningrad Region/"),
+        ("NIZHNY NOVGOROD, May 1. /TASS/. Text.", "NIZHNY NOVGOROD"),
+        ("Moscow, October 26. /TASS/. Text.", None),
+        ("MOSCOW, October 26. Text.", None),
+        ("— Mr Ivanov, how did the talks go?", None),
+    ],
+)
+def test_dateline(paragraph: str, city: str | None) -> None:
+    assert dateline_of(paragraph) == city
+
+
+@pytest.mark.parametrize(
+    ("text", "caption", "credit"),
+    [
+        ("A view of Moscow © Ivan Petrov/TASS", "A view of Moscow", "© Ivan Petrov/TASS"),
+        ("A view of Moscow© Ivan Petrov/TASS", "A view of Moscow", "© Ivan Petrov/TASS"),
+        ("©AP Photo/Alexander Zemlianichenko", None, "© AP Photo/Alexander Zemlianichenko"),
+        ("A view of Moscow", "A view of Moscow", None),
+        ("", None, None),
+    ],
+)
+def test_split_credit(text: str, caption: str | None, credit: str | None) -> None:
+    assert split_credit(text) == (caption, credit)
+
+
+def test_strip_suffix() -> None:
+    assert strip_suffix("Putin meets Xi - TASS") == "Putin meets Xi"
+    assert strip_suffix("Putin meets Xi — TASS") == "Putin meets Xi"
+    assert strip_suffix("TASS chief speaks") == "TASS chief speaks"
+
+
+def test_clean_text_drops_replacement_characters() -> None:
+    assert clean_text("a \ufffd\ufffd  b\u00a0c e\u0301") == "a b c é"
+
+
+def test_decode_html_by_declared_charset_and_meta() -> None:
+    html = '<html><head><meta charset="windows-1251"></head><body>Москва</body></html>'
+    raw = html.encode("cp1251")
+    assert "Москва" in decode_html(raw, "windows-1251")
+    assert "Москва" in decode_html(raw)
+    plain = html.replace(' charset="windows-1251"', "")
+    assert "Москва" in decode_html(plain.encode("utf-8"), None)
+
+
+def test_extraction_error_fields() -> None:
+    error = ExtractionError("missing_field:title", "no headline")
+    assert error.reason == "missing_field:title"
+    assert error.detail == "no headline"
+    assert str(error) == "missing_field:title: no headline"
+
+
+@pytest.mark.parametrize(
+    ("html", "reason"),
+    [
+        ("", "empty_body"),
+        ("<html><body><main><div class='news'><h1>x</h1><div class='text-content'>", "truncated"),
+        ("<html><body><p>Hello</p></body></html>", "not_an_article"),
+        (
+            "<html><body><div class='news'><h1>T</h1><div class='text-content'></div></div>"
+            "</body></html>",
+            "missing_field:body",
+        ),
+        (
+            "<html><body><div class='news'><div class='text-content'><p>b</p></div></div>"
+            "</body></html>",
+            "missing_field:title",
+        ),
+    ],
+)
+def test_article_errors(html: str, reason: str) -> None:
+    with pytest.raises(ExtractionError) as info:
+        ArticlePage("https://tass.com/world/1", html, TASS).to_item()
+    assert info.value.reason == reason
+
+
+def test_article_not_at_an_article_url() -> None:
+    html = (
+        "<html><body><div class='news'><h1>T</h1><div class='text-content'><p>b</p></div></div>"
+        "</body></html>"
+    )
+    with pytest.raises(ExtractionError) as info:
+        ArticlePage("https://tass.com/today", html, TASS).to_item()
+    assert info.value.reason == "not_an_article"
+
+
+def test_article_links() -> None:
+    html = """<html><head><link rel="canonical" href="https://tass.com/world/1"></head><body>
+    <main class="container"><div class="news" id="news"><div class="news-header">
+    <span class="tag-label"><a href="/middle-east-tensions">Middle East tensions</a></span>
+    <h1 class="news-header__title">T</h1></div>
+    <div class="text-content"><div class="text-block"><p>Text with <a href="/world/5">a link</a>
+    and <a href="mailto:x@tass.com">mail</a>.</p>
+    <div class="read-also"><div class="read-also__title">Read also</div>
+    <a class="read-also__link" href="/politics/3?utm_source=x">Other</a></div></div></div>
+    <div class="tags__list"><a class="tags__item" href="/tag/iran">Iran</a></div>
+    <div class="share"><a href="https://vk.com/share.php?url=x">VK</a></div>
+    </div></main></body></html>"""
+    page = ArticlePage("https://tass.com/world/1", html, TASS)
+    assert page.links() == [
+        "https://tass.com/politics/3",
+        "https://tass.com/tag/iran",
+        "https://tass.com/middle-east-tensions",
+        "https://tass.com/world/5",
+    ]
+    item = page.to_item()
+    assert item.mark == "Middle East tensions"
+    assert item.body == "Text with a link and mail."
+    assert item.related == [{"id": 3, "url": "https://tass.com/politics/3", "title": "Other"}]

@@ -259,6 +259,8 @@ class ArticlePage:
         self._root: HtmlElement | None = None
         self._template: ArticleKind | None = None
         self._found = False
+        self._ld: dict[str, Any] | bool | None = False
+        self._parsed_body: tuple[list[str], list[Related]] | None = None
 
     # -- structure ------------------------------------------------------------------------
     def is_truncated(self) -> bool:
@@ -309,8 +311,11 @@ class ArticlePage:
 
     # -- fields ---------------------------------------------------------------------------
     def _news_article_ld(self) -> dict[str, Any] | None:
-        found = [obj for obj in _ld_objects(self.sel) if _is_news_article(obj)]
-        return found[-1] if found else None
+        """The last JSON-LD ``NewsArticle`` of the page (parsed once)."""
+        if self._ld is False:
+            found = [obj for obj in _ld_objects(self.sel) if _is_news_article(obj)]
+            self._ld = found[-1] if found else None
+        return self._ld if isinstance(self._ld, dict) else None
 
     def _meta(self, prop: str) -> str | None:
         value = self.sel.xpath(f'//meta[@property="{prop}" or @name="{prop}"]/@content').get()
@@ -423,6 +428,11 @@ class ArticlePage:
         return found[0] if found else None
 
     def _body_and_related(self) -> tuple[list[str], list[Related]]:
+        if self._parsed_body is None:
+            self._parsed_body = self._parse_body()
+        return self._parsed_body
+
+    def _parse_body(self) -> tuple[list[str], list[Related]]:
         root = self.root()
         content = self._text_content(root)
         if content is None:

@@ -268,8 +268,8 @@ def auto(base: str, truth: dict[str, Any]) -> list[Path]:
     saved = []
     for path, gain in chosen:
         article = next(a for a in truth["articles"] if a["path"] == path)
-        first = sorted(gain)[0].removeprefix("kind-")
-        name = f"article-{article['kind']}-{first}-{article['id']}"
+        label = sorted(gain)[0].removeprefix("kind-")
+        name = f"article-{article['kind']}-{label}-{article['id']}"
         covers = sorted(pages_features[path])
         saved.append(save_article(base, truth, path, name, covers))
     for h in truth.get("hostile", []):

@@ -41,6 +41,11 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _plain_dict(value: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = _plain(value)
+    return out
+
+
 def load(folder: Path) -> tuple[dict[str, Any], bytes, dict[str, Any]]:
     meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
     body = next(folder.glob("input.*")).read_bytes()
@@ -54,7 +59,7 @@ def extract(meta: dict[str, Any], body: bytes) -> dict[str, Any]:
     url = meta["url"]
     page = meta["page"]
     if page == "article":
-        return _plain(
+        return _plain_dict(
             ArticlePage(url, body, urls, encoding=meta.get("encoding")).to_item().to_dict()
         )
     if page == "hub":
@@ -67,7 +72,7 @@ def extract(meta: dict[str, Any], body: bytes) -> dict[str, Any]:
     if page == "listing":
         listing = ListingPage(url, body, urls)
         cursor = next_cursor(listing.entries, listing.last_time, [])
-        return _plain(
+        return _plain_dict(
             {
                 "entries": [
                     {"id": e.id, "url": e.url, "date": e.date, "title": e.title}
@@ -79,7 +84,7 @@ def extract(meta: dict[str, Any], body: bytes) -> dict[str, Any]:
         )
     if page == "rss":
         entries = RssPage(url, body, urls).entries()
-        return _plain(
+        return _plain_dict(
             {
                 "entries": [
                     {"url": e.url, "title": e.title, "published": e.published} for e in entries
@@ -90,7 +95,7 @@ def extract(meta: dict[str, Any], body: bytes) -> dict[str, Any]:
         return {"sitemaps": SitemapIndexPage(url, body, urls).sitemaps()}
     if page == "sitemap":
         entries_ = SitemapPage(url, body, urls).entries()
-        return _plain({"entries": [{"url": e.url, "lastmod": e.lastmod} for e in entries_]})
+        return _plain_dict({"entries": [{"url": e.url, "lastmod": e.lastmod} for e in entries_]})
     raise AssertionError(f"unknown page kind {page!r}")
 
 

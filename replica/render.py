@@ -388,6 +388,8 @@ class Renderer:
         for i in block.targets:
             t = state.articles[i]
             href = t.path + (UTM.format(campaign="readalso") if block.utm else "")
+            if block.variant == 2 and not block.utm:
+                href = self.url(t.path)
             links.append((esc(href), esc(t.title0)))
         if block.variant == 0:
             inner = "".join(f'<a class="read-also__link" href="{h}">{t}</a>' for h, t in links)

@@ -96,7 +96,7 @@ class Site:
             state = self.state
             for i in state.ordered:
                 a = state.articles[i]
-                if not a.orphan:
+                if not a.orphan and a.prefix != RUSSIA_PREFIX:
                     by_date.setdefault(datetime.fromtimestamp(a.published, MSK).date(), []).append(
                         i
                     )
@@ -205,6 +205,8 @@ class ReplicaServer:
             return "static", _response(r.today())
         if path == "/sport":
             return "redirect", _redirect("/sports")
+        if len(path) > 1 and path.endswith("/") and not path.endswith("//"):
+            return "redirect", _redirect(path.rstrip("/"))
         slug = path[1:]
         if slug in SECTIONS:
             return "section", _response(r.section(slug))

@@ -471,7 +471,7 @@ SENTENCES = (
     "The meeting was attended by representatives of {org} and {company}.",
     "A total of {number} specialists took part in the work.",
     "The statement was published on the ministry's website on {weekday}.",
-    'He described the situation as "difficult but manageable."',
+    'The official described the situation as "difficult but manageable."',
     "The next round of consultations is scheduled for {month}.",
     "{company} said it would present a detailed plan by the end of the year.",
     "Officials in {country} have not yet commented on the report.",
@@ -480,6 +480,120 @@ SENTENCES = (
     "Earlier this year, the figure stood at {number} percent.",
     'In his words, "there is no alternative to dialogue on {topic}."',
 )
+
+SECTION_ROLES: dict[str, tuple[str, ...]] = {
+    "economy": (
+        "Economic Development Minister",
+        "Finance Minister",
+        "Central Bank Deputy Governor",
+        "Energy Minister",
+        "Deputy Prime Minister",
+        "chief economist",
+    ),
+    "defense": (
+        "Defense Ministry spokesman",
+        "Deputy Defense Minister",
+        "Northern Fleet Commander",
+        "military expert",
+    ),
+    "science": (
+        "Roscosmos Director General",
+        "President of the Russian Academy of Sciences",
+        "Science and Higher Education Minister",
+        "lead researcher",
+    ),
+    "emergencies": (
+        "Head of the Emergencies Ministry",
+        "regional governor",
+        "Emergencies Ministry spokesperson",
+        "local police spokesperson",
+    ),
+    "society": (
+        "Culture Minister",
+        "museum director",
+        "festival director",
+        "Tourism Agency head",
+    ),
+    "sports": (
+        "Sports Minister",
+        "head coach",
+        "club president",
+        "Russian Olympic Committee President",
+    ),
+}
+
+SECTION_CLAIMS: dict[str, tuple[str, ...]] = {
+    "defense": (
+        "the units had completed all the assigned tasks",
+        "the air defense systems had intercepted all the targets",
+        "the drills on {topic} had been held as planned",
+        "the new equipment would be delivered to the troops by the end of the year",
+    ),
+    "science": (
+        "the experiment on {topic} had produced promising results",
+        "the launch would take place as scheduled",
+        "the team would publish its findings early next year",
+        "the equipment had been tested successfully",
+    ),
+    "emergencies": (
+        "the situation was under control",
+        "there was no threat to residential areas",
+        "the cause of the incident was being investigated",
+        "all the injured had received medical assistance",
+    ),
+    "society": (
+        "the event had attracted a record number of visitors",
+        "tickets had sold out within hours",
+        "the program would include works by young authors",
+        "the restored halls would open to the public in spring",
+    ),
+    "sports": (
+        "the team was ready for the decisive match",
+        "the player had fully recovered from the injury",
+        "the club intended to fight for the title",
+        "the schedule of {topic} would not change",
+    ),
+}
+
+SECTION_SENTENCES: dict[str, tuple[str, ...]] = {
+    "economy": (
+        "Shares of {company} rose {number}% on the Moscow Exchange after the announcement.",
+        "The company plans to create about {number}0 new jobs in the region.",
+        "In the first nine months of the year, the indicator grew by {number}%.",
+        "Analysts polled by TASS expect the trend to continue into 2027.",
+    ),
+    "defense": (
+        "The Defense Ministry said that {number} drones were intercepted overnight.",
+        "The exercises involve about {number}00 servicemen and {number} warships.",
+        "The crews practiced repelling a massive air attack.",
+        "The ministry published footage of the combat work on its Telegram channel.",
+    ),
+    "science": (
+        "The launch is scheduled for {month} from the Vostochny spaceport.",
+        "The research was carried out jointly with colleagues from {country}.",
+        "The results were published in a peer-reviewed journal.",
+        "The spacecraft will spend about {number} days in orbit.",
+    ),
+    "emergencies": (
+        "According to the regional emergencies ministry, {number} people were evacuated.",
+        "More than {number}0 rescuers and {number} units of equipment are working at the site.",
+        "A criminal case has been opened, the regional investigative committee said.",
+        "Traffic on the section of the highway has been restricted.",
+    ),
+    "society": (
+        "The exhibition will run until {month} and features over {number}0 works.",
+        "Admission to the event is free for children and students.",
+        "The festival program includes concerts, lectures and film screenings.",
+        "Last year, the event was attended by about {number},000 people.",
+    ),
+    "sports": (
+        "{team} midfielder {person} scored twice in the second half.",
+        "{team} now have {number} points after {number} matches.",
+        "The match was attended by {number},000 spectators.",
+        "The next round of {topic} will start in {month}.",
+        "{team} will host {team2} next weekend.",
+    ),
+}
 
 SUBHEADS = (
     "Background",
@@ -524,6 +638,19 @@ SYNONYMS = {
     "says": "states",
 }
 
+_POLITICAL = frozenset(("politics", "world", "economy", "pressreview"))
+GENERIC_SENTENCES = (
+    "{role} {person} told reporters that {claim}.",
+    "According to {surname}, {claim}.",
+    "{person} noted that {claim}.",
+    "The official stressed that {claim}.",
+    "{surname} added that {claim}.",
+    "Sources familiar with the matter said that {claim}.",
+    "A total of {number} specialists took part in the work.",
+    "The statement was published on the official website on {weekday}.",
+    "Earlier this year, the figure stood at {number} percent.",
+)
+
 _SLOT = re.compile(r"\{(\w+)\}")
 
 
@@ -563,12 +690,13 @@ class Filler:
         self.country = rng.choice(COUNTRIES)
         self.country2 = rng.choice([c for c in COUNTRIES if c != self.country])
         self.person = full_name(person(rng))
-        self.role = rng.choice(ROLES)
+        self.role = rng.choice(SECTION_ROLES.get(section, ROLES))
         self.org = rng.choice(ORGS)
         self.company = rng.choice(COMPANIES)
         self.city = rng.choice(("Moscow", "St. Petersburg", "Kazan", "Vladivostok", "Sochi"))
         self.team = rng.choice(SPORT_TEAMS)
         self.team2 = rng.choice([t for t in SPORT_TEAMS if t != self.team])
+        self.used: set[str] = set()
 
     def value(self, slot: str) -> str:
         rng = self.rng
@@ -606,14 +734,26 @@ class Filler:
         if slot == "weekday":
             return rng.choice(WEEKDAYS)
         if slot == "claim":
-            return self.fill(rng.choice(CLAIMS))
+            return self.fill(rng.choice(SECTION_CLAIMS.get(self.section, CLAIMS)))
         raise KeyError(slot)
 
     def fill(self, template: str) -> str:
         return _SLOT.sub(lambda m: self.value(m.group(1)), template)
 
     def sentence(self) -> str:
-        return cap_first(self.fill(self.rng.choice(SENTENCES)))
+        """One sentence; templates already used in this article are avoided while possible."""
+        own = SECTION_SENTENCES.get(self.section)
+        template = ""
+        for _ in range(4):
+            if own is not None and self.rng.random() < 0.5:
+                template = self.rng.choice(own)
+            else:
+                bank = SENTENCES if self.section in _POLITICAL else GENERIC_SENTENCES
+                template = self.rng.choice(bank)
+            if template not in self.used:
+                break
+        self.used.add(template)
+        return cap_first(self.fill(template))
 
     def paragraph(self, sentences: int) -> str:
         return " ".join(self.sentence() for _ in range(sentences))

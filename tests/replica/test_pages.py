@@ -342,6 +342,7 @@ def test_redirects(replica: Replica, truth: dict[str, Any]) -> None:
     r = replica.get(f"/sport/{sports['id']}")
     assert r.status == 301 and r.headers["location"] == sports["path"]
     assert replica.get("/sport").headers["location"] == "/sports"
+    assert replica.get("/politics/").headers["location"] == "/politics"
     politics = next(a for a in truth["articles"] if a["section"] == "politics")
     r = replica.get(f"/world/{politics['id']}")
     assert r.status == 301 and r.headers["location"] == politics["path"]

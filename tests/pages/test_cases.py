@@ -153,3 +153,13 @@ def test_cases_cover_every_page_kind() -> None:
         "not_an_article",
         "empty_body",
     }
+
+
+def test_saved_articles_cover_every_markup_variant() -> None:
+    """Every feature ``save_case.FEATURES`` knows (kinds, Read-also/mark/caption variants…)."""
+    from tests.pages.save_case import FEATURES
+
+    covered: set[str] = set()
+    for meta_file in CASES.glob("*/meta.json"):
+        covered |= set(json.loads(meta_file.read_text()).get("covers", []))
+    assert set(FEATURES) - covered == set()

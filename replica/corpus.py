@@ -119,6 +119,8 @@ class Variants:
     caption: int
     ads_inline: int
     text_blocks: int
+    tag_href: int
+    """0: ``/tag/<slug>``; 1: ``/tags/<slug>`` (which answers 301 to the former)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -309,6 +311,7 @@ class Archive:
             caption=rng.randrange(3),
             ads_inline=rng.choice((0, 0, 1, 1, 2)),
             text_blocks=rng.choice((1, 1, 2, 3)),
+            tag_href=int(fraction(seed, k, "tag-href") < 0.3),
         )
         read_also = self._read_also(rng, k)
         if prefix == RUSSIA_PREFIX:

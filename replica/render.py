@@ -11,6 +11,7 @@ spec says [GUESS] several variants exist and each article picks one (``corpus.Va
 - "Read also": ``div.read-also`` (title div + ``a.read-also__link``) | ``p > strong`` "Read also" +
   ``a`` | ``aside.article-aside`` (``h4`` + ``ul > li > a``)
 - ``link rel=canonical``: present on some pages, absent on others
+- tag hrefs: ``/tag/<slug>`` | ``/tags/<slug>`` (301 to the former); theme tags ``/<theme>``
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from replica.corpus import (
     Image,
     ReadAlso,
     SiteState,
+    Tag,
     iso_msk,
 )
 from replica.text import MONTHS
@@ -330,7 +332,8 @@ class Renderer:
         tags = ""
         if a.tags:
             items = "".join(
-                f'<a class="tags__item" href="{esc(t.path)}">{esc(t.text)}</a>' for t in a.tags
+                f'<a class="tags__item" href="{esc(self._tag_href(a, t))}">{esc(t.text)}</a>'
+                for t in a.tags
             )
             tags = f'<div class="tags"><div class="tags__list">{items}</div></div>'
         share_url = esc(self.url(a.path))
@@ -342,6 +345,12 @@ class Renderer:
         )
         root_id = ' id="news"' if root == "news" else ""
         return f'<div class="{root}"{root_id}>{header}{media}{body}{tags}{share}</div>'
+
+    @staticmethod
+    def _tag_href(a: Article, tag: Tag) -> str:
+        if tag.theme or a.variants.tag_href == 0:
+            return tag.path
+        return f"/tags/{tag.slug}"
 
     @staticmethod
     def _mark(a: Article, root: str) -> str:
@@ -523,7 +532,7 @@ class Renderer:
             f"{special_html}"
             f'<p class="home-page__links"><a href="/today">About TASS</a> '
             f'<a href="/rss/v2.xml">RSS</a></p>'
-            f'<p class="visually-hidden">{_ad("home")}</p>'
+            f'<div class="visually-hidden">{_ad("home")}</div>'
             f'<span class="home-page__date">{today:%d.%m.%Y}</span></div>'
         )
         return self._document("Russian News Agency TASS", body)

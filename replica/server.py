@@ -35,6 +35,7 @@ XML = "application/xml; charset=utf-8"
 _ARTICLE = re.compile(r"^/([a-z-]+)/(\d+)$")
 _SITEMAP = re.compile(r"^/sitemap/sitemap_news(\d)\.xml$")
 _TAG = re.compile(r"^/tag/([a-z0-9-]+)$")
+_TAGS_ALIAS = re.compile(r"^/tags/([a-z0-9-]+)$")
 _ARCHIVE = re.compile(r"^/archive/(\d{4})/(\d{2})/(\d{2})$")
 _KNOWN_PREFIXES = frozenset([*SECTIONS, *THEMES, RUSSIA_PREFIX, *ALIAS_PREFIXES])
 
@@ -222,6 +223,9 @@ class ReplicaServer:
             body = r.tag(tm.group(1), page)
             if body is not None:
                 return "tag", _response(body)
+        alias = _TAGS_ALIAS.match(path)
+        if alias is not None and alias.group(1) in site.state.tag_pages:
+            return "redirect", _redirect(f"/tag/{alias.group(1)}")
         am = _ARCHIVE.match(path)
         if am is not None and site.hostile is not None:
             return self._archive(int(am.group(1)), int(am.group(2)), int(am.group(3)))

@@ -169,7 +169,9 @@ def test_article_pages_agree_with_truth(replica: Replica, truth: dict[str, Any])
 
 def test_variants_present(replica: Replica, truth: dict[str, Any]) -> None:
     """Each [GUESS] markup comes in more than one variant across the archive."""
-    seen: dict[str, set[str]] = {k: set() for k in ("canonical", "caption", "readalso", "mark")}
+    seen: dict[str, set[str]] = {
+        k: set() for k in ("canonical", "caption", "readalso", "mark", "tags")
+    }
     for a in truth["articles"][-150:]:
         page = replica.get(a["path"]).body.decode("utf-8", "replace")
         seen["canonical"].add(str('rel="canonical"' in page))
@@ -179,6 +181,9 @@ def test_variants_present(replica: Replica, truth: dict[str, Any]) -> None:
         for marker in ('class="read-also"', "<strong>Read also</strong>", "article-aside"):
             if marker in page:
                 seen["readalso"].add(marker)
+        for marker in ('class="tags__item" href="/tag/', 'class="tags__item" href="/tags/'):
+            if marker in page:
+                seen["tags"].add(marker)
         for marker in ("-header__mark", "tag-label", "marks__item"):
             if marker in page:
                 seen["mark"].add(marker)
@@ -186,6 +191,7 @@ def test_variants_present(replica: Replica, truth: dict[str, Any]) -> None:
     assert len(seen["caption"]) == 3
     assert len(seen["readalso"]) == 3
     assert len(seen["mark"]) == 3
+    assert len(seen["tags"]) == 2
 
 
 def test_gallery_has_slider(replica: Replica, truth: dict[str, Any]) -> None:
@@ -256,6 +262,9 @@ def test_tag_pages_reach_russia_articles(replica: Replica, truth: dict[str, Any]
         url = path
         while url:
             reply = replica.get(url)
+            if url.startswith("/tags/"):
+                assert reply.status == 301
+                reply = replica.get(reply.headers["location"])
             assert reply.status == 200, url
             doc = lxml.html.fromstring(reply.body)
             reached |= {x.get("href") for x in doc.cssselect("a.news-preview")}
@@ -267,6 +276,7 @@ def test_tag_pages_reach_russia_articles(replica: Replica, truth: dict[str, Any]
     for a in russia:
         assert a["path"] not in home and a["path"] not in sections
     assert replica.get("/tag/no-such-tag").status == 404
+    assert replica.get("/tags/no-such-tag").status == 404
 
 
 def test_robots(replica: Replica) -> None:

@@ -160,14 +160,13 @@ def config_from_args(argv: list[str] | None = None) -> tuple[ReplicaConfig, Path
 async def serve(config: ReplicaConfig, truth: Path | None) -> None:
     server = ReplicaServer(config)
     try:
-        base = await server.start()
+        await server.start()
     except OSError as exc:
         print(f"replica: cannot bind {config.host}:{config.port}: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
     if truth is not None:
         truth.write_bytes(server.site.truth_bytes())
-    shown = base if config.base_url is None else f"http://{config.host}:{server.port}"
-    sys.stdout.write(f"replica listening on {shown}\n")
+    sys.stdout.write(f"replica listening on {server.listen_url}\n")
     sys.stdout.flush()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -116,6 +116,7 @@ class ReplicaServer:
         self._runner: web.ServerRunner | None = None
         self._bomb: asyncio.Future[bytes] | None = None
         self.port = config.port
+        self.listen_url = ""
 
     async def start(self) -> str:
         sock = socket.socket(socket.AF_INET6 if ":" in self.config.host else socket.AF_INET)
@@ -123,9 +124,15 @@ class ReplicaServer:
         sock.bind((self.config.host, self.config.port))
         self.port = sock.getsockname()[1]
         host = self.config.host
-        if host in ("0.0.0.0", "::", ""):
+        if host in ("0.0.0.0", ""):
             host = "127.0.0.1"
-        self.site.bind(self.config.base_url or f"http://{host}:{self.port}")
+        elif host == "::":
+            host = "::1"
+        if ":" in host:
+            host = f"[{host}]"
+        self.listen_url = f"http://{host}:{self.port}"
+        """Where a local client reaches the server (the printed address)."""
+        self.site.bind(self.config.base_url or self.listen_url)
         server = web.Server(self.handle, access_log=None)
         self._runner = web.ServerRunner(server, handle_signals=False)
         await self._runner.setup()

@@ -1,0 +1,286 @@
+"""The store stage against a real MongoDB-protocol server (SecantusDB)."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from datetime import UTC, timedelta
+
+import pytest
+from scrapy.exceptions import NotConfigured
+
+from pipelines.store import StorePipeline, StoreWriteError
+
+from .helpers import BASE_TIME, Chain, article, failure, make_crawler, run
+
+
+def _store(mongo_uri, mongo_db_name, **settings):
+    crawler = make_crawler(mongo_uri, mongo_db_name, **settings)
+    return StorePipeline.from_crawler(crawler), crawler.stats
+
+
+def test_config_errors_name_the_setting(mongo_uri, mongo_db_name) -> None:
+    with pytest.raises(NotConfigured, match="MONGO_URI"):
+        _store("", mongo_db_name)
+    with pytest.raises(ValueError, match="TASS_STORE_BATCH_SIZE"):
+        _store(mongo_uri, mongo_db_name, TASS_STORE_BATCH_SIZE=0)
+    with pytest.raises(ValueError, match="TASS_STORE_FLUSH_INTERVAL"):
+        _store(mongo_uri, mongo_db_name, TASS_STORE_FLUSH_INTERVAL=-1)
+    with pytest.raises(ValueError, match="MONGO_DATABASE"):
+        _store(mongo_uri, "bad.name")
+
+
+def test_indexes_created_at_open(mongo_uri, mongo_db_name, mongo_db) -> None:
+    store, _ = _store(mongo_uri, mongo_db_name)
+
+    async def body():
+        await store.open_spider()
+        await store.close_spider()
+
+    run(body)
+    articles = {
+        tuple(k for k, _ in v["key"]) for v in mongo_db.articles.index_information().values()
+    }
+    assert {("published_at",), ("section",), ("tags",), ("simhash_bands",)} <= articles
+    failures = mongo_db.failures.index_information()
+    assert any(v["key"] == [("url", 1)] and v.get("unique") for v in failures.values())
+    revisions = mongo_db.revisions.index_information()
+    assert any(
+        v["key"] == [("article_id", 1), ("revision", 1)] and v.get("unique")
+        for v in revisions.values()
+    )
+
+
+def test_batches_by_size(mongo_uri, mongo_db_name, mongo_db) -> None:
+    # The timer would wait a minute: only the batch size can flush these.
+    store, stats = _store(
+        mongo_uri, mongo_db_name, TASS_STORE_BATCH_SIZE=3, TASS_STORE_FLUSH_INTERVAL=60
+    )
+
+    async def body():
+        await store.open_spider()
+        items = [article(1000 + i) for i in range(6)]
+        done = await asyncio.gather(*(store.process_item(item) for item in items))
+        assert done == items
+        assert mongo_db.articles.count_documents({}) == 6  # written before process_item returned
+        await store.close_spider()
+
+    run(body)
+    assert stats.get_value("tass/store/batches") == 2
+    assert stats.get_value("tass/store/inserted") == 6
+
+
+def test_batches_by_time(mongo_uri, mongo_db_name, mongo_db) -> None:
+    store, stats = _store(
+        mongo_uri, mongo_db_name, TASS_STORE_BATCH_SIZE=100, TASS_STORE_FLUSH_INTERVAL=0.1
+    )
+
+    async def body():
+        await store.open_spider()
+        await asyncio.gather(*(store.process_item(article(2000 + i)) for i in range(3)))
+        assert mongo_db.articles.count_documents({}) == 3
+        await store.process_item(article(2003))
+        assert mongo_db.articles.count_documents({}) == 4
+        await store.close_spider()
+
+    run(body)
+    assert stats.get_value("tass/store/batches") == 2
+
+
+def test_close_flushes_everything(mongo_uri, mongo_db_name, mongo_db) -> None:
+    store, stats = _store(
+        mongo_uri, mongo_db_name, TASS_STORE_BATCH_SIZE=100, TASS_STORE_FLUSH_INTERVAL=60
+    )
+
+    async def body():
+        await store.open_spider()
+        tasks = [asyncio.create_task(store.process_item(article(3000 + i))) for i in range(5)]
+        tasks.append(asyncio.create_task(store.process_item(failure("https://tass.com/x/1"))))
+        await asyncio.sleep(0.05)
+        assert not any(t.done() for t in tasks)  # waiting in the buffer
+        assert mongo_db.articles.count_documents({}) == 0
+        await store.close_spider()
+        assert all(t.done() and t.exception() is None for t in tasks)
+
+    run(body)
+    assert mongo_db.articles.count_documents({}) == 5
+    assert mongo_db.failures.count_documents({}) == 1
+    assert stats.get_value("tass/store/batches") == 1
+
+
+def test_document_shape(mongo_uri, mongo_db_name, mongo_db) -> None:
+    chain = Chain(make_crawler(mongo_uri, mongo_db_name))
+    item = article(
+        2150013,
+        modified_at=BASE_TIME + timedelta(hours=2),
+        images=[{"url": "https://cdn-media.tass.ru/1.jpg", "caption": "c", "credit": "© TASS"}],
+        related=[{"id": 2150011, "url": "https://tass.com/world/2150011", "title": "t"}],
+        mark="SPIEF-2025",
+    )
+
+    async def body():
+        await chain.open()
+        await chain.process(item)
+        await chain.close()
+
+    run(body)
+    doc = mongo_db.articles.find_one({"_id": 2150013})
+    assert set(doc) == {
+        "_id", "url", "section", "kind", "title", "lead", "body", "dateline", "published_at",
+        "modified_at", "tags", "mark", "images", "related", "content_hash", "simhash",
+        "simhash_bands", "duplicate_of", "revision", "first_seen_at", "last_seen_at",
+    }  # fmt: skip
+    assert doc["revision"] == 1 and doc["duplicate_of"] is None
+    # The fixture's client is not tz-aware: BSON datetimes are UTC instants.
+    assert doc["published_at"].replace(tzinfo=UTC) == item.published_at
+    assert doc["first_seen_at"] == doc["last_seen_at"]
+    assert doc["content_hash"] == item.content_hash and doc["simhash"] == item.simhash
+    assert doc["images"] == item.images and doc["related"] == item.related
+
+
+def test_revision_bump_and_unchanged_refetch(mongo_uri, mongo_db_name, mongo_db) -> None:
+    chain = Chain(make_crawler(mongo_uri, mongo_db_name))
+    first = article(4001, modified_at=BASE_TIME + timedelta(minutes=1))
+    edited = article(
+        4001,
+        body=first.body + "\n\nAn added paragraph with the latest figures.",
+        modified_at=BASE_TIME + timedelta(hours=1),
+    )
+
+    async def body():
+        await chain.open()
+        await chain.process(dataclasses.replace(first))
+        doc1 = mongo_db.articles.find_one({"_id": 4001})
+        await asyncio.sleep(0.01)
+        await chain.process(dataclasses.replace(first))  # the same content again
+        doc2 = mongo_db.articles.find_one({"_id": 4001})
+        assert doc2["last_seen_at"] > doc1["last_seen_at"]
+        assert {k: v for k, v in doc2.items() if k != "last_seen_at"} == {
+            k: v for k, v in doc1.items() if k != "last_seen_at"
+        }
+        assert mongo_db.revisions.count_documents({}) == 0
+        await chain.process(edited)
+        doc3 = mongo_db.articles.find_one({"_id": 4001})
+        assert doc3["revision"] == 2
+        assert doc3["body"] == edited.body and doc3["content_hash"] != doc1["content_hash"]
+        assert doc3["first_seen_at"] == doc1["first_seen_at"]
+        old = mongo_db.revisions.find_one({"article_id": 4001})
+        assert old["revision"] == 1 and old["body"] == first.body
+        assert old["content_hash"] == doc1["content_hash"]
+        assert (
+            old["modified_at"] == doc1["modified_at"] and old["replaced_at"] >= doc1["last_seen_at"]
+        )
+        # An out-of-order fetch of the first version does not revert the edit.
+        await chain.process(dataclasses.replace(first))
+        assert mongo_db.articles.find_one({"_id": 4001})["revision"] == 2
+        await chain.close()
+
+    run(body)
+    assert chain.stat("tass/store/inserted") == 1
+    assert chain.stat("tass/store/unchanged") == 2
+    assert chain.stat("tass/store/stale") == 1
+    assert chain.stat("tass/store/updated") == 1
+    assert chain.stat("tass/store/revisions") == 1
+
+
+def test_same_id_twice_in_one_batch(mongo_uri, mongo_db_name, mongo_db) -> None:
+    store, stats = _store(mongo_uri, mongo_db_name, TASS_STORE_FLUSH_INTERVAL=60)
+    a = article(5001)
+    b = article(5001, title="A corrected headline")
+
+    async def body():
+        await store.open_spider()
+        tasks = [asyncio.create_task(store.process_item(x)) for x in (a, b)]
+        await asyncio.sleep(0)
+        await store.close_spider()
+        await asyncio.gather(*tasks)
+
+    run(body)
+    doc = mongo_db.articles.find_one({"_id": 5001})
+    assert doc["title"] == "A corrected headline" and doc["revision"] == 2
+    assert mongo_db.revisions.find_one({"article_id": 5001})["title"] == a.title
+    assert stats.get_value("tass/store/batches") == 1
+
+
+def test_failures_upserted_then_recovered(mongo_uri, mongo_db_name, mongo_db) -> None:
+    store, stats = _store(mongo_uri, mongo_db_name)
+    url = "https://tass.com/politics/6001"
+
+    async def body():
+        await store.open_spider()
+        await store.process_item(failure(url, "http_status", detail="503", status=503))
+        first = mongo_db.failures.find_one({"url": url})
+        await asyncio.sleep(0.01)
+        await store.process_item(failure(url, "parse:title", detail="no h1", status=200))
+        second = mongo_db.failures.find_one({"url": url})
+        assert second["attempts"] == 2
+        assert second["reason"] == "parse:title" and second["detail"] == "no h1"
+        assert second["status"] == 200
+        assert second["first_failed_at"] == first["first_failed_at"]
+        assert second["last_failed_at"] > first["last_failed_at"]
+        assert mongo_db.failures.count_documents({}) == 1
+        await store.process_item(failure("https://tass.com/politics/6003", "http_status"))
+        await store.process_item(article(6001))
+        assert mongo_db.failures.find_one({"url": url}) is None
+        assert mongo_db.failures.count_documents({}) == 1
+        await store.close_spider()
+
+    run(body)
+    assert stats.get_value("tass/store/failures") == 3
+    assert stats.get_value("tass/store/recovered") == 1
+
+
+def test_unencodable_item_fails_alone(mongo_uri, mongo_db_name, mongo_db) -> None:
+    store, stats = _store(mongo_uri, mongo_db_name, TASS_STORE_FLUSH_INTERVAL=60)
+    bad = article(7001, tags=[object()])
+
+    async def body():
+        await store.open_spider()
+        tasks = [asyncio.create_task(store.process_item(x)) for x in (bad, article(7002))]
+        await asyncio.sleep(0)
+        await store.close_spider()
+        return await asyncio.gather(*tasks, return_exceptions=True)
+
+    results = run(body)
+    assert isinstance(results[0], StoreWriteError)
+    assert mongo_db.articles.distinct("_id") == [7002]
+    assert stats.get_value("tass/store/errors") == 1
+
+
+def test_two_workers_race_on_the_same_ids(mongo_uri, mongo_db_name, mongo_db) -> None:
+    """Two crawlers (own clients, own buffers) store the same 40 ids at once, twice over."""
+    ids = range(8000, 8040)
+
+    def version(aid: int, worker: int, round_: int):
+        # Even ids: both workers see the same text; odd ids: each worker sees its own edit.
+        suffix = "" if aid % 2 == 0 else f" Edit {worker}-{round_}."
+        return article(aid, body=article(aid).body + suffix)
+
+    async def worker(number: int):
+        crawler = make_crawler(
+            mongo_uri, mongo_db_name, TASS_STORE_BATCH_SIZE=7, TASS_STORE_FLUSH_INTERVAL=0.01
+        )
+        store = StorePipeline.from_crawler(crawler)
+        await store.open_spider()
+        for round_ in range(2):
+            await asyncio.gather(*(store.process_item(version(i, number, round_)) for i in ids))
+        await store.close_spider()
+        return crawler.stats
+
+    async def body():
+        return await asyncio.gather(worker(1), worker(2))
+
+    stats = run(body)
+    assert sorted(mongo_db.articles.distinct("_id")) == list(ids)
+    assert mongo_db.articles.count_documents({}) == len(ids)
+    for doc in mongo_db.articles.find({"_id": {"$mod": [2, 0]}}):
+        assert doc["revision"] == 1
+    for doc in mongo_db.articles.find({"_id": {"$mod": [2, 1]}}):
+        revisions = sorted(
+            r["revision"] for r in mongo_db.revisions.find({"article_id": doc["_id"]})
+        )
+        # Every bump kept exactly one previous version: 1..revision-1, no gaps, no repeats.
+        assert revisions == list(range(1, doc["revision"]))
+        assert doc["revision"] >= 2
+    inserted = sum(s.get_value("tass/store/inserted", 0) for s in stats)
+    assert inserted == len(ids)

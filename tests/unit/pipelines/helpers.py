@@ -19,13 +19,15 @@ from pipelines.validate import ValidatePipeline
 
 T = TypeVar("T")
 
-WORDS = (
+_VOCABULARY = (
     "kremlin minister talks sanctions grain export pipeline summit delegation moscow beijing "
-    "treaty spokesman ministry economy ruble inflation forecast defense drone region governor "
-    "airport flights weather storm satellite launch cosmonaut station orbit football league "
-    "match coach election parliament budget energy prices oil gas tanker port harbour border "
-    "official statement visit cooperation agreement investment bank reserve rate growth"
-).split()
+    "treaty spokesman ministry economy ruble inflation forecast defense drone region "
+    "governor airport flights weather storm satellite launch cosmonaut station orbit "
+    "football league match coach election parliament budget energy prices oil gas tanker "
+    "port harbour border official statement visit cooperation agreement investment bank "
+    "reserve rate growth"
+)
+WORDS = _VOCABULARY.split()
 
 BASE_TIME = datetime(2026, 10, 7, 9, 30, tzinfo=UTC)
 

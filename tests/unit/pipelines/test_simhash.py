@@ -11,7 +11,7 @@ from .helpers import body_text
 
 
 def test_content_hash_formula() -> None:
-    expected = hashlib.sha256("T\n\nB".encode()).hexdigest()
+    expected = hashlib.sha256(b"T\n\nB").hexdigest()
     assert content_hash("T", None, "B") == expected
     assert content_hash("T", "", "B") == expected
     assert content_hash("T", "L", "B") != expected

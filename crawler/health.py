@@ -7,14 +7,25 @@ Exit 0 while a crawl process on this host has published a heartbeat to Redis wit
 from __future__ import annotations
 
 import argparse
+import asyncio
 import socket
 import sys
 
 from scrapy.utils.project import get_project_settings
 
 from crawler.frontier.keys import FrontierKeys
-from crawler.frontier.redis import redis_from_settings
+from crawler.frontier.redis import open_redis, redis_url
 from crawler.frontier.run import RunCoordinator
+
+
+async def heartbeat_age(url: str, prefix: str) -> float | None:
+    client = open_redis(url)
+    try:
+        return await RunCoordinator(client, FrontierKeys(prefix)).heartbeat_age(
+            socket.gethostname()
+        )
+    finally:
+        await client.aclose()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -23,9 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     settings = get_project_settings()
     try:
-        server = redis_from_settings(settings)
-        coordinator = RunCoordinator(server, FrontierKeys(settings.get("TASS_REDIS_PREFIX")))
-        age = coordinator.heartbeat_age(socket.gethostname())
+        age = asyncio.run(heartbeat_age(redis_url(settings), settings.get("TASS_REDIS_PREFIX")))
     except Exception as exc:
         print(f"unhealthy: {exc}", file=sys.stderr)
         return 1

@@ -81,28 +81,26 @@ class Scheduler:
         self.poll_seconds = poll_seconds
         self.state_key = coordinator.keys.schedule_state
 
-    def last_handled(self) -> datetime | None:
-        raw = self.coordinator.server.hget(self.state_key, "last_handled")
+    async def last_handled(self) -> datetime | None:
+        raw = await self.coordinator.client.hget(self.state_key, "last_handled")
         return datetime.fromisoformat(raw.decode()) if isinstance(raw, bytes) else None
 
-    def _busy(self) -> bool:
-        server = self.coordinator.server
-        return self.coordinator.current() is not None or int(
-            server.llen(self.coordinator.keys.run_requests)
-        ) > 0
+    async def _busy(self) -> bool:
+        current = await self.coordinator.current()
+        return current is not None or await self.coordinator.requested_runs() > 0
 
-    def step(self, now: datetime) -> Decision:
+    async def step(self, now: datetime) -> Decision:
         due = self.schedule.previous(now)
-        last = self.last_handled()
+        last = await self.last_handled()
         wake = min(self.schedule.next(now), now + timedelta(seconds=self.poll_seconds))
         if last is not None and due <= last:
             return Decision("idle", None, self.schedule.next(now))
-        if self._busy():
+        if await self._busy():
             logger.info("Crawl due at %s waits: a run is still going", due.isoformat())
             return Decision("waiting", due, wake)
         args = {**self.run_args, "scheduled_for": due.isoformat()}
-        self.coordinator.request_run(args)
-        self.coordinator.server.hset(
+        await self.coordinator.request_run(args)
+        await self.coordinator.client.hset(
             self.state_key,
             mapping={"last_handled": due.isoformat(), "last_request": json.dumps(args)},
         )

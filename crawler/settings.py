@@ -92,27 +92,37 @@ TASS_DATA_DIR = _env("TASS_DATA_DIR", ".tass", _str, "a folder path")
 
 TASS_REDIS_PREFIX = _env("TASS_REDIS_PREFIX", "tass", _str, "a key prefix")
 
-# --- The shared frontier (scrapy-redis, extended in crawler.frontier) -----------------------
+# --- The shared frontier (crawler.frontier) -----------------------------------------------
 ADDONS = {"crawler.addons.LocalServicesAddon": 0}
 SCHEDULER = "crawler.frontier.scheduler.TassScheduler"
-SCHEDULER_PERSIST = True  # enforced by TassScheduler whatever this says
-EXTENSIONS = {"crawler.frontier.lifecycle.RunLifecycleExtension": 500}
 TASS_IDLE_GRACE = _env("TASS_IDLE_GRACE", 2.0, _non_negative_float, "seconds (>= 0)")
 TASS_HEARTBEAT_INTERVAL = 0.5
+# A worker that dies holds its requests this long; live workers renew their leases.
+TASS_LEASE_SECONDS = _env("TASS_LEASE_SECONDS", 60.0, _positive_float, "seconds (> 0)")
 COMMANDS_MODULE = "crawler.commands"
 
 # --- Politeness ----------------------------------------------------------------------------
-# Requests per second to the site from one worker process.
+# The site's budget, shared by all workers through Redis: requests per second, and requests
+# in flight at once, for the whole cluster (robots.txt Crawl-delay and Retry-After apply too).
 CRAWL_RATE = _env("CRAWL_RATE", 2.0, _positive_float, "requests per second (> 0)")
+CRAWL_CONCURRENCY = _env("CRAWL_CONCURRENCY", 8, _positive_int, "an integer > 0")
+# Requests one worker process fetches at once (its share of the budget comes from Redis).
 CONCURRENT_REQUESTS = _env("CONCURRENT_REQUESTS", 8, _positive_int, "an integer > 0")
 CONCURRENT_REQUESTS_PER_DOMAIN = CONCURRENT_REQUESTS
-DOWNLOAD_DELAY = 1.0 / CRAWL_RATE
-RANDOMIZE_DOWNLOAD_DELAY = False
+DOWNLOAD_DELAY = 0.0
 DOWNLOAD_TIMEOUT = _env("DOWNLOAD_TIMEOUT", 30.0, _positive_float, "seconds (> 0)")
 AUTOTHROTTLE_ENABLED = False
 RETRY_ENABLED = True
 RETRY_TIMES = _env("RETRY_TIMES", 3, int, "an integer")
 RETRY_HTTP_CODES = [500, 502, 503, 504, 522, 524, 408, 429]
+RETRY_GIVE_UP_LOG_LEVEL = "WARNING"  # the failure is recorded, not lost
+# Retries wait in the shared frontier with exponential backoff (and at least Retry-After).
+DOWNLOADER_MIDDLEWARES = {
+    "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
+    "crawler.frontier.retry.FrontierRetryMiddleware": 550,
+}
+TASS_RETRY_BACKOFF = _env("TASS_RETRY_BACKOFF", 1.0, _positive_float, "seconds (> 0)")
+TASS_RETRY_BACKOFF_MAX = _env("TASS_RETRY_BACKOFF_MAX", 60.0, _positive_float, "seconds (> 0)")
 # No sane article is 8 MB; the gzip bomb and the giant page stop here with a recorded reason.
 DOWNLOAD_MAXSIZE = _env("DOWNLOAD_MAXSIZE", 8 * 1024 * 1024, _positive_int, "bytes (> 0)")
 DOWNLOAD_WARNSIZE = 2 * 1024 * 1024
@@ -135,7 +145,7 @@ ITEM_PIPELINES = {
     "pipelines.store.StorePipeline": 400,
 }
 TASS_STORE_BATCH_SIZE = _env("TASS_STORE_BATCH_SIZE", 100, _positive_int, "an integer > 0")
-TASS_STORE_FLUSH_INTERVAL = _env("TASS_STORE_FLUSH_INTERVAL", 2.0, _positive_float, "seconds (> 0)")
+TASS_STORE_FLUSH_INTERVAL = _env("TASS_STORE_FLUSH_INTERVAL", 0.5, _positive_float, "seconds (> 0)")
 TASS_DEDUPE_NEAR_ENABLED = _env("TASS_DEDUPE_NEAR_ENABLED", True, _bool, "true or false")
 TASS_DEDUPE_MAX_DISTANCE = _env("TASS_DEDUPE_MAX_DISTANCE", 3, int, "an integer (bits)")
 TASS_VALIDATE_MIN_BODY = _env("TASS_VALIDATE_MIN_BODY", 200, int, "a number of characters")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import ClassVar
 
 import pymongo
 from scrapy.commands import ScrapyCommand
@@ -14,7 +15,7 @@ from crawler.report import format_report, store_report
 
 class Command(ScrapyCommand):
     requires_project = True
-    default_settings = {"LOG_ENABLED": False}
+    default_settings: ClassVar[dict[str, object]] = {"LOG_ENABLED": False}
 
     def short_desc(self) -> str:
         return "Print what MongoDB holds: articles by section, failures by reason, duplicates"
@@ -27,7 +28,9 @@ class Command(ScrapyCommand):
         assert self.settings is not None
         uri = self.settings.get("MONGO_URI")
         if not uri:
-            raise UsageError("MONGO_URI is empty: point it at the crawl's MongoDB", print_help=False)
+            raise UsageError(
+                "MONGO_URI is empty: point it at the crawl's MongoDB", print_help=False
+            )
         client: pymongo.MongoClient[dict[str, object]] = pymongo.MongoClient(
             uri, serverSelectionTimeoutMS=10_000
         )

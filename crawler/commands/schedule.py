@@ -4,24 +4,26 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
-import time
 from datetime import UTC, datetime
+from typing import ClassVar
 
+from redis.exceptions import RedisError
 from scrapy.commands import ScrapyCommand
 from scrapy.exceptions import UsageError
 
 from crawler.frontier.keys import FrontierKeys
-from crawler.frontier.redis import redis_from_settings
+from crawler.frontier.redis import open_redis, redis_url
 from crawler.frontier.run import RunCoordinator
-from crawler.schedule import CronSchedule, Scheduler, ScheduleError
+from crawler.schedule import CronSchedule, Decision, ScheduleError, Scheduler
 
 logger = logging.getLogger(__name__)
 
 
 class Command(ScrapyCommand):
     requires_project = True
-    default_settings = {"LOG_LEVEL": "INFO"}
+    default_settings: ClassVar[dict[str, object]] = {"LOG_LEVEL": "INFO"}
 
     def short_desc(self) -> str:
         return "Request a crawl from the workers whenever CRAWL_SCHEDULE is due"
@@ -34,21 +36,31 @@ class Command(ScrapyCommand):
         assert self.settings is not None
         try:
             schedule = CronSchedule(self.settings.get("CRAWL_SCHEDULE"))
-            server = redis_from_settings(self.settings)
+            url = redis_url(self.settings)
         except (ScheduleError, ValueError) as exc:
             raise UsageError(str(exc), print_help=False) from exc
         keys = FrontierKeys(self.settings.get("TASS_REDIS_PREFIX", "tass"))
-        scheduler = Scheduler(schedule, RunCoordinator(server, keys, worker_id="scheduler"))
+        decision = asyncio.run(self.loop(schedule, url, keys, once=opts.once))
+        if opts.once and decision is not None:
+            print(f"{decision.action} {decision.due.isoformat() if decision.due else ''}")
+
+    async def loop(
+        self, schedule: CronSchedule, url: str, keys: FrontierKeys, *, once: bool
+    ) -> Decision | None:
+        client = open_redis(url)
+        scheduler = Scheduler(schedule, RunCoordinator(client, keys, worker_id="scheduler"))
         logger.info("Scheduling crawls on %r (UTC)", schedule.expression)
-        while True:
-            now = datetime.now(UTC)
-            try:
-                decision = scheduler.step(now)
-            except Exception:  # Redis away: try again shortly, never die
-                logger.exception("Scheduling step failed; retrying in 10 s")
-                time.sleep(10)
-                continue
-            if opts.once:
-                print(f"{decision.action} {decision.due.isoformat() if decision.due else ''}")
-                return
-            time.sleep(max(1.0, (decision.wake_at - datetime.now(UTC)).total_seconds()))
+        try:
+            while True:
+                try:
+                    decision = await scheduler.step(datetime.now(UTC))
+                except (RedisError, OSError) as exc:  # Redis away: retry, never die
+                    logger.warning("Scheduling step failed (%s); retrying in 10 s", exc)
+                    await asyncio.sleep(10)
+                    continue
+                if once:
+                    return decision
+                wait = (decision.wake_at - datetime.now(UTC)).total_seconds()
+                await asyncio.sleep(max(1.0, wait))
+        finally:
+            await client.aclose()

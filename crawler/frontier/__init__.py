@@ -1,8 +1,10 @@
-"""The shared URL frontier in Redis: queue, request-level dedupe and run coordination.
+"""The shared URL frontier in Redis: leases, acknowledgements, retries, politeness, runs.
 
-- ``keys``: every Redis key name, under one prefix.
-- ``serializer``: requests stored as JSON (never pickle: a Redis write must not run code).
-- ``dupefilter``: article ids in a bitmap (kept across runs), hub fingerprints per run.
-- ``scheduler``: scrapy-redis's scheduler, made to never delete shared state.
-- ``run``: which run is going on, who seeds it, worker heartbeats, when it is finished.
+Where to look:
+- ``scheduler``: the Scrapy scheduler of each worker (local buffer, outbox, acks).
+- ``queue`` and ``lua``: the queue in Redis, every change one atomic script.
+- ``codec``: requests as compact JSON (never pickle: a Redis write must not run code).
+- ``retry``: retries with backoff through the frontier, ``Retry-After`` pauses the cluster.
+- ``run`` and ``lifecycle``: one run at a time, seeded once, finished once, then reported.
+- ``keys``, ``config``, ``redis``: key names, settings, the client.
 """

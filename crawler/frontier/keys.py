@@ -15,42 +15,89 @@ class FrontierKeys:
         if not self.prefix or "%" in self.prefix or " " in self.prefix:
             raise ValueError(f"TASS_REDIS_PREFIX={self.prefix!r}: must be non-empty, no '%' or ' '")
 
-    @property
-    def requests(self) -> str:
-        """Sorted set of pending requests (scrapy-redis priority queue)."""
-        return f"{self.prefix}:requests"
+    def _key(self, name: str) -> str:
+        return f"{self.prefix}:{name}"
 
+    # --- the queue ----------------------------------------------------------------------
+    @property
+    def pending(self) -> str:
+        """Sorted set of requests ready to fetch, score -priority."""
+        return self._key("pending")
+
+    @property
+    def leased(self) -> str:
+        """Sorted set of requests a worker holds, score the lease deadline (ms)."""
+        return self._key("leased")
+
+    @property
+    def delayed(self) -> str:
+        """Sorted set of retries waiting for their backoff, score the ready time (ms)."""
+        return self._key("delayed")
+
+    @property
+    def dead(self) -> str:
+        """Hash URL → JSON of requests that kept failing (dead letters)."""
+        return self._key("dead")
+
+    # --- dedupe -------------------------------------------------------------------------
     @property
     def seen_articles(self) -> str:
         """Bitmap: bit N set once article id N was queued. Kept across runs."""
-        return f"{self.prefix}:seen:articles"
+        return self._key("seen:articles")
 
     @property
     def seen_hubs(self) -> str:
         """Set of hub request fingerprints queued in the current run; dropped when it ends."""
-        return f"{self.prefix}:seen:hubs"
+        return self._key("seen:hubs")
+
+    # --- politeness ---------------------------------------------------------------------
+    @property
+    def rate_tat(self) -> str:
+        """The next free request slot for the site (ms), shared by all workers."""
+        return self._key("rate:next")
 
     @property
+    def pause_until(self) -> str:
+        """No request before this time (ms): set from ``Retry-After`` on 429/503."""
+        return self._key("rate:pause_until")
+
+    @property
+    def fetching(self) -> str:
+        """Hash worker id → "count:time(ms)": requests each worker has at the site."""
+        return self._key("rate:fetching")
+
+    @property
+    def min_interval(self) -> str:
+        """The smallest spacing between requests (ms) that robots.txt's Crawl-delay asks."""
+        return self._key("rate:min_interval")
+
+    # --- runs ---------------------------------------------------------------------------
+    @property
     def run(self) -> str:
-        """The current run: JSON with its id and start time, absent between runs."""
-        return f"{self.prefix}:run"
+        """The current run: JSON with its id, start time and arguments; absent between runs."""
+        return self._key("run")
 
     @property
     def run_articles(self) -> str:
         """Counter of new article requests queued in the current run (for ``max_articles``)."""
-        return f"{self.prefix}:run:articles"
+        return self._key("run:articles")
+
+    @property
+    def run_stats(self) -> str:
+        """Hash of counters the workers add up during the current run."""
+        return self._key("run:stats")
 
     @property
     def run_requests(self) -> str:
         """List of run requests pushed by ``scrapy schedule`` for the workers."""
-        return f"{self.prefix}:runs:requested"
+        return self._key("runs:requested")
 
     @property
     def schedule_state(self) -> str:
         """Hash with the scheduler's last due time handled."""
-        return f"{self.prefix}:schedule"
+        return self._key("schedule")
 
     @property
     def workers(self) -> str:
-        """Hash worker id → JSON heartbeat (busy count, time)."""
-        return f"{self.prefix}:workers"
+        """Hash worker id → JSON heartbeat (unflushed work, time)."""
+        return self._key("workers")

@@ -1,151 +1,198 @@
 """The run lifecycle of one worker: join or seed a run, stay while the cluster works, end it.
 
-- ``crawl`` mode (``scrapy crawl tass``): at start, join the current run or begin one and seed
-  it; exit once the whole cluster has been idle (queue empty, nothing in flight anywhere) for
-  ``TASS_IDLE_GRACE`` seconds. The worker that sees the end first ends the run.
-- ``worker`` mode (``-a mode=worker``, the compose workers): never exit; between runs, wait for
-  a run request pushed by ``scrapy schedule`` and seed it.
+- ``crawl`` mode (``scrapy crawl tass``): on opening, join the current run or begin one (the
+  run record and its seeds are written in one script call); exit once the whole cluster has
+  looked idle (nothing pending, leased or delayed, no worker holding unflushed work) for
+  ``TASS_IDLE_GRACE`` seconds. The worker whose ``finish`` succeeds ends the run and writes
+  the run report (collection ``runs``, and the log).
+- ``worker`` mode (``-a mode=worker``, the compose workers): never exit; between runs, take a
+  run request pushed by ``scrapy schedule`` and begin it.
 
-Every ``TASS_HEARTBEAT_INTERVAL`` seconds the worker publishes how many requests it has in
-flight, adopts the current run's parameters, and wakes the engine so that requests queued by
-other workers are picked up at once rather than at Scrapy's 5-second idle heartbeat.
+Every ``TASS_HEARTBEAT_INTERVAL`` the worker publishes its unflushed work, reads the cluster's
+state, adopts the current run's parameters, adds its counters to the run's, and wakes the
+engine. The idle decision reads that cached state: the engine's idle signal is synchronous,
+and an unknown state (Redis unreachable) never ends a run.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
-from typing import TYPE_CHECKING, Any, Self
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
-from scrapy import signals
-from scrapy.exceptions import DontCloseSpider, NotConfigured
-from twisted.internet import task
+from redis.exceptions import RedisError
+from scrapy.exceptions import DontCloseSpider
 
-from crawler.frontier.keys import FrontierKeys
-from crawler.frontier.redis import redis_from_settings
-from crawler.frontier.run import Run, RunCoordinator
+from crawler.frontier.run import ClusterState, Run, RunCoordinator
 from crawler.params import CrawlParams
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
 
+    from crawler.frontier.config import FrontierConfig
+    from crawler.frontier.scheduler import TassScheduler
     from crawler.spiders.tass import TassSpider
 
 logger = logging.getLogger(__name__)
 
 
-class RunLifecycleExtension:
-    """Seeds each run once and decides when this worker's crawl is over."""
+class RunLifecycle:
+    """Owned by the scheduler; decides when this worker's crawl is over."""
 
-    def __init__(
-        self, crawler: Crawler, coordinator: RunCoordinator, idle_grace: float, interval: float
-    ) -> None:
+    def __init__(self, crawler: Crawler, scheduler: TassScheduler, config: FrontierConfig) -> None:
+        assert scheduler.client is not None
         self.crawler = crawler
-        self.coordinator = coordinator
-        self.idle_grace = idle_grace
-        self.interval = interval
-        self.run: Run | None = None
-        self.idle_since: float | None = None
-        self.loop: task.LoopingCall | None = None
-        self.spider: TassSpider | None = None
-
-    @classmethod
-    def from_crawler(cls, crawler: Crawler) -> Self:
-        settings = crawler.settings
-        if not settings.get("REDIS_URL"):
-            raise NotConfigured("REDIS_URL is empty")
-        idle_grace = settings.getfloat("TASS_IDLE_GRACE", 2.0)
-        interval = settings.getfloat("TASS_HEARTBEAT_INTERVAL", 0.5)
-        if idle_grace < 0 or interval <= 0:
-            raise ValueError("TASS_IDLE_GRACE must be >= 0 and TASS_HEARTBEAT_INTERVAL > 0")
-        coordinator = RunCoordinator(
-            redis_from_settings(settings), FrontierKeys(settings.get("TASS_REDIS_PREFIX", "tass"))
+        self.scheduler = scheduler
+        self.config = config
+        self.coordinator = RunCoordinator(
+            scheduler.client, config.keys, stale_after=config.worker_stale
         )
-        extension = cls(crawler, coordinator, idle_grace, interval)
-        crawler.signals.connect(extension.spider_opened, signal=signals.spider_opened)
-        crawler.signals.connect(extension.spider_idle, signal=signals.spider_idle)
-        crawler.signals.connect(extension.spider_closed, signal=signals.spider_closed)
-        return extension
+        self.run: Run | None = None
+        self.state: ClusterState | None = None
+        self.idle_since: float | None = None
+        self.finished = False
+        self.ending = False
+        self._task: asyncio.Task[None] | None = None
 
-    # --- signals --------------------------------------------------------------------------
-    def spider_opened(self, spider: TassSpider) -> None:
-        self.spider = spider
-        if spider.mode == "crawl":
-            self.begin_run(spider.params.to_args())
-        self.loop = task.LoopingCall(self.tick)
-        self.loop.start(self.interval, now=True)
+    @property
+    def spider(self) -> TassSpider:
+        assert self.scheduler.spider is not None
+        return self.scheduler.spider
 
-    def spider_idle(self, spider: TassSpider) -> None:
-        coordinator = self.coordinator
-        coordinator.heartbeat(0)
-        if not coordinator.cluster_idle():
+    async def open(self) -> None:
+        if self.spider.mode == "crawl":
+            await self._retrying(self.begin_run, self.spider.params.to_args())
+        self._task = asyncio.get_event_loop().create_task(self._tick_loop())
+
+    async def close(self, reason: str) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        try:
+            await self.add_stats()
+            await self.coordinator.leave()
+        except (RedisError, OSError) as exc:
+            logger.warning("Could not say goodbye to Redis: %s", exc)
+
+    # --- runs -------------------------------------------------------------------------------
+    async def begin_run(self, args: dict[str, Any]) -> None:
+        spider = self.spider
+        params = CrawlParams.from_args(
+            args, default_since_days=self.crawler.settings.getint("TASS_SINCE_DAYS")
+        )
+        # Seeds are built with the requested parameters; if another run is going, they are
+        # not queued and this worker adopts that run's parameters instead.
+        spider.configure(params)
+        seeds = [self.scheduler.push_for(r) for r in spider.seed_requests()]
+        run, seeder = await self.coordinator.begin(params.to_args(), seeds, params.max_articles)
+        self.adopt(run)
+        self.finished = False
+        self.idle_since = None
+        if seeder:
+            logger.info("Run %s begins; this worker queued its %d seeds", run.id, len(seeds))
+        else:
+            logger.info("Joining run %s (started %s)", run.id, run.started_at)
+        self.scheduler.wake_engine()
+
+    def adopt(self, run: Run) -> None:
+        if self.run is None or self.run.id != run.id:
+            self.run = run
+            self.spider.configure(
+                CrawlParams.from_args(
+                    run.args, default_since_days=self.crawler.settings.getint("TASS_SINCE_DAYS")
+                )
+            )
+
+    async def end_run(self) -> None:
+        """The cluster looked idle long enough: end the run (once, cluster-wide)."""
+        try:
+            await self.add_stats()
+            state = await self.coordinator.state()
+            if state.run is not None:
+                stats = await self.coordinator.finish(state.run)
+                if stats is not None:
+                    await self.report(state.run, stats)
+            if self.spider.mode == "worker":
+                requested = await self.coordinator.pop_run_request()
+                if requested is not None:
+                    await self.begin_run(requested)
+                    return
+            else:
+                self.finished = True
+        except (RedisError, OSError) as exc:
+            self.scheduler._redis_down(exc)
+        finally:
+            self.ending = False
+            self.idle_since = None
+            self.scheduler.wake_engine()
+
+    async def report(self, run: Run, stats: dict[str, int]) -> None:
+        from crawler.frontier.report import write_run_report
+
+        ended = datetime.now(UTC)
+        report = await write_run_report(self.crawler.settings, run, stats, ended)
+        logger.info("Run %s is complete: %s", run.id, report["summary"])
+        if self.crawler.stats is not None:
+            self.crawler.stats.set_value("tass/run/ended_by_this_worker", run.id)
+
+    # --- the engine's idle signal -----------------------------------------------------------
+    def spider_idle(self) -> None:
+        if self.finished:
+            return  # the run is over: let the engine close the spider
+        scheduler = self.scheduler
+        state = self.state
+        looks_idle = (
+            state is not None
+            and state.idle
+            and scheduler.redis_ok
+            and not scheduler.unflushed()
+            and not scheduler.ready
+            and not scheduler.inflight
+        )
+        if not looks_idle:
             self.idle_since = None
             raise DontCloseSpider
         now = time.monotonic()
         if self.idle_since is None:
             self.idle_since = now
-        if now - self.idle_since < self.idle_grace:
-            raise DontCloseSpider
-        self.end_run()
-        if spider.mode == "worker":
-            requested = coordinator.pop_run_request()
-            if requested is not None:
-                self.begin_run(requested)
-            raise DontCloseSpider
+        if now - self.idle_since >= self.config.idle_grace and not self.ending:
+            self.ending = True
+            asyncio.get_event_loop().create_task(self.end_run())
+        raise DontCloseSpider
 
-    def spider_closed(self, spider: TassSpider, reason: str) -> None:
-        if self.loop is not None and self.loop.running:
-            self.loop.stop()
-        self.coordinator.leave()
+    # --- heartbeat --------------------------------------------------------------------------
+    async def _tick_loop(self) -> None:
+        while True:
+            try:
+                await self.coordinator.heartbeat(self.scheduler.unflushed())
+                self.state = await self.coordinator.state()
+                if self.state.run is not None:
+                    self.adopt(self.state.run)
+                await self.add_stats()
+                self.scheduler._redis_up()
+            except (RedisError, OSError) as exc:
+                self.state = None
+                self.scheduler._redis_down(exc)
+            self.scheduler.wake_engine()
+            await asyncio.sleep(self.config.heartbeat)
 
-    # --- run ------------------------------------------------------------------------------
-    def begin_run(self, args: dict[str, Any]) -> None:
-        assert self.spider is not None
-        run, seeder = self.coordinator.begin(args)
-        self.adopt(run)
-        self.idle_since = None
-        if seeder:
-            logger.info("Run %s begins; this worker seeds it", run.id)
-            engine = self.crawler.engine
-            for request in self.spider.seed_requests():
-                engine.crawl(request)
-        else:
-            logger.info("Joining run %s (started %s)", run.id, run.started_at)
-
-    def adopt(self, run: Run) -> None:
-        assert self.spider is not None
-        if self.run is None or self.run.id != run.id:
-            self.run = run
-            self.spider.configure(
-                CrawlParams.from_args(
-                    run.args,
-                    default_since_days=self.crawler.settings.getint("TASS_SINCE_DAYS"),
-                )
-            )
-
-    def end_run(self) -> None:
-        run = self.coordinator.current()
-        if run is not None and self.coordinator.finish(run):
-            logger.info("Run %s is complete: the cluster is idle", run.id)
-            self.crawler.stats.set_value("tass/run/ended_by_this_worker", run.id)
-        self.run = None
-
-    def busy(self) -> int:
-        engine = self.crawler.engine
-        scraper_slot = engine.scraper.slot
-        active = len(scraper_slot.active) if scraper_slot is not None else 0
-        return len(engine.downloader.active) + active
-
-    def tick(self) -> None:
+    async def add_stats(self) -> None:
+        deltas = self.scheduler.take_stat_deltas()
         try:
-            self.coordinator.heartbeat(self.busy())
-            current = self.coordinator.current()
-            if current is not None and self.spider is not None:
-                self.adopt(current)
-        except Exception:  # a failed heartbeat must not stop the loop
-            logger.exception("Heartbeat failed")
-            return
-        engine = self.crawler.engine
-        slot = getattr(engine, "_slot", None)
-        if slot is not None:  # wake the engine: other workers may have queued requests
-            slot.nextcall.schedule()
+            await self.coordinator.add_stats(deltas)
+        except (RedisError, OSError):
+            self.scheduler.restore_stat_deltas(deltas)
+            raise
+
+    async def _retrying(self, step: Any, *args: Any) -> None:
+        delay = 0.5
+        while True:
+            try:
+                await step(*args)
+                return
+            except (RedisError, OSError) as exc:
+                self.scheduler._redis_down(exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)

@@ -1,10 +1,12 @@
 """Run coordination in Redis: one run at a time, seeded once, finished once.
 
-A run starts when a worker finds no run going on (``SET NX``): that worker seeds it, the
-others join. Each worker publishes a heartbeat with how many requests it has in flight. The
-run is finished when the queue is empty and no live worker has anything in flight; the worker
-that sees it first ends the run (a compare-and-delete in Lua), which drops the run's hub seen-set
-so the next run walks the hubs again.
+A run begins when a worker finds none going on: one script call creates the run record and
+queues its seeds together, so no other worker can see a run without its seeds. The others
+join it and adopt its arguments. Workers publish heartbeats with the work they hold that Redis
+does not know of yet (requests and acknowledgements not flushed). The run is finished when
+nothing is pending, leased or delayed and no live worker holds unflushed work; the one worker
+whose ``finish`` call succeeds ends it, which drops the run's hub seen-set (so the next run
+walks the hubs again) and hands back the counters the workers added up.
 """
 
 from __future__ import annotations
@@ -18,19 +20,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from crawler.frontier import lua
 from crawler.frontier.keys import FrontierKeys
+from crawler.frontier.queue import Push, pushes_args
 
 if TYPE_CHECKING:
-    import redis
-
-# KEYS: run, seen_hubs, run_articles. ARGV: run id. Ends the run if it is still that one.
-_FINISH = """
-local raw = redis.call('GET', KEYS[1])
-if not raw then return 0 end
-if cjson.decode(raw)['id'] ~= ARGV[1] then return 0 end
-redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
-return 1
-"""
+    from redis.asyncio import Redis
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,91 +45,148 @@ class Run:
         return json.dumps({"id": self.id, "started_at": self.started_at, "args": self.args})
 
 
+@dataclass(frozen=True, slots=True)
+class ClusterState:
+    """One look at the whole cluster."""
+
+    run: Run | None
+    pending: int
+    leased: int
+    delayed: int
+    others_unflushed: int
+
+    @property
+    def idle(self) -> bool:
+        """Nothing to fetch, nothing being fetched, nothing waiting to be written."""
+        return self.pending + self.leased + self.delayed + self.others_unflushed == 0
+
+
 class RunCoordinator:
-    """One worker's view of the cluster's run state."""
+    """One worker's (or the scheduler's) view of the cluster's runs."""
 
     def __init__(
         self,
-        server: redis.Redis,
+        client: Redis,
         keys: FrontierKeys,
         worker_id: str | None = None,
         stale_after: float = 30.0,
     ) -> None:
-        self.server = server
+        self.client = client
         self.keys = keys
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}"
         self.stale_after = stale_after
-        self._finish = server.register_script(_FINISH)
+        self.round_trips = 0
+        self._begin = client.register_script(lua.BEGIN)
+        self._finish = client.register_script(lua.FINISH)
 
-    def current(self) -> Run | None:
-        raw = self.server.get(self.keys.run)
+    async def current(self) -> Run | None:
+        self.round_trips += 1
+        raw = await self.client.get(self.keys.run)
         return Run.from_json(raw) if raw else None
 
-    def begin(self, args: dict[str, Any]) -> tuple[Run, bool]:
-        """The run to work on, and whether this worker started it (and so seeds it)."""
+    async def begin(
+        self, args: dict[str, Any], seeds: list[Push], max_articles: int = 0
+    ) -> tuple[Run, bool]:
+        """The run to work on, and whether this call began it (and queued ``seeds``)."""
         run = Run(uuid.uuid4().hex[:16], datetime.now(UTC).isoformat(), args)
-        if self.server.set(self.keys.run, run.to_json(), nx=True):
-            return run, True
-        existing = self.current()
-        if existing is None:  # ended between our SET and GET: try once more
-            return self.begin(args)
-        return existing, False
-
-    def finish(self, run: Run) -> bool:
-        """End the run if it is still current; True for the one worker that ended it."""
-        return bool(
-            self._finish(
-                keys=[self.keys.run, self.keys.seen_hubs, self.keys.run_articles], args=[run.id]
-            )
+        k = self.keys
+        self.round_trips += 1
+        began, raw = await self._begin(
+            keys=[k.run, k.pending, k.delayed, k.seen_articles, k.seen_hubs, k.run_articles],
+            args=[run.to_json(), max_articles, *pushes_args(seeds)],
         )
+        if raw is None:  # the other run ended between the two steps: try again
+            return await self.begin(args, seeds, max_articles)
+        return Run.from_json(raw), bool(int(began))
 
-    def heartbeat(self, busy: int) -> None:
-        beat = json.dumps({"busy": busy, "ts": time.time()})
-        self.server.hset(self.keys.workers, self.worker_id, beat)
+    async def finish(self, run: Run) -> dict[str, int] | None:
+        """End the run if it is done; the counters for the one caller that ended it."""
+        k = self.keys
+        self.round_trips += 1
+        raw = await self._finish(
+            keys=[k.run, k.pending, k.leased, k.delayed, k.seen_hubs, k.run_articles, k.run_stats],
+            args=[run.id],
+        )
+        if not raw or int(raw[0]) != 1:
+            return None
+        flat = raw[1:]
+        return {_text(flat[i]): int(flat[i + 1]) for i in range(0, len(flat), 2)}
 
-    def leave(self) -> None:
-        self.server.hdel(self.keys.workers, self.worker_id)
+    async def add_stats(self, deltas: dict[str, int]) -> None:
+        """Add this worker's counters to the run's."""
+        if not deltas:
+            return
+        self.round_trips += 1
+        async with self.client.pipeline(transaction=False) as pipe:
+            for name, value in deltas.items():
+                pipe.hincrby(self.keys.run_stats, name, value)
+            await pipe.execute()
 
-    def heartbeat_age(self, host: str) -> float | None:
-        """Seconds since the freshest heartbeat of a worker on ``host``, None if none."""
-        ages = [
-            time.time() - float(json.loads(raw)["ts"])
-            for worker, raw in self.server.hgetall(self.keys.workers).items()
-            if _text(worker).split(":", 1)[0] == host
-        ]
-        return min(ages) if ages else None
+    async def heartbeat(self, unflushed: int) -> None:
+        beat = json.dumps({"unflushed": unflushed, "ts": time.time()})
+        self.round_trips += 1
+        await self.client.hset(self.keys.workers, self.worker_id, beat)
 
-    def pending(self) -> int:
-        return int(self.server.zcard(self.keys.requests))
+    async def leave(self) -> None:
+        self.round_trips += 1
+        await self.client.hdel(self.keys.workers, self.worker_id)
 
-    def others_busy(self) -> int:
-        """Requests in flight at the other live workers; stale heartbeats are dropped."""
+    async def state(self) -> ClusterState:
+        """The run, the queue's sizes and the other live workers' unflushed work."""
+        k = self.keys
+        self.round_trips += 1
+        async with self.client.pipeline(transaction=False) as pipe:
+            pipe.get(k.run)
+            pipe.zcard(k.pending)
+            pipe.zcard(k.leased)
+            pipe.zcard(k.delayed)
+            pipe.hgetall(k.workers)
+            raw_run, pending, leased, delayed, workers = await pipe.execute()
         now = time.time()
-        busy = 0
-        for worker, raw in self.server.hgetall(self.keys.workers).items():
+        unflushed = 0
+        stale = []
+        for worker, raw in workers.items():
             name = _text(worker)
             if name == self.worker_id:
                 continue
             beat = json.loads(raw)
             if now - float(beat["ts"]) > self.stale_after:
-                self.server.hdel(self.keys.workers, name)
+                stale.append(name)
                 continue
-            busy += int(beat["busy"])
-        return busy
+            unflushed += int(beat.get("unflushed", 0))
+        if stale:
+            self.round_trips += 1
+            await self.client.hdel(k.workers, *stale)
+        run = Run.from_json(raw_run) if raw_run else None
+        return ClusterState(run, int(pending), int(leased), int(delayed), unflushed)
 
-    def cluster_idle(self) -> bool:
-        return self.pending() == 0 and self.others_busy() == 0
+    async def heartbeat_age(self, host: str) -> float | None:
+        """Seconds since the freshest heartbeat of a worker on ``host``, None if none."""
+        self.round_trips += 1
+        workers = await self.client.hgetall(self.keys.workers)
+        ages = [
+            time.time() - float(json.loads(raw)["ts"])
+            for worker, raw in workers.items()
+            if _text(worker).split(":", 1)[0] == host
+        ]
+        return min(ages) if ages else None
 
-    def pop_run_request(self) -> dict[str, Any] | None:
+    async def pop_run_request(self) -> dict[str, Any] | None:
         """A run asked for by ``scrapy schedule`` (worker mode), if any."""
-        raw = self.server.lpop(self.keys.run_requests)
+        self.round_trips += 1
+        raw = await self.client.lpop(self.keys.run_requests)
         if not isinstance(raw, bytes | str):
             return None
         data = json.loads(raw)
         return data if isinstance(data, dict) else {}
 
-    def request_run(self, args: dict[str, Any]) -> None:
-        self.server.rpush(self.keys.run_requests, json.dumps(args))
+    async def request_run(self, args: dict[str, Any]) -> None:
+        self.round_trips += 1
+        await self.client.rpush(self.keys.run_requests, json.dumps(args))
+
+    async def requested_runs(self) -> int:
+        self.round_trips += 1
+        return int(await self.client.llen(self.keys.run_requests))
 
 
 def _text(value: bytes | str) -> str:

@@ -271,8 +271,12 @@ class TassSpider(Spider):
         else:
             name = type(exc).__name__
             text = str(exc)
-            reason = "too_large" if "maxsize" in text.lower() or "max size" in text else name
-            reason = reason if reason == "too_large" else f"network:{name}"
+            if "maxsize" in text.lower() or "max size" in text:
+                reason = "too_large"
+            elif "DataLoss" in name:
+                reason = "truncated"  # the connection closed before Content-Length was met
+            else:
+                reason = f"network:{name}"
             detail = text or name
         attempts = int(request.meta.get("retry_times", 0)) + 1
         yield self.failure(url, reason, detail, status, attempts)

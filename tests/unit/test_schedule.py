@@ -8,22 +8,24 @@ import pytest
 
 from crawler.frontier.keys import FrontierKeys
 from crawler.frontier.run import RunCoordinator
-from crawler.schedule import CronSchedule, Scheduler, ScheduleError
+from crawler.schedule import CronSchedule, ScheduleError, Scheduler
+from tests.unit.frontier_helpers import run
 
 T0 = datetime(2026, 11, 20, 1, 0, tzinfo=UTC)  # an hour before the 02:00 crawl
 
 
-@pytest.fixture
-def coordinator(redis_client, key_prefix) -> RunCoordinator:
-    return RunCoordinator(redis_client, FrontierKeys(key_prefix), worker_id="test")
+def scheduled(redis_url, key_prefix, scenario) -> None:
+    """Run ``scenario(scheduler, coordinator)`` against the real Redis."""
+
+    async def main(client):
+        coordinator = RunCoordinator(client, FrontierKeys(key_prefix), worker_id="test")
+        await scenario(Scheduler(CronSchedule("0 2 * * *"), coordinator), coordinator)
+
+    run(main, redis_url)
 
 
-def scheduler(coordinator: RunCoordinator, expression: str = "0 2 * * *") -> Scheduler:
-    return Scheduler(CronSchedule(expression), coordinator)
-
-
-def requests(coordinator: RunCoordinator) -> int:
-    return int(coordinator.server.llen(coordinator.keys.run_requests))
+async def requests(coordinator: RunCoordinator) -> int:
+    return await coordinator.requested_runs()
 
 
 def test_malformed_schedule_names_the_setting() -> None:
@@ -31,44 +33,50 @@ def test_malformed_schedule_names_the_setting() -> None:
         CronSchedule("every night")
 
 
-def test_fresh_install_starts_at_once_then_waits_for_the_due_time(coordinator) -> None:
-    s = scheduler(coordinator)
-    first = s.step(T0)
-    assert first.action == "started" and requests(coordinator) == 1
-    coordinator.server.delete(coordinator.keys.run_requests)  # a worker took it
-    assert s.step(T0 + timedelta(minutes=30)).action == "idle"
-    due = s.step(T0 + timedelta(hours=1))  # 02:00
-    assert due.action == "started" and due.due == datetime(2026, 11, 20, 2, 0, tzinfo=UTC)
-    assert requests(coordinator) == 1
-    assert s.step(T0 + timedelta(hours=1, minutes=1)).action == "idle"
-    assert requests(coordinator) == 1
+def test_fresh_install_starts_at_once_then_waits_for_the_due_time(redis_url, key_prefix) -> None:
+    async def scenario(s, coordinator):
+        first = await s.step(T0)
+        assert first.action == "started" and await requests(coordinator) == 1
+        await coordinator.pop_run_request()  # a worker took it
+        assert (await s.step(T0 + timedelta(minutes=30))).action == "idle"
+        due = await s.step(T0 + timedelta(hours=1))  # 02:00
+        assert due.action == "started" and due.due == datetime(2026, 11, 20, 2, 0, tzinfo=UTC)
+        assert await requests(coordinator) == 1
+        assert (await s.step(T0 + timedelta(hours=1, minutes=1))).action == "idle"
+        assert await requests(coordinator) == 1
+
+    scheduled(redis_url, key_prefix, scenario)
 
 
-def test_a_run_still_going_is_not_started_twice_and_starts_once_it_ends(coordinator) -> None:
-    s = scheduler(coordinator)
-    s.step(T0)
-    coordinator.server.delete(coordinator.keys.run_requests)
-    run, seeder = coordinator.begin({})
-    assert seeder
-    at_two = T0 + timedelta(hours=1)
-    assert s.step(at_two).action == "waiting"
-    assert s.step(at_two + timedelta(minutes=5)).action == "waiting"
-    assert requests(coordinator) == 0
-    coordinator.finish(run)
-    started = s.step(at_two + timedelta(minutes=10))
-    assert started.action == "started" and started.due == at_two
-    assert requests(coordinator) == 1
+def test_a_run_still_going_is_not_started_twice(redis_url, key_prefix) -> None:
+    async def scenario(s, coordinator):
+        await s.step(T0)
+        await coordinator.pop_run_request()
+        current, seeder = await coordinator.begin({}, [])
+        assert seeder
+        at_two = T0 + timedelta(hours=1)
+        assert (await s.step(at_two)).action == "waiting"
+        assert (await s.step(at_two + timedelta(minutes=5))).action == "waiting"
+        assert await requests(coordinator) == 0
+        assert await coordinator.finish(current) is not None
+        started = await s.step(at_two + timedelta(minutes=10))
+        assert started.action == "started" and started.due == at_two
+        assert await requests(coordinator) == 1
+
+    scheduled(redis_url, key_prefix, scenario)
 
 
-def test_missed_runs_coalesce_into_one_when_the_stack_comes_back(coordinator) -> None:
-    s = scheduler(coordinator)
-    s.step(T0)
-    coordinator.server.delete(coordinator.keys.run_requests)
-    back = T0 + timedelta(days=3, hours=5)  # down for three nights
-    decision = s.step(back)
-    assert decision.action == "started"
-    assert decision.due == datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
-    assert requests(coordinator) == 1
-    assert s.step(back + timedelta(minutes=1)).action == "idle"
-    assert requests(coordinator) == 1
-    assert decision.wake_at == datetime(2026, 11, 24, 2, 0, tzinfo=UTC)
+def test_missed_runs_coalesce_into_one_when_the_stack_comes_back(redis_url, key_prefix) -> None:
+    async def scenario(s, coordinator):
+        await s.step(T0)
+        await coordinator.pop_run_request()
+        back = T0 + timedelta(days=3, hours=5)  # down for three nights
+        decision = await s.step(back)
+        assert decision.action == "started"
+        assert decision.due == datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
+        assert await requests(coordinator) == 1
+        assert (await s.step(back + timedelta(minutes=1))).action == "idle"
+        assert await requests(coordinator) == 1
+        assert decision.wake_at == datetime(2026, 11, 24, 2, 0, tzinfo=UTC)
+
+    scheduled(redis_url, key_prefix, scenario)

@@ -1,0 +1,83 @@
+"""Requests as compact, deterministic JSON (the frontier's queue members).
+
+scrapy-redis pickles requests, so anyone who can write to Redis runs code in every worker.
+Here a request is ``Request.to_dict`` minus every value equal to its default, as sorted JSON;
+bytes (bodies, headers) are ``{"$u": text}``, or ``{"$b": base64}`` when not UTF-8. The same
+request always encodes to the same bytes, so a queue member is also the request's identity
+(leases and acks name it). Anything else non-JSON in ``meta`` is an error at enqueue time,
+not a silent loss.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import TYPE_CHECKING, Any
+
+from scrapy import Request
+from scrapy.utils.request import request_from_dict
+
+if TYPE_CHECKING:
+    from scrapy import Spider
+
+_BYTES = "$b"
+_UTF8 = "$u"
+# Keys of Request.to_dict() dropped when they hold these defaults.
+_DEFAULTS: dict[str, Any] = {
+    "method": "GET",
+    "headers": {},
+    "body": b"",
+    "cookies": {},
+    "meta": {},
+    "encoding": "utf-8",
+    "priority": 0,
+    "dont_filter": False,
+    "flags": [],
+    "cb_kwargs": {},
+    "errback": None,
+    "callback": None,
+}
+
+
+def _encode(obj: Any) -> Any:
+    if isinstance(obj, bytes):
+        try:
+            return {_UTF8: obj.decode("utf-8")}
+        except UnicodeDecodeError:
+            return {_BYTES: base64.b64encode(obj).decode("ascii")}
+    if isinstance(obj, dict):
+        return {
+            (k.decode("latin-1") if isinstance(k, bytes) else str(k)): _encode(v)
+            for k, v in obj.items()
+        }
+    if isinstance(obj, list | tuple):
+        return [_encode(v) for v in obj]
+    if obj is None or isinstance(obj, str | int | float | bool):
+        return obj
+    raise TypeError(f"cannot queue a request holding {type(obj).__name__}: {obj!r}")
+
+
+def _decode_hook(obj: dict[str, Any]) -> Any:
+    if len(obj) == 1:
+        if _UTF8 in obj:
+            return str(obj[_UTF8]).encode("utf-8")
+        if _BYTES in obj:
+            return base64.b64decode(obj[_BYTES])
+    return obj
+
+
+def encode_request(request: Request, spider: Spider) -> bytes:
+    """The queue member for ``request``."""
+    data = request.to_dict(spider=spider)
+    compact = {k: v for k, v in data.items() if k not in _DEFAULTS or v != _DEFAULTS[k]}
+    return json.dumps(
+        _encode(compact), separators=(",", ":"), sort_keys=True, ensure_ascii=False
+    ).encode()
+
+
+def decode_request(member: bytes | str, spider: Spider) -> Request:
+    """Rebuild a request from its member; never runs code (callbacks are method names)."""
+    data = json.loads(member, object_hook=_decode_hook)
+    if not isinstance(data, dict) or "url" not in data:
+        raise ValueError(f"not a queued request: {member[:200]!r}")
+    return request_from_dict(data, spider=spider)

@@ -1,0 +1,225 @@
+"""The frontier's Redis scripts: every state change is one atomic script call.
+
+A request (its JSON member, see ``codec``) is in exactly one of:
+``pending`` (sorted set, score -priority), ``delayed`` (score: ready time, ms),
+``leased`` (score: lease deadline, ms) — or done (gone) or dead (``dead`` hash).
+Times come from Redis's own clock (``TIME``), so workers on several machines agree.
+"""
+
+from __future__ import annotations
+
+# Shared helpers, prepended to every script.
+_PRELUDE = """
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+local function priority_of(member)
+  local ok, req = pcall(cjson.decode, member)
+  if ok and type(req) == 'table' and tonumber(req['priority']) then
+    return tonumber(req['priority'])
+  end
+  return 0
+end
+-- Queue n requests from ARGV starting at index i; returns next index and counts.
+-- Each request: member, priority, article id (0: none), hub fingerprint ('' : none),
+-- unfiltered ('1': skip dedupe), delay (ms, 0: ready now).
+local function push(i, n, now, cap, K_pending, K_delayed, K_articles, K_hubs, K_count)
+  local queued, filtered, capped = 0, 0, 0
+  for _ = 1, n do
+    local member, prio, aid = ARGV[i], tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])
+    local fp, unfiltered, delay = ARGV[i + 3], ARGV[i + 4], tonumber(ARGV[i + 5])
+    i = i + 6
+    local ok = true
+    if unfiltered ~= '1' then
+      if aid > 0 then
+        if redis.call('GETBIT', K_articles, aid) == 1 then
+          ok = false
+          filtered = filtered + 1
+        elseif cap > 0 and tonumber(redis.call('GET', K_count) or '0') >= cap then
+          ok = false
+          capped = capped + 1
+        else
+          redis.call('SETBIT', K_articles, aid, 1)
+          redis.call('INCR', K_count)
+        end
+      elseif fp ~= '' then
+        if redis.call('SADD', K_hubs, fp) == 0 then
+          ok = false
+          filtered = filtered + 1
+        end
+      end
+    end
+    if ok then
+      if delay > 0 then
+        redis.call('ZADD', K_delayed, now + delay, member)
+      else
+        redis.call('ZADD', K_pending, -prio, member)
+      end
+      queued = queued + 1
+    end
+  end
+  return i, queued, filtered, capped
+end
+"""
+
+# KEYS: pending delayed seen_articles seen_hubs run_articles leased dead
+# ARGV: cap, n, n×6 push fields, a, a acks, r, r releases, d, d×3 (key, json, article id)
+# Pushes first, then acks (so a request is acknowledged only with its children queued),
+# then releases (unstarted leases handed back), then dead letters.
+FLUSH = (
+    _PRELUDE
+    + """
+local now = now_ms()
+local cap = tonumber(ARGV[1])
+local i, queued, filtered, capped = push(3, tonumber(ARGV[2]), now, cap,
+  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5])
+local acked = 0
+local a = tonumber(ARGV[i]); i = i + 1
+for _ = 1, a do
+  acked = acked + redis.call('ZREM', KEYS[6], ARGV[i]); i = i + 1
+end
+local r = tonumber(ARGV[i]); i = i + 1
+for _ = 1, r do
+  if redis.call('ZREM', KEYS[6], ARGV[i]) == 1 then
+    redis.call('ZADD', KEYS[1], -priority_of(ARGV[i]), ARGV[i])
+  end
+  i = i + 1
+end
+local d = tonumber(ARGV[i]); i = i + 1
+for _ = 1, d do
+  redis.call('HSET', KEYS[7], ARGV[i], ARGV[i + 1])
+  local aid = tonumber(ARGV[i + 2])
+  if aid > 0 then redis.call('SETBIT', KEYS[3], aid, 0) end
+  i = i + 3
+end
+return {queued, filtered, capped, acked}
+"""
+)
+
+# KEYS: pending leased delayed tat pause_until min_interval fetching
+# ARGV: k, lease_ms, interval_ms, horizon_ms, max_fetching, worker id, worker's fetching,
+#       stale_ms
+# Returns {now, paused_until, reaped, member1, slot1, member2, slot2, ...}: each member is
+# leased until slot + lease_ms and may be fetched from its slot time on. Slots are spaced by
+# the cluster's request interval (the larger of CRAWL_RATE's and robots.txt's Crawl-delay).
+# The ``fetching`` hash holds each worker's requests at or about to be at the site; their sum
+# (fresh entries only) stays under max_fetching.
+POP = (
+    _PRELUDE
+    + """
+local now = now_ms()
+local reaped = 0
+for _, key in ipairs({KEYS[2], KEYS[3]}) do
+  local due = redis.call('ZRANGEBYSCORE', key, '-inf', now, 'LIMIT', 0, 500)
+  for _, m in ipairs(due) do
+    redis.call('ZREM', key, m)
+    redis.call('ZADD', KEYS[1], -priority_of(m), m)
+    if key == KEYS[2] then reaped = reaped + 1 end
+  end
+end
+local out = {now, 0, reaped}
+local pause = tonumber(redis.call('GET', KEYS[5]) or '0')
+if pause > now then
+  out[2] = pause
+  return out
+end
+local interval = tonumber(ARGV[3])
+local floor = tonumber(redis.call('GET', KEYS[6]) or '0')
+if floor > interval then interval = floor end
+local fetching = tonumber(ARGV[7])
+redis.call('HSET', KEYS[7], ARGV[6], fetching .. ':' .. now)
+local entries = redis.call('HGETALL', KEYS[7])
+for j = 1, #entries, 2 do
+  if entries[j] ~= ARGV[6] then
+    local count, seen = string.match(entries[j + 1], '^(%d+):(%d+)$')
+    if count and now - tonumber(seen) <= tonumber(ARGV[8]) then
+      fetching = fetching + tonumber(count)
+    else
+      redis.call('HDEL', KEYS[7], entries[j])
+    end
+  end
+end
+local k = math.min(tonumber(ARGV[1]), tonumber(ARGV[5]) - fetching)
+if k <= 0 then return out end
+local tat = tonumber(redis.call('GET', KEYS[4]) or '0')
+if tat < pause then tat = pause end
+local moved = false
+for _ = 1, k do
+  local slot = math.max(now, tat)
+  if slot - now > tonumber(ARGV[4]) then break end
+  local head = redis.call('ZRANGE', KEYS[1], 0, 0)
+  if #head == 0 then break end
+  redis.call('ZREM', KEYS[1], head[1])
+  redis.call('ZADD', KEYS[2], slot + tonumber(ARGV[2]), head[1])
+  tat = slot + interval
+  moved = true
+  table.insert(out, head[1])
+  table.insert(out, slot)
+end
+if moved then
+  redis.call('SET', KEYS[4], tat, 'PX', 3600000)
+  -- What this worker was just granted counts as fetching until it reports again.
+  redis.call('HSET', KEYS[7], ARGV[6], (tonumber(ARGV[7]) + (#out - 3) / 2) .. ':' .. now)
+end
+return out
+"""
+)
+
+# KEYS: leased. ARGV: lease_ms, members... Extends the leases this worker still holds.
+RENEW = (
+    _PRELUDE
+    + """
+local deadline = now_ms() + tonumber(ARGV[1])
+local renewed = 0
+for i = 2, #ARGV do
+  renewed = renewed + redis.call('ZADD', KEYS[1], 'XX', 'CH', deadline, ARGV[i])
+end
+return renewed
+"""
+)
+
+# KEYS: run pending delayed seen_articles seen_hubs run_articles
+# ARGV: run json, cap, n, n×6 push fields. Begins a run and queues its seeds atomically,
+# or returns the run already going. Returns {1, run json} or {0, existing run json}.
+BEGIN = (
+    _PRELUDE
+    + """
+if redis.call('SET', KEYS[1], ARGV[1], 'NX') then
+  push(4, tonumber(ARGV[3]), now_ms(), tonumber(ARGV[2]),
+    KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6])
+  return {1, ARGV[1]}
+end
+return {0, redis.call('GET', KEYS[1])}
+"""
+)
+
+# KEYS: run pending leased delayed seen_hubs run_articles run_stats
+# ARGV: run id. Ends the run if it is that run and nothing is pending, leased or delayed.
+# Returns {1, stats...} for the one caller that ended it, else {0}.
+FINISH = """
+local raw = redis.call('GET', KEYS[1])
+if not raw or cjson.decode(raw)['id'] ~= ARGV[1] then return {0} end
+local busy = redis.call('ZCARD', KEYS[2]) + redis.call('ZCARD', KEYS[3])
+if busy + redis.call('ZCARD', KEYS[4]) > 0 then
+  return {0}
+end
+local stats = redis.call('HGETALL', KEYS[7])
+redis.call('DEL', KEYS[1], KEYS[5], KEYS[6], KEYS[7])
+table.insert(stats, 1, 1)
+return stats
+"""
+
+# KEYS: pause_until. ARGV: seconds (ms). Pauses the cluster; never shortens a longer pause.
+PAUSE = (
+    _PRELUDE
+    + """
+local target = now_ms() + tonumber(ARGV[1])
+local current = tonumber(redis.call('GET', KEYS[1]) or '0')
+if target > current then
+  redis.call('SET', KEYS[1], target, 'PX', tonumber(ARGV[1]) + 60000)
+  return target
+end
+return current
+"""
+)

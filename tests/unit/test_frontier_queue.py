@@ -1,0 +1,228 @@
+"""The shared queue against a real Redis: dedupe, leases, acks, retries, budget, dead letters."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from itertools import pairwise
+
+import pytest
+from scrapy import Request
+from scrapy.http import JsonRequest
+
+from crawler.frontier.codec import decode_request, encode_request
+from crawler.frontier.keys import FrontierKeys
+from crawler.frontier.queue import Budget, DeadLetter, Push, RedisFrontier
+from tests.unit.frontier_helpers import run, spider
+
+FAST = Budget(interval_ms=0.1, max_fetching=1000, lease_ms=60_000)
+
+
+def member(url: str, priority: int = 0) -> bytes:
+    return json.dumps({"url": url, "priority": priority}, sort_keys=True).encode()
+
+
+def article(article_id: int, priority: int = 100) -> Push:
+    return Push(member(f"https://tass.com/world/{article_id}", priority), priority, article_id)
+
+
+def test_codec_round_trips_a_json_request_without_pickle() -> None:
+    s = spider()
+    request = JsonRequest(
+        "https://tass.com/userApi/categoryNewsList",
+        data={"sectionId": 4953, "limit": 20},
+        callback=s.parse_listing,
+        errback=s.on_error,
+        meta={"kind": "listing", "section_id": 4953, "exclude": [1, 3]},
+        priority=50,
+    )
+    encoded = encode_request(request, s)
+    assert encoded == encode_request(request, s), "the same request, the same member"
+    assert b"pickle" not in encoded and json.loads(encoded)["callback"] == "parse_listing"
+    restored = decode_request(encoded, s)
+    assert isinstance(restored, JsonRequest)
+    assert restored.body == request.body and restored.meta == request.meta
+    assert restored.headers.to_unicode_dict() == request.headers.to_unicode_dict()
+    assert restored.callback == s.parse_listing and restored.priority == 50
+    plain = s.article_request("https://tass.com/politics/2150013")
+    assert plain is not None and len(encode_request(plain, s)) < 200
+
+
+def test_codec_refuses_what_json_cannot_hold() -> None:
+    s = spider()
+    with pytest.raises(TypeError, match="cannot queue"):
+        encode_request(Request("https://tass.com/", meta={"x": object()}), s)
+    with pytest.raises(ValueError, match="not a queued request"):
+        decode_request(b"[1]", s)
+
+
+def test_articles_are_deduplicated_by_id_and_hubs_per_run(redis_url, key_prefix) -> None:
+    keys = FrontierKeys(key_prefix)
+
+    async def scenario(client):
+        q = RedisFrontier(client, keys)
+        hub = Push(member("https://tass.com/politics"), 40, fingerprint="fp-politics")
+        first = await q.flush([article(2150013), article(2150013), hub, hub], [])
+        assert (first.queued, first.filtered) == (2, 2)
+        # A redirect continues under its source's claim; a retry is not filtered either.
+        again = await q.flush([Push(member("https://tass.com/sports/2150013"), 100, 2150013,
+                                    unfiltered=True)], [])  # fmt: skip
+        assert again.queued == 1
+        await client.delete(keys.seen_hubs)  # what ending a run does
+        later = await q.flush([article(2150013), hub], [])
+        assert (later.queued, later.filtered) == (1, 1)
+
+    run(scenario, redis_url)
+
+
+def test_seen_articles_cost_a_bit_per_id(redis_url, key_prefix, redis_client) -> None:
+    keys = FrontierKeys(key_prefix)
+
+    async def scenario(client):
+        q = RedisFrontier(client, keys)
+        ids = range(2_000_001, 2_200_001, 2)  # 100,000 articles
+        batch = [article(i) for i in ids]
+        for start in range(0, len(batch), 5000):
+            await q.flush(batch[start : start + 5000], [])
+
+    run(scenario, redis_url)
+    assert int(redis_client.bitcount(keys.seen_articles)) == 100_000
+    assert int(redis_client.strlen(keys.seen_articles)) <= 2_200_001 // 8 + 1
+
+
+def test_max_articles_caps_the_run_without_marking_the_rest(redis_url, key_prefix) -> None:
+    keys = FrontierKeys(key_prefix)
+
+    async def scenario(client):
+        q = RedisFrontier(client, keys)
+        result = await q.flush([article(i) for i in (1, 3, 5, 7)], [], max_articles=3)
+        assert (result.queued, result.capped) == (3, 1)
+        await client.delete(keys.run_articles)
+        assert (await q.flush([article(7)], [], max_articles=3)).queued == 1
+
+    run(scenario, redis_url)
+
+
+def test_leases_are_acked_or_return_when_they_expire(redis_url, key_prefix) -> None:
+    keys = FrontierKeys(key_prefix)
+    short = Budget(interval_ms=0.1, max_fetching=100, lease_ms=300)
+
+    async def scenario(client):
+        q = RedisFrontier(client, keys)
+        await q.flush([article(1, 100), article(3, 50), article(5, 10)], [])
+        popped = await q.pop(2, short, "w1", 0)
+        assert [json.loads(lease.member)["priority"] for lease in popped.leases] == [100, 50]
+        assert await q.counts() == (1, 2, 0)
+        # w1 finishes the first, queuing a child in the same call, then dies with the second.
+        done = popped.leases[0].member
+        result = await q.flush([article(9)], [done])
+        assert result.acked == 1
+        assert await q.counts() == (2, 1, 0)
+        await asyncio.sleep(0.4)
+        other = await q.pop(10, short, "w2", 0)
+        assert other.reaped == 1
+        urls = sorted(json.loads(lease.member)["url"] for lease in other.leases)
+        assert urls == ["https://tass.com/world/3", "https://tass.com/world/5",
+                        "https://tass.com/world/9"]  # fmt: skip
+        # A renewed lease does not expire.
+        await q.renew([lease.member for lease in other.leases], 300)
+        await asyncio.sleep(0.2)
+        await q.renew([lease.member for lease in other.leases], 300)
+        await asyncio.sleep(0.2)
+        assert (await q.pop(10, short, "w3", 0)).reaped == 0
+        assert await q.counts() == (0, 3, 0)
+
+    run(scenario, redis_url)
+
+
+def test_releases_go_back_to_the_queue_at_once(redis_url, key_prefix) -> None:
+    async def scenario(client):
+        q = RedisFrontier(client, FrontierKeys(key_prefix))
+        await q.flush([article(1)], [])
+        lease = (await q.pop(1, FAST, "w", 0)).leases[0]
+        await q.flush([], [], releases=[lease.member])
+        assert await q.counts() == (1, 0, 0)
+
+    run(scenario, redis_url)
+
+
+def test_retries_wait_for_their_delay(redis_url, key_prefix) -> None:
+    async def scenario(client):
+        q = RedisFrontier(client, FrontierKeys(key_prefix))
+        await q.flush([Push(member("https://tass.com/world/1"), unfiltered=True, delay_ms=300)], [])
+        assert await q.counts() == (0, 0, 1)
+        assert (await q.pop(5, FAST, "w", 0)).leases == []
+        await asyncio.sleep(0.35)
+        assert len((await q.pop(5, FAST, "w", 0)).leases) == 1
+
+    run(scenario, redis_url)
+
+
+def test_the_rate_budget_spaces_slots_for_the_whole_cluster(redis_url, key_prefix) -> None:
+    budget = Budget(interval_ms=100, max_fetching=100, lease_ms=60_000, horizon_ms=1000)
+
+    async def scenario(client):
+        q = RedisFrontier(client, FrontierKeys(key_prefix))
+        await q.flush([article(i) for i in range(1, 60, 2)], [])
+        a = await q.pop(8, budget, "a", 0)
+        b = await q.pop(8, budget, "b", 0)
+        slots = sorted(lease.slot_ms for lease in a.leases + b.leases)
+        assert len(slots) == 11  # the horizon holds 1 s of slots at 10 per second
+        gaps = [later - earlier for earlier, later in pairwise(slots)]
+        assert min(gaps) >= 99
+        # robots.txt's Crawl-delay widens the spacing for everyone.
+        await q.set_min_interval(0.5)
+        await asyncio.sleep(1.2)
+        c = await q.pop(8, budget, "c", 0)
+        c_slots = [lease.slot_ms for lease in c.leases]
+        assert len(c_slots) == 3 and all(y - x >= 499 for x, y in pairwise(c_slots))
+
+    run(scenario, redis_url)
+
+
+def test_concurrency_budget_counts_every_workers_fetches(redis_url, key_prefix) -> None:
+    budget = Budget(interval_ms=0.1, max_fetching=5, lease_ms=60_000)
+
+    async def scenario(client):
+        q = RedisFrontier(client, FrontierKeys(key_prefix))
+        await q.flush([article(i) for i in range(1, 40, 2)], [])
+        assert len((await q.pop(10, budget, "a", 3)).leases) == 2  # a: 3 + 2
+        assert len((await q.pop(10, budget, "b", 0)).leases) == 0
+        assert len((await q.pop(1, budget, "a", 1)).leases) == 1  # a finished some: 1 + 1
+        assert len((await q.pop(10, budget, "b", 0)).leases) == 3  # 2 + 3
+
+    run(scenario, redis_url)
+
+
+def test_a_pause_stops_every_worker_until_it_ends(redis_url, key_prefix) -> None:
+    async def scenario(client):
+        q = RedisFrontier(client, FrontierKeys(key_prefix))
+        await q.flush([article(1)], [])
+        await q.pause(0.4)
+        await q.pause(0.1)  # a shorter pause never cuts a longer one short
+        paused = await q.pop(5, FAST, "w", 0)
+        assert paused.leases == [] and paused.paused_until_ms - paused.now_ms > 300
+        await asyncio.sleep(0.45)
+        assert len((await q.pop(5, FAST, "w", 0)).leases) == 1
+
+    run(scenario, redis_url)
+
+
+def test_dead_letters_are_kept_and_replayed(redis_url, key_prefix, redis_client) -> None:
+    keys = FrontierKeys(key_prefix)
+
+    async def scenario(client):
+        q = RedisFrontier(client, keys)
+        await q.flush([article(5)], [])
+        lease = (await q.pop(1, FAST, "w", 0)).leases[0]
+        letter = DeadLetter("https://tass.com/world/5", lease.member, "http_503", 4, 5)
+        await q.flush([], [lease.member], dead=[letter], now_ms=1)
+        letters = await q.dead_letters()
+        assert letters["https://tass.com/world/5"]["reason"] == "http_503"
+        assert await q.counts() == (0, 0, 0)
+        assert await q.replay() == 1
+        assert await q.counts() == (1, 0, 0) and await q.dead_letters() == {}
+
+    run(scenario, redis_url)
+    # The dead letter also forgot the id, so discovery in a later run queues it again.
+    assert int(redis_client.getbit(keys.seen_articles, 5)) == 0

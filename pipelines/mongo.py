@@ -176,6 +176,12 @@ async def retry(
             if on_retry is not None:
                 on_retry(exc)
             log = logger.warning if attempt == 1 or attempt % 10 == 0 else logger.info
-            log("%s failed (attempt %d, retrying in %.1fs): %s", what, attempt, delay, exc)
+            log(
+                "%s failed (attempt %d, retrying in %.1fs): %s",
+                what,
+                attempt,
+                delay,
+                str(exc)[:300],
+            )
             await asyncio.sleep(delay * (0.75 + random.random() / 2))
             delay = min(delay * 2, defaults.BACKOFF_MAX)

@@ -1,0 +1,131 @@
+"""MongoDB goes away mid-crawl: nothing is lost, and nothing is acknowledged unwritten.
+
+Each test starts its own SecantusDB server (never the session's) so it can stop it by pid and
+start it again on the same port and data folder.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+
+import pymongo
+import pytest
+from bson import json_util
+
+from crawler.embedded import ServerProcess, start_mongo
+from crawler.items import PageFailure
+from pipelines.store import StorePipeline, StoreUnavailable
+from tests.unit.pipelines.helpers import Chain, article, make_crawler, run
+
+DATABASE = "outage"
+
+
+class OwnMongo:
+    """A server of this test's own, stopped at most once by its pid."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.server: ServerProcess = start_mongo(data_dir)
+        self.running = True
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    def stop(self) -> None:
+        if self.running:
+            self.server.stop()
+            self.running = False
+
+
+@pytest.fixture
+def own_mongo(tmp_path: Path) -> Iterator[OwnMongo]:
+    mongo = OwnMongo(tmp_path / "mongo")
+    yield mongo
+    mongo.stop()
+
+
+def _count(url: str, collection: str) -> int:
+    client: pymongo.MongoClient = pymongo.MongoClient(url, serverSelectionTimeoutMS=5000)
+    try:
+        return client[DATABASE][collection].count_documents({})
+    finally:
+        client.close()
+
+
+def test_outage_in_the_middle_loses_nothing(own_mongo: OwnMongo, tmp_path: Path) -> None:
+    crawler = make_crawler(
+        own_mongo.url,
+        DATABASE,
+        TASS_MONGO_TIMEOUT=0.5,
+        TASS_STORE_BATCH_SIZE=4,
+        TASS_STORE_FLUSH_INTERVAL=0.05,
+        TASS_DATA_DIR=str(tmp_path / "data"),
+    )
+    chain = Chain(crawler)
+    restarted: list[ServerProcess] = []
+
+    async def body():
+        await chain.open()
+        await asyncio.gather(*(chain.process(article(100 + i)) for i in range(10)))
+        own_mongo.stop()
+        during = [asyncio.create_task(chain.process(article(200 + i))) for i in range(10)]
+        during.append(
+            asyncio.create_task(chain.process(PageFailure(url="https://tass.com/x/1", reason="r")))
+        )
+        await asyncio.sleep(1.5)
+        assert not any(t.done() for t in during)  # waiting, not acknowledged, not dropped
+        server = await asyncio.to_thread(
+            start_mongo, Path(own_mongo.server.data_dir), port=own_mongo.server.port
+        )
+        restarted.append(server)
+        await asyncio.gather(*during)
+        # The buffer is empty after the outage; the session goes on normally.
+        await chain.process(article(300))
+        await chain.close()
+
+    try:
+        run(body)
+    finally:
+        for server in restarted:
+            assert _count(server.url, "articles") == 21
+            assert _count(server.url, "failures") == 1
+            server.stop()
+    assert chain.stat("tass/store/retries") >= 1
+    assert chain.stat("tass/store/inserted") == 21
+    assert not (tmp_path / "data" / "spill").exists()
+
+
+def test_close_during_an_outage_spills_to_disk(own_mongo: OwnMongo, tmp_path: Path) -> None:
+    crawler = make_crawler(
+        own_mongo.url,
+        DATABASE,
+        TASS_MONGO_TIMEOUT=0.3,
+        TASS_STORE_FLUSH_INTERVAL=0.05,
+        TASS_STORE_CLOSE_DEADLINE=1.0,
+        TASS_DATA_DIR=str(tmp_path / "data"),
+    )
+    store = StorePipeline.from_crawler(crawler)
+    items = [article(400 + i) for i in range(3)]
+
+    async def body():
+        await store.open_spider()
+        own_mongo.stop()
+        tasks = [asyncio.create_task(store.process_item(item)) for item in items]
+        await asyncio.sleep(0.3)
+        await store.close_spider()
+        return await asyncio.gather(*tasks, return_exceptions=True)
+
+    results = run(body)
+    assert all(isinstance(r, StoreUnavailable) for r in results)
+    spilled = list((tmp_path / "data" / "spill").glob("store-*.jsonl"))
+    assert len(spilled) == 1
+    records = [json_util.loads(line) for line in spilled[0].read_text().splitlines()]
+    assert [(r["collection"], r["doc"]["_id"]) for r in records] == [
+        ("articles", 400),
+        ("articles", 401),
+        ("articles", 402),
+    ]
+    assert records[0]["doc"]["body"] == items[0].body
+    assert crawler.stats.get_value("tass/store/spilled") == 3

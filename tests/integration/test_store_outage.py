@@ -47,7 +47,9 @@ def own_mongo(tmp_path: Path) -> Iterator[OwnMongo]:
 
 
 def _count(url: str, collection: str) -> int:
-    client: pymongo.MongoClient = pymongo.MongoClient(url, serverSelectionTimeoutMS=5000)
+    client: pymongo.MongoClient[dict[str, object]] = pymongo.MongoClient(
+        url, serverSelectionTimeoutMS=5000
+    )
     try:
         return client[DATABASE][collection].count_documents({})
     finally:

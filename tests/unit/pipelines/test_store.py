@@ -247,8 +247,8 @@ def test_unencodable_item_fails_alone(mongo_uri, mongo_db_name, mongo_db) -> Non
     assert stats.get_value("tass/store/errors") == 1
 
 
-def test_two_workers_race_on_the_same_ids(mongo_uri, mongo_db_name, mongo_db) -> None:
-    """Two crawlers (own clients, own buffers) store the same 40 ids at once, twice over."""
+def test_workers_race_on_the_same_ids(mongo_uri, mongo_db_name, mongo_db) -> None:
+    """Three crawlers (own clients, own buffers) store the same 40 ids at once, three times."""
     ids = range(8000, 8040)
 
     def version(aid: int, worker: int, round_: int):
@@ -258,17 +258,17 @@ def test_two_workers_race_on_the_same_ids(mongo_uri, mongo_db_name, mongo_db) ->
 
     async def worker(number: int):
         crawler = make_crawler(
-            mongo_uri, mongo_db_name, TASS_STORE_BATCH_SIZE=7, TASS_STORE_FLUSH_INTERVAL=0.01
+            mongo_uri, mongo_db_name, TASS_STORE_BATCH_SIZE=5, TASS_STORE_FLUSH_INTERVAL=0.01
         )
         store = StorePipeline.from_crawler(crawler)
         await store.open_spider()
-        for round_ in range(2):
+        for round_ in range(3):
             await asyncio.gather(*(store.process_item(version(i, number, round_)) for i in ids))
         await store.close_spider()
         return crawler.stats
 
     async def body():
-        return await asyncio.gather(worker(1), worker(2))
+        return await asyncio.gather(worker(1), worker(2), worker(3))
 
     stats = run(body)
     assert sorted(mongo_db.articles.distinct("_id")) == list(ids)

@@ -121,6 +121,11 @@ DOWNLOADER_MIDDLEWARES = {
     "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
     "crawler.frontier.retry.FrontierRetryMiddleware": 550,
 }
+# Every request waits for a send slot of the cluster-wide budget (crawler.frontier.politeness).
+DOWNLOAD_HANDLERS = {
+    "http": "crawler.frontier.politeness.BudgetedDownloadHandler",
+    "https": "crawler.frontier.politeness.BudgetedDownloadHandler",
+}
 TASS_RETRY_BACKOFF = _env("TASS_RETRY_BACKOFF", 1.0, _positive_float, "seconds (> 0)")
 TASS_RETRY_BACKOFF_MAX = _env("TASS_RETRY_BACKOFF_MAX", 60.0, _positive_float, "seconds (> 0)")
 # No sane article is 8 MB; the gzip bomb and the giant page stop here with a recorded reason.

@@ -80,3 +80,6 @@ def mongo_db(
 
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+from tests.crawls import crawl_env_factory  # noqa: E402, F401  (the crawl fixture)

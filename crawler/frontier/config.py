@@ -13,6 +13,9 @@ if TYPE_CHECKING:
     from scrapy.settings import BaseSettings
 
 
+RATE_MARGIN = 0.9
+
+
 @dataclass(frozen=True, slots=True)
 class FrontierConfig:
     redis_url: str
@@ -50,7 +53,9 @@ class FrontierConfig:
             redis_url=url,
             keys=FrontierKeys(settings.get("TASS_REDIS_PREFIX", "tass")),
             budget=Budget(
-                interval_ms=1000.0 / rate,
+                # 10% under the budget: requests reach the site with some jitter after their
+                # slot, and a late one must not push a one-second window over CRAWL_RATE.
+                interval_ms=1000.0 / (rate * RATE_MARGIN),
                 max_fetching=concurrency,
                 lease_ms=int(lease * 1000),
                 stale_ms=int(max(3 * heartbeat, 5.0) * 1000),

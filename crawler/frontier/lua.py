@@ -97,14 +97,13 @@ return {queued, filtered, capped, acked}
 """
 )
 
-# KEYS: pending leased delayed tat pause_until min_interval fetching
-# ARGV: k, lease_ms, interval_ms, horizon_ms, max_fetching, worker id, worker's fetching,
-#       stale_ms
-# Returns {now, paused_until, reaped, member1, slot1, member2, slot2, ...}: each member is
-# leased until slot + lease_ms and may be fetched from its slot time on. Slots are spaced by
-# the cluster's request interval (the larger of CRAWL_RATE's and robots.txt's Crawl-delay).
-# The ``fetching`` hash holds each worker's requests at or about to be at the site; their sum
-# (fresh entries only) stays under max_fetching.
+# KEYS: pending leased delayed fetching
+# ARGV: k, lease_ms, max_fetching, worker id, worker's fetching, stale_ms
+# Returns {now, reaped, member1, member2, ...}: each member is leased until now + lease_ms.
+# First returns expired leases (of dead workers) and due retries to the queue. The
+# ``fetching`` hash holds each worker's requests at (or about to be at) the site; their sum,
+# over fresh entries only, stays under max_fetching. The request *rate* is paced at send time
+# (SLOT), not here.
 POP = (
     _PRELUDE
     + """
@@ -118,50 +117,31 @@ for _, key in ipairs({KEYS[2], KEYS[3]}) do
     if key == KEYS[2] then reaped = reaped + 1 end
   end
 end
-local out = {now, 0, reaped}
-local pause = tonumber(redis.call('GET', KEYS[5]) or '0')
-if pause > now then
-  out[2] = pause
-  return out
-end
-local interval = tonumber(ARGV[3])
-local floor = tonumber(redis.call('GET', KEYS[6]) or '0')
-if floor > interval then interval = floor end
-local fetching = tonumber(ARGV[7])
-redis.call('HSET', KEYS[7], ARGV[6], fetching .. ':' .. now)
-local entries = redis.call('HGETALL', KEYS[7])
+local out = {now, reaped}
+local fetching = tonumber(ARGV[5])
+local entries = redis.call('HGETALL', KEYS[4])
 for j = 1, #entries, 2 do
-  if entries[j] ~= ARGV[6] then
+  if entries[j] ~= ARGV[4] then
     local count, seen = string.match(entries[j + 1], '^(%d+):(%d+)$')
-    if count and now - tonumber(seen) <= tonumber(ARGV[8]) then
+    if count and now - tonumber(seen) <= tonumber(ARGV[6]) then
       fetching = fetching + tonumber(count)
     else
-      redis.call('HDEL', KEYS[7], entries[j])
+      redis.call('HDEL', KEYS[4], entries[j])
     end
   end
 end
-local k = math.min(tonumber(ARGV[1]), tonumber(ARGV[5]) - fetching)
-if k <= 0 then return out end
-local tat = tonumber(redis.call('GET', KEYS[4]) or '0')
-if tat < pause then tat = pause end
-local moved = false
+local k = math.min(tonumber(ARGV[1]), tonumber(ARGV[3]) - fetching)
+local granted = 0
 for _ = 1, k do
-  local slot = math.max(now, tat)
-  if slot - now > tonumber(ARGV[4]) then break end
   local head = redis.call('ZRANGE', KEYS[1], 0, 0)
   if #head == 0 then break end
   redis.call('ZREM', KEYS[1], head[1])
-  redis.call('ZADD', KEYS[2], slot + tonumber(ARGV[2]), head[1])
-  tat = slot + interval
-  moved = true
+  redis.call('ZADD', KEYS[2], now + tonumber(ARGV[2]), head[1])
   table.insert(out, head[1])
-  table.insert(out, slot)
+  granted = granted + 1
 end
-if moved then
-  redis.call('SET', KEYS[4], tat, 'PX', 3600000)
-  -- What this worker was just granted counts as fetching until it reports again.
-  redis.call('HSET', KEYS[7], ARGV[6], (tonumber(ARGV[7]) + (#out - 3) / 2) .. ':' .. now)
-end
+-- What this worker was just granted counts as fetching until it reports again.
+redis.call('HSET', KEYS[4], ARGV[4], (tonumber(ARGV[5]) + granted) .. ':' .. now)
 return out
 """
 )
@@ -221,5 +201,23 @@ if target > current then
   return target
 end
 return current
+"""
+)
+
+# KEYS: tat pause_until min_interval. ARGV: interval_ms.
+# Takes the next send slot of the site's budget, shared by every worker: slots are spaced by
+# the larger of 1/CRAWL_RATE and robots.txt's Crawl-delay, and none falls in a Retry-After
+# pause. Called just before a request goes on the wire. Returns {now, slot}.
+SLOT = (
+    _PRELUDE
+    + """
+local now = now_ms()
+local interval = tonumber(ARGV[1])
+local floor = tonumber(redis.call('GET', KEYS[3]) or '0')
+if floor > interval then interval = floor end
+local slot = math.max(now, tonumber(redis.call('GET', KEYS[1]) or '0'),
+  tonumber(redis.call('GET', KEYS[2]) or '0'))
+redis.call('SET', KEYS[1], slot + interval, 'PX', 3600000)
+return {now, slot}
 """
 )

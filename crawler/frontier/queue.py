@@ -6,10 +6,11 @@ worker ever blocks the reactor on Redis and no two workers race between a read a
 - ``flush`` queues new requests (deduplicated: article ids in a bitmap kept across runs, hub
   fingerprints per run), acknowledges finished ones, hands back unstarted leases and records
   dead letters, in that order and in one call.
-- ``pop`` returns leased requests with the time each may be fetched: one slot every
-  ``1/CRAWL_RATE`` seconds (or the robots.txt Crawl-delay) for the whole cluster, at most
-  ``CRAWL_CONCURRENCY`` leases at once, nothing while a ``Retry-After`` pause holds. It first
-  returns expired leases (of dead workers) and due retries to the queue.
+- ``pop`` leases requests, keeping the cluster's requests at the site under
+  ``CRAWL_CONCURRENCY``; it first returns expired leases (of dead workers) and due retries to
+  the queue.
+- ``take_slot`` paces requests at send time: one slot every ``1/CRAWL_RATE`` seconds (or the
+  robots.txt Crawl-delay) for the whole cluster, none during a ``Retry-After`` pause.
 """
 
 from __future__ import annotations
@@ -78,19 +79,10 @@ class FlushResult:
 
 
 @dataclass(frozen=True, slots=True)
-class Lease:
-    """A request this worker holds: fetch it from ``slot_ms`` (Redis time) on."""
-
-    member: bytes
-    slot_ms: int
-
-
-@dataclass(frozen=True, slots=True)
 class PopResult:
     now_ms: int
-    paused_until_ms: int
     reaped: int
-    leases: list[Lease] = field(default_factory=list)
+    leases: list[bytes] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,8 +97,6 @@ class Budget:
     """How long a lease lasts without renewal; a dead worker's requests return after it."""
     stale_ms: int = 5000
     """A worker's fetching count older than this is not counted (it died)."""
-    horizon_ms: int = 1000
-    """How far ahead a worker may reserve request slots."""
 
 
 def pushes_args(pushes: list[Push]) -> list[Any]:
@@ -127,6 +117,7 @@ class RedisFrontier:
         self._pop = client.register_script(lua.POP)
         self._renew = client.register_script(lua.RENEW)
         self._pause = client.register_script(lua.PAUSE)
+        self._slot = client.register_script(lua.SLOT)
 
     async def flush(
         self,
@@ -157,17 +148,19 @@ class RedisFrontier:
         keys = self.keys
         self.round_trips += 1
         raw = await self._pop(
-            keys=[
-                keys.pending, keys.leased, keys.delayed,
-                keys.rate_tat, keys.pause_until, keys.min_interval, keys.fetching,
-            ],
-            args=[
-                k, budget.lease_ms, budget.interval_ms, budget.horizon_ms,
-                budget.max_fetching, worker, fetching, budget.stale_ms,
-            ],
-        )  # fmt: skip
-        leases = [Lease(bytes(raw[i]), int(raw[i + 1])) for i in range(3, len(raw), 2)]
-        return PopResult(int(raw[0]), int(raw[1]), int(raw[2]), leases)
+            keys=[keys.pending, keys.leased, keys.delayed, keys.fetching],
+            args=[k, budget.lease_ms, budget.max_fetching, worker, fetching, budget.stale_ms],
+        )
+        return PopResult(int(raw[0]), int(raw[1]), [bytes(m) for m in raw[2:]])
+
+    async def take_slot(self, budget: Budget) -> float:
+        """Take the cluster's next send slot; the seconds to wait before sending."""
+        keys = self.keys
+        self.round_trips += 1
+        now, slot = await self._slot(
+            keys=[keys.rate_tat, keys.pause_until, keys.min_interval], args=[budget.interval_ms]
+        )
+        return max(0.0, (int(slot) - int(now)) / 1000)
 
     async def renew(self, members: list[bytes], lease_ms: int) -> int:
         if not members:

@@ -3,8 +3,8 @@
 scrapy-redis pops a request and forgets it: a worker killed mid-fetch loses those URLs for
 good (their fingerprints are already "seen"). Here a request is *leased*, not popped:
 
-- ``next_request`` hands the engine a request from a small local buffer of leases, each at the
-  time its cluster-wide rate slot allows; it never waits on Redis.
+- ``next_request`` hands the engine a request from a small local buffer of leases; it never
+  waits on Redis. The request rate is paced later, at send time (``politeness``).
 - ``enqueue_request`` puts the request in a local outbox. A background flush writes outboxes
   and acknowledgements to Redis in one script call, children before the acknowledgement of
   the request that produced them.
@@ -24,7 +24,6 @@ import asyncio
 import logging
 import time
 from collections import deque
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Self
 
 from redis.exceptions import RedisError
@@ -58,12 +57,6 @@ _ATTEMPT_META = (
 )  # fmt: skip
 
 
-@dataclass(slots=True)
-class _Ready:
-    member: bytes
-    due: float  # time.monotonic() from which the rate budget allows the fetch
-
-
 class TassScheduler:
     """Leases requests from the shared frontier and acknowledges them once handled."""
 
@@ -74,7 +67,7 @@ class TassScheduler:
         self.client: Redis | None = None
         self.queue: RedisFrontier | None = None
         self.lifecycle: RunLifecycle | None = None
-        self.ready: deque[_Ready] = deque()
+        self.ready: deque[bytes] = deque()
         self.inflight: dict[Request, bytes] = {}
         self.outbox: list[Push] = []
         self.acks: list[bytes] = []
@@ -85,7 +78,6 @@ class TassScheduler:
         self._tasks: list[asyncio.Task[None]] = []
         self._fill_wanted = asyncio.Event()
         self._flush_wanted = asyncio.Event()
-        self._wake_handle: asyncio.TimerHandle | None = None
         self._stat_deltas: dict[str, int] = {}
 
     @classmethod
@@ -130,22 +122,17 @@ class TassScheduler:
             self._fill_wanted.set()
         if not self.ready:
             return None
-        head = self.ready[0]
-        wait = head.due - time.monotonic()
-        if wait > 0:
-            self._wake_engine_in(wait)
-            return None
-        self.ready.popleft()
+        member = self.ready.popleft()
         assert self.spider is not None
         try:
-            request = decode_request(head.member, self.spider)
+            request = decode_request(member, self.spider)
         except (ValueError, TypeError, KeyError) as exc:
-            logger.error("Undecodable queued request %r: %s", head.member[:200], exc)
-            self.dead.append(DeadLetter("undecodable", head.member, f"undecodable: {exc}", 1))
-            self.acks.append(head.member)
+            logger.error("Undecodable queued request %r: %s", member[:200], exc)
+            self.dead.append(DeadLetter("undecodable", member, f"undecodable: {exc}", 1))
+            self.acks.append(member)
             self._flush_wanted.set()
             return None
-        self.inflight[request] = head.member
+        self.inflight[request] = member
         return request
 
     # --- what goes to Redis -------------------------------------------------------------------
@@ -265,16 +252,10 @@ class TassScheduler:
             backoff = 0.5
             if result.reaped:
                 self._count("tass/frontier/leases_reaped", result.reaped)
-            now = time.monotonic()
-            for lease in result.leases:
-                self.ready.append(
-                    _Ready(lease.member, now + (lease.slot_ms - result.now_ms) / 1000)
-                )
+            self.ready.extend(result.leases)
             if result.leases:
                 self._count("tass/frontier/leased", len(result.leases))
-                self._wake_engine_in(0)
-            elif result.paused_until_ms:
-                await asyncio.sleep(min(1.0, (result.paused_until_ms - result.now_ms) / 1000))
+                self.wake_engine()
             else:
                 await asyncio.sleep(0.05)  # nothing to lease now: do not spin on Redis
 
@@ -321,7 +302,7 @@ class TassScheduler:
         interval = self.config.budget.lease_ms / 3000
         while not self.closing:
             await asyncio.sleep(interval)
-            held = [r.member for r in self.ready] + list(self.inflight.values())
+            held = [*self.ready, *self.inflight.values()]
             try:
                 await self.queue.renew(held, self.config.budget.lease_ms)
             except (RedisError, OSError) as exc:
@@ -330,7 +311,7 @@ class TassScheduler:
     async def _close(self, reason: str) -> None:
         self.closing = True
         # Leases not started go back to the queue now, not when they expire.
-        self.releases.extend(r.member for r in self.ready)
+        self.releases.extend(self.ready)
         self.ready.clear()
         self.releases.extend(self.inflight.values())
         self.inflight.clear()
@@ -379,15 +360,8 @@ class TassScheduler:
 
         slot.remove_request = remove_request
 
-    def _wake_engine_in(self, delay: float) -> None:
-        if self._wake_handle is not None and not self._wake_handle.cancelled():
-            if self._wake_handle.when() <= asyncio.get_event_loop().time() + delay:
-                return
-            self._wake_handle.cancel()
-        self._wake_handle = asyncio.get_event_loop().call_later(delay, self.wake_engine)
-
     def wake_engine(self) -> None:
-        self._wake_handle = None
+        """Make the engine ask for requests now (Scrapy's own heartbeat is every 5 s)."""
         engine = self.crawler.engine
         slot = getattr(engine, "_slot", None)
         if slot is not None and engine.scraper.slot is not None:  # the engine is fully open

@@ -34,7 +34,7 @@ def test_one_run_at_a_time_seeded_once_and_finished_once(redis_url, key_prefix) 
         lease = (await q.pop(1, FAST, "a", 0)).leases[0]
         await a.heartbeat(unflushed=2)
         assert not (await b.state()).idle
-        await q.flush([], [lease.member])
+        await q.flush([], [lease])
         await a.heartbeat(unflushed=0)
         assert (await b.state()).idle
         await a.add_stats({"tass/run/articles": 3})

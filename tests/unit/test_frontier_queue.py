@@ -125,9 +125,9 @@ def test_leases_are_acked_or_return_when_they_expire(redis_url, key_prefix) -> N
         assert urls == ["https://tass.com/world/3", "https://tass.com/world/5",
                         "https://tass.com/world/9"]  # fmt: skip
         # A renewed lease does not expire.
-        await q.renew([lease for lease in other.leases], 300)
+        await q.renew(list(other.leases), 300)
         await asyncio.sleep(0.2)
-        await q.renew([lease for lease in other.leases], 300)
+        await q.renew(list(other.leases), 300)
         await asyncio.sleep(0.2)
         assert (await q.pop(10, short, "w3", 0)).reaped == 0
         assert await q.counts() == (0, 3, 0)
@@ -221,3 +221,35 @@ def test_dead_letters_are_kept_and_replayed(redis_url, key_prefix, redis_client)
     run(scenario, redis_url)
     # The dead letter also forgot the id, so discovery in a later run queues it again.
     assert int(redis_client.getbit(keys.seen_articles, 5)) == 0
+
+
+def test_replay_failures_command_lists_and_requeues(redis_url, key_prefix, redis_client) -> None:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    keys = FrontierKeys(key_prefix)
+
+    async def scenario(client):
+        q = RedisFrontier(client, keys)
+        letters = [
+            DeadLetter(f"https://tass.com/world/{i}", member(f"https://tass.com/world/{i}"), r, 4)
+            for i, r in ((1, "http_503"), (3, "too_large"))
+        ]
+        await q.flush([], [], dead=letters)
+
+    run(scenario, redis_url)
+    repo = Path(__file__).resolve().parents[2]
+    env = {"REDIS_URL": redis_url, "TASS_REDIS_PREFIX": key_prefix, "PATH": "/usr/bin:/bin"}
+
+    def command(*args: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", "scrapy", "replay-failures", *args],
+            cwd=repo, env=env, capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        return done.stdout
+
+    assert "2 dead letters" in command("--list")
+    assert "queued 1 dead letters again" in command("--reason", "http_")
+    assert int(redis_client.zcard(keys.pending)) == 1
+    assert "1 dead letters" in command("--list")

@@ -2,11 +2,18 @@
 
 A run's parameters travel with the run in Redis (``Run.args``), so every worker of a run uses
 the arguments the run was seeded with, whatever it was started with itself.
+
+Without ``since`` a run is *incremental*: each listing feed is paged down to the high-water
+mark its last complete paging reached (minus an overlap, for late-published items such as
+press reviews), or ``TASS_SINCE_DAYS`` back for a feed without a mark; each sitemap yields the
+entries whose ``lastmod`` moved past its mark (new or edited articles, fetched again); and the
+articles of the last ``TASS_RECHECK_HOURS`` of every feed are fetched again to catch edits.
+With ``since`` (a date, or ``all``) a run is a *backfill* down to that date.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -24,7 +31,8 @@ class CrawlParams:
     """What one run crawls."""
 
     since: datetime | None
-    """Oldest publication time to page back to; None walks the whole archive (``since=all``)."""
+    """Oldest publication time to page back to; None walks the whole archive (``since=all``).
+    In an incremental run, the floor for feeds without a mark."""
 
     sections: tuple[str, ...] = ()
     """Section slugs to crawl; empty means all sections, themes, feeds and sitemaps."""
@@ -32,23 +40,49 @@ class CrawlParams:
     max_articles: int = 0
     """Stop queueing new articles after this many in the run (0 = no cap)."""
 
+    incremental: bool = False
+    """True when no ``since`` was given: page down to the marks of earlier runs."""
+
+    marks: dict[str, int] = field(default_factory=dict)
+    """High-water marks of earlier runs (unix seconds, site clock), by feed key."""
+
+    overlap: timedelta = timedelta(hours=12)
+    """How far below a mark an incremental run still looks."""
+
+    recheck: timedelta = timedelta(hours=48)
+    """Articles this recent (from a feed's newest item) are fetched again every run."""
+
     @classmethod
     def from_args(
-        cls, args: dict[str, Any], *, default_since_days: int, now: datetime | None = None
+        cls,
+        args: dict[str, Any],
+        *,
+        default_since_days: int,
+        overlap_hours: float = 12,
+        recheck_hours: float = 48,
+        now: datetime | None = None,
     ) -> CrawlParams:
         now = now or datetime.now(UTC)
+        raw_since = args.get("since")
+        incremental = raw_since in (None, "") or str(args.get("incremental", "")) == "1"
         return cls(
-            since=_parse_since(args.get("since"), default_since_days, now),
+            since=_parse_since(raw_since, default_since_days, now),
             sections=_parse_sections(args.get("sections")),
             max_articles=_parse_max(args.get("max_articles")),
+            incremental=incremental,
+            marks=_parse_marks(args.get("marks")),
+            overlap=timedelta(hours=overlap_hours),
+            recheck=timedelta(hours=recheck_hours),
         )
 
-    def to_args(self) -> dict[str, str]:
+    def to_args(self) -> dict[str, Any]:
         """The arguments that rebuild these parameters exactly (stored with the run)."""
         return {
             "since": self.since.isoformat() if self.since else "all",
             "sections": ",".join(self.sections),
             "max_articles": str(self.max_articles),
+            "incremental": "1" if self.incremental else "0",
+            "marks": dict(self.marks),
         }
 
     def in_scope(self, section: str) -> bool:
@@ -58,6 +92,19 @@ class CrawlParams:
     def recent_enough(self, when: datetime | None) -> bool:
         """Whether an item dated ``when`` is inside the run's window (unknown dates are)."""
         return self.since is None or when is None or when >= self.since
+
+    def floor(self, feed: str) -> datetime | None:
+        """How far back to page ``feed``: its mark less the overlap, or ``since``."""
+        mark = self.marks.get(feed) if self.incremental else None
+        if mark is None:
+            return self.since
+        return datetime.fromtimestamp(mark, UTC) - self.overlap
+
+    def changed_after(self, feed: str) -> datetime | None:
+        """For a sitemap in an incremental run: entries modified after this are fetched again
+        (None: no mark yet, or a backfill; then ``since`` applies)."""
+        mark = self.marks.get(feed) if self.incremental else None
+        return None if mark is None else datetime.fromtimestamp(mark, UTC) - self.overlap
 
 
 def _parse_since(raw: Any, default_days: int, now: datetime) -> datetime | None:
@@ -100,6 +147,12 @@ def _parse_max(raw: Any) -> int:
     if value < 0:
         raise ArgumentError(f"-a max_articles={raw!r}: must be >= 0")
     return value
+
+
+def _parse_marks(raw: Any) -> dict[str, int]:
+    if not isinstance(raw, dict):
+        return {}
+    return {str(k): int(v) for k, v in raw.items()}
 
 
 def parse_mode(raw: Any) -> str:

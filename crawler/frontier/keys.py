@@ -46,6 +46,11 @@ class FrontierKeys:
         return self._key("seen:articles")
 
     @property
+    def run_seen_articles(self) -> str:
+        """Bitmap of article ids queued in the current run (a refresh is fetched once a run)."""
+        return self._key("run:seen:articles")
+
+    @property
     def seen_hubs(self) -> str:
         """Set of hub request fingerprints queued in the current run; dropped when it ends."""
         return self._key("seen:hubs")
@@ -86,6 +91,18 @@ class FrontierKeys:
     def run_stats(self) -> str:
         """Hash of counters the workers add up during the current run."""
         return self._key("run:stats")
+
+    @property
+    def run_marks(self) -> str:
+        """Hash of high-water marks reached in the current run (merged into ``marks`` at its
+        successful end)."""
+        return self._key("run:marks")
+
+    @property
+    def marks(self) -> str:
+        """Hash of high-water marks (unix seconds, site clock) kept between runs: per listing
+        feed, the newest item of its last complete paging; per sitemap, its newest lastmod."""
+        return self._key("marks")
 
     @property
     def run_requests(self) -> str:

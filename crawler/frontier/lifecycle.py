@@ -26,7 +26,6 @@ from redis.exceptions import RedisError
 from scrapy.exceptions import DontCloseSpider
 
 from crawler.frontier.run import ClusterState, Run, RunCoordinator
-from crawler.params import CrawlParams
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
@@ -63,7 +62,7 @@ class RunLifecycle:
 
     async def open(self) -> None:
         if self.spider.mode == "crawl":
-            await self._retrying(self.begin_run, self.spider.params.to_args())
+            await self._retrying(self.begin_run, dict(self.spider.args))
         self._task = asyncio.get_event_loop().create_task(self._tick_loop())
 
     async def close(self, reason: str) -> None:
@@ -79,9 +78,8 @@ class RunLifecycle:
     # --- runs -------------------------------------------------------------------------------
     async def begin_run(self, args: dict[str, Any]) -> None:
         spider = self.spider
-        params = CrawlParams.from_args(
-            args, default_since_days=self.crawler.settings.getint("TASS_SINCE_DAYS")
-        )
+        marks = await self.coordinator.marks()
+        params = spider.params_from({**args, "marks": marks})
         # Seeds are built with the requested parameters; if another run is going, they are
         # not queued and this worker adopts that run's parameters instead.
         spider.configure(params)
@@ -99,11 +97,8 @@ class RunLifecycle:
     def adopt(self, run: Run) -> None:
         if self.run is None or self.run.id != run.id:
             self.run = run
-            self.spider.configure(
-                CrawlParams.from_args(
-                    run.args, default_since_days=self.crawler.settings.getint("TASS_SINCE_DAYS")
-                )
-            )
+            self.spider.take_marks()  # marks of an earlier run are not this run's
+            self.spider.configure(self.spider.params_from(run.args))
 
     async def end_run(self) -> None:
         """The cluster looked idle long enough: end the run (once, cluster-wide)."""
@@ -179,11 +174,16 @@ class RunLifecycle:
             await asyncio.sleep(self.config.heartbeat)
 
     async def add_stats(self) -> None:
+        """Add this worker's counters and high-water marks to the run's."""
         deltas = self.scheduler.take_stat_deltas()
+        marks = self.spider.take_marks()
         try:
             await self.coordinator.add_stats(deltas)
+            await self.coordinator.raise_marks(marks)
         except (RedisError, OSError):
             self.scheduler.restore_stat_deltas(deltas)
+            for feed, ts in marks.items():
+                self.spider.reach_mark(feed, datetime.fromtimestamp(ts, UTC))
             raise
 
     async def _retrying(self, step: Any, *args: Any) -> None:

@@ -22,29 +22,41 @@ local function priority_of(member)
   return 0
 end
 -- Queue n requests from ARGV starting at index i; returns next index and counts.
+-- K: {pending, delayed, seen articles, seen hubs, run article count, run-seen articles}.
 -- Each request: member, priority, article id (0: none), hub fingerprint ('' : none),
--- unfiltered ('1': skip dedupe), delay (ms, 0: ready now).
-local function push(i, n, now, cap, K_pending, K_delayed, K_articles, K_hubs, K_count)
+-- mode ('0': deduplicated, '1': unfiltered, 'r': a refresh, fetched at most once a run),
+-- delay (ms, 0: ready now).
+local function push(i, n, now, cap, K)
   local queued, filtered, capped = 0, 0, 0
   for _ = 1, n do
     local member, prio, aid = ARGV[i], tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])
-    local fp, unfiltered, delay = ARGV[i + 3], ARGV[i + 4], tonumber(ARGV[i + 5])
+    local fp, mode, delay = ARGV[i + 3], ARGV[i + 4], tonumber(ARGV[i + 5])
     i = i + 6
     local ok = true
-    if unfiltered ~= '1' then
+    if mode == 'r' and aid > 0 then
+      -- A refresh (a recent or changed article) bypasses the all-time bitmap but is still
+      -- fetched at most once in the run.
+      if redis.call('SETBIT', K[6], aid, 1) == 1 then
+        ok = false
+        filtered = filtered + 1
+      else
+        redis.call('SETBIT', K[3], aid, 1)
+      end
+    elseif mode ~= '1' then
       if aid > 0 then
-        if redis.call('GETBIT', K_articles, aid) == 1 then
+        if redis.call('GETBIT', K[3], aid) == 1 then
           ok = false
           filtered = filtered + 1
-        elseif cap > 0 and tonumber(redis.call('GET', K_count) or '0') >= cap then
+        elseif cap > 0 and tonumber(redis.call('GET', K[5]) or '0') >= cap then
           ok = false
           capped = capped + 1
         else
-          redis.call('SETBIT', K_articles, aid, 1)
-          redis.call('INCR', K_count)
+          redis.call('SETBIT', K[3], aid, 1)
+          redis.call('SETBIT', K[6], aid, 1)
+          redis.call('INCR', K[5])
         end
       elseif fp ~= '' then
-        if redis.call('SADD', K_hubs, fp) == 0 then
+        if redis.call('SADD', K[4], fp) == 0 then
           ok = false
           filtered = filtered + 1
         end
@@ -52,9 +64,9 @@ local function push(i, n, now, cap, K_pending, K_delayed, K_articles, K_hubs, K_
     end
     if ok then
       if delay > 0 then
-        redis.call('ZADD', K_delayed, now + delay, member)
+        redis.call('ZADD', K[2], now + delay, member)
       else
-        redis.call('ZADD', K_pending, -prio, member)
+        redis.call('ZADD', K[1], -prio, member)
       end
       queued = queued + 1
     end
@@ -63,7 +75,7 @@ local function push(i, n, now, cap, K_pending, K_delayed, K_articles, K_hubs, K_
 end
 """
 
-# KEYS: pending delayed seen_articles seen_hubs run_articles leased dead
+# KEYS: pending delayed seen_articles seen_hubs run_articles run_seen leased dead
 # ARGV: cap, n, n×6 push fields, a, a acks, r, r releases, d, d×3 (key, json, article id)
 # Pushes first, then acks (so a request is acknowledged only with its children queued),
 # then releases (unstarted leases handed back), then dead letters.
@@ -73,22 +85,22 @@ FLUSH = (
 local now = now_ms()
 local cap = tonumber(ARGV[1])
 local i, queued, filtered, capped = push(3, tonumber(ARGV[2]), now, cap,
-  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5])
+  {KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]})
 local acked = 0
 local a = tonumber(ARGV[i]); i = i + 1
 for _ = 1, a do
-  acked = acked + redis.call('ZREM', KEYS[6], ARGV[i]); i = i + 1
+  acked = acked + redis.call('ZREM', KEYS[7], ARGV[i]); i = i + 1
 end
 local r = tonumber(ARGV[i]); i = i + 1
 for _ = 1, r do
-  if redis.call('ZREM', KEYS[6], ARGV[i]) == 1 then
+  if redis.call('ZREM', KEYS[7], ARGV[i]) == 1 then
     redis.call('ZADD', KEYS[1], -priority_of(ARGV[i]), ARGV[i])
   end
   i = i + 1
 end
 local d = tonumber(ARGV[i]); i = i + 1
 for _ = 1, d do
-  redis.call('HSET', KEYS[7], ARGV[i], ARGV[i + 1])
+  redis.call('HSET', KEYS[8], ARGV[i], ARGV[i + 1])
   local aid = tonumber(ARGV[i + 2])
   if aid > 0 then redis.call('SETBIT', KEYS[3], aid, 0) end
   i = i + 3
@@ -159,7 +171,7 @@ return renewed
 """
 )
 
-# KEYS: run pending delayed seen_articles seen_hubs run_articles
+# KEYS: run pending delayed seen_articles seen_hubs run_articles run_seen
 # ARGV: run json, cap, n, n×6 push fields. Begins a run and queues its seeds atomically,
 # or returns the run already going. Returns {1, run json} or {0, existing run json}.
 BEGIN = (
@@ -167,16 +179,17 @@ BEGIN = (
     + """
 if redis.call('SET', KEYS[1], ARGV[1], 'NX') then
   push(4, tonumber(ARGV[3]), now_ms(), tonumber(ARGV[2]),
-    KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6])
+    {KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]})
   return {1, ARGV[1]}
 end
 return {0, redis.call('GET', KEYS[1])}
 """
 )
 
-# KEYS: run pending leased delayed seen_hubs run_articles run_stats
-# ARGV: run id. Ends the run if it is that run and nothing is pending, leased or delayed.
-# Returns {1, stats...} for the one caller that ended it, else {0}.
+# KEYS: run pending leased delayed seen_hubs run_articles run_stats run_seen run_marks marks
+# ARGV: run id. Ends the run if it is that run and nothing is pending, leased or delayed:
+# drops the run's dedupe state, merges the run's high-water marks into the kept ones (each
+# only ever moves forward) and returns {1, stats...} to the one caller that ended it, else {0}.
 FINISH = """
 local raw = redis.call('GET', KEYS[1])
 if not raw or cjson.decode(raw)['id'] ~= ARGV[1] then return {0} end
@@ -184,8 +197,13 @@ local busy = redis.call('ZCARD', KEYS[2]) + redis.call('ZCARD', KEYS[3])
 if busy + redis.call('ZCARD', KEYS[4]) > 0 then
   return {0}
 end
+local marks = redis.call('HGETALL', KEYS[9])
+for j = 1, #marks, 2 do
+  local kept = tonumber(redis.call('HGET', KEYS[10], marks[j]) or '0')
+  if tonumber(marks[j + 1]) > kept then redis.call('HSET', KEYS[10], marks[j], marks[j + 1]) end
+end
 local stats = redis.call('HGETALL', KEYS[7])
-redis.call('DEL', KEYS[1], KEYS[5], KEYS[6], KEYS[7])
+redis.call('DEL', KEYS[1], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9])
 table.insert(stats, 1, 1)
 return stats
 """
@@ -221,3 +239,12 @@ redis.call('SET', KEYS[1], slot + interval, 'PX', 3600000)
 return {now, slot}
 """
 )
+
+# KEYS: run_marks. ARGV: name1, value1, ... Raises each of the run's marks to the value given.
+MARKS = """
+for j = 1, #ARGV, 2 do
+  local current = tonumber(redis.call('HGET', KEYS[1], ARGV[j]) or '0')
+  if tonumber(ARGV[j + 1]) > current then redis.call('HSET', KEYS[1], ARGV[j], ARGV[j + 1]) end
+end
+return 1
+"""

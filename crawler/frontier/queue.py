@@ -35,6 +35,9 @@ class Push:
     article_id: int = 0
     fingerprint: str = ""
     unfiltered: bool = False
+    """Queue it whatever was queued before (a redirect, a retry, a replay)."""
+    refresh: bool = False
+    """An article to fetch again (recent, or changed): at most once a run."""
     delay_ms: int = 0
 
     def args(self) -> list[Any]:
@@ -43,7 +46,7 @@ class Push:
             self.priority,
             self.article_id,
             self.fingerprint,
-            "1" if self.unfiltered else "0",
+            "1" if self.unfiltered else ("r" if self.refresh else "0"),
             self.delay_ms,
         ]
 
@@ -137,7 +140,7 @@ class RedisFrontier:
             args += [letter.url, letter.record(now_ms), letter.article_id]
         k = self.keys
         keys = [k.pending, k.delayed, k.seen_articles, k.seen_hubs, k.run_articles]
-        keys += [k.leased, k.dead]
+        keys += [k.run_seen_articles, k.leased, k.dead]
         self.round_trips += 1
         queued, filtered, capped, acked = await self._flush(keys=keys, args=args)
         return FlushResult(int(queued), int(filtered), int(capped), int(acked))

@@ -78,6 +78,7 @@ class RunCoordinator:
         self.round_trips = 0
         self._begin = client.register_script(lua.BEGIN)
         self._finish = client.register_script(lua.FINISH)
+        self._marks = client.register_script(lua.MARKS)
 
     async def current(self) -> Run | None:
         self.round_trips += 1
@@ -92,7 +93,15 @@ class RunCoordinator:
         k = self.keys
         self.round_trips += 1
         began, raw = await self._begin(
-            keys=[k.run, k.pending, k.delayed, k.seen_articles, k.seen_hubs, k.run_articles],
+            keys=[
+                k.run,
+                k.pending,
+                k.delayed,
+                k.seen_articles,
+                k.seen_hubs,
+                k.run_articles,
+                k.run_seen_articles,
+            ],
             args=[run.to_json(), max_articles, *pushes_args(seeds)],
         )
         if raw is None:  # the other run ended between the two steps: try again
@@ -104,9 +113,12 @@ class RunCoordinator:
         k = self.keys
         self.round_trips += 1
         raw = await self._finish(
-            keys=[k.run, k.pending, k.leased, k.delayed, k.seen_hubs, k.run_articles, k.run_stats],
+            keys=[
+                k.run, k.pending, k.leased, k.delayed, k.seen_hubs, k.run_articles,
+                k.run_stats, k.run_seen_articles, k.run_marks, k.marks,
+            ],
             args=[run.id],
-        )
+        )  # fmt: skip
         if not raw or int(raw[0]) != 1:
             return None
         flat = raw[1:]
@@ -121,6 +133,20 @@ class RunCoordinator:
             for name, value in deltas.items():
                 pipe.hincrby(self.keys.run_stats, name, value)
             await pipe.execute()
+
+    async def raise_marks(self, marks: dict[str, int]) -> None:
+        """Raise the current run's high-water marks (each only moves forward)."""
+        if not marks:
+            return
+        self.round_trips += 1
+        flat = [value for item in marks.items() for value in item]
+        await self._marks(keys=[self.keys.run_marks], args=flat)
+
+    async def marks(self) -> dict[str, int]:
+        """The marks kept from earlier successful runs."""
+        self.round_trips += 1
+        raw = await self.client.hgetall(self.keys.marks)
+        return {_text(k): int(v) for k, v in raw.items()}
 
     async def heartbeat(self, unflushed: int) -> None:
         beat = json.dumps({"unflushed": unflushed, "ts": time.time()})

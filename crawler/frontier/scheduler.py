@@ -158,6 +158,7 @@ class TassScheduler:
             # A redirect continues under the claim of the request it came from; a retry was
             # deduplicated when first queued.
             unfiltered=request.dont_filter or bool(request.meta.get("redirect_times")),
+            refresh=bool(request.meta.get("refresh")) and is_article,
             delay_ms=int(delay * 1000),
         )
 
@@ -187,6 +188,7 @@ class TassScheduler:
     # --- signals ------------------------------------------------------------------------------
     def response_received(self, response: Response, request: Request) -> None:
         self._count("tass/frontier/responses")
+        self._count(f"tass/frontier/responses/{request.meta.get('kind', 'other')}")
 
     def item_scraped(self, item: Any, response: Any) -> None:
         """Counts the run's outcomes; a recorded failure also becomes a dead letter

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Iterable, Iterator
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Self
 from urllib.parse import urlsplit
 
@@ -67,6 +68,8 @@ class TassSpider(Spider):
         self.urls = SiteUrls("https://tass.com")
         self.params = CrawlParams(since=None)
         self.listing_limit = 100
+        self.settings_args: dict[str, float] = {}
+        self.marks_reached: dict[str, int] = {}
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> Self:
@@ -74,10 +77,34 @@ class TassSpider(Spider):
         settings = crawler.settings
         spider.urls = SiteUrls(settings.get("TASS_BASE_URL"))
         spider.listing_limit = settings.getint("TASS_LISTING_LIMIT", 100)
-        spider.params = CrawlParams.from_args(
-            spider.args, default_since_days=settings.getint("TASS_SINCE_DAYS")
-        )
+        spider.settings_args = {
+            "default_since_days": settings.getint("TASS_SINCE_DAYS", 7),
+            "overlap_hours": settings.getfloat("TASS_MARK_OVERLAP_HOURS", 12.0),
+            "recheck_hours": settings.getfloat("TASS_RECHECK_HOURS", 48.0),
+        }
+        spider.params = spider.params_from(spider.args)
         return spider
+
+    def params_from(self, args: dict[str, Any]) -> CrawlParams:
+        """Run parameters from arguments (``-a`` or a run's), with this crawl's settings."""
+        s = self.settings_args
+        return CrawlParams.from_args(
+            args,
+            default_since_days=int(s.get("default_since_days", 7)),
+            overlap_hours=s.get("overlap_hours", 12.0),
+            recheck_hours=s.get("recheck_hours", 48.0),
+        )
+
+    def reach_mark(self, feed: str, when: datetime | None) -> None:
+        """Record that ``feed`` is complete up to ``when`` in this run (its high-water mark)."""
+        if when is not None:
+            ts = int(when.timestamp())
+            self.marks_reached[feed] = max(ts, self.marks_reached.get(feed, ts))
+
+    def take_marks(self) -> dict[str, int]:
+        """The marks reached since the last call (the run lifecycle stores them in Redis)."""
+        marks, self.marks_reached = self.marks_reached, {}
+        return marks
 
     @property
     def max_articles(self) -> int:
@@ -133,8 +160,9 @@ class TassSpider(Spider):
             meta={"kind": "sitemap"},
         )
 
-    def article_request(self, url: str) -> Request | None:
-        """A request for an article URL in the run's scope, or None (out of scope)."""
+    def article_request(self, url: str, *, refresh: bool = False) -> Request | None:
+        """A request for an article URL in the run's scope, or None (out of scope). A refresh
+        fetches an article again (recent, or changed) even if an earlier run fetched it."""
         article_id = self.urls.article_id(url)
         if article_id is None:
             return None
@@ -147,20 +175,28 @@ class TassSpider(Spider):
             callback=self.parse_article,
             errback=self.on_error,
             priority=PRIORITY["article"],
-            meta={"kind": "article", "article_id": article_id},
+            meta={"kind": "article", "article_id": article_id, "refresh": refresh},
         )
 
     def listing_request(
-        self, section_id: int, timestamp: int | None = None, exclude: Iterable[int] = ()
+        self,
+        section_id: int,
+        timestamp: int | None = None,
+        exclude: Iterable[int] = (),
+        head: int | None = None,
     ) -> Request:
+        """A page of a feed of the listing API; ``head`` is the newest item of its first page."""
         exclude = list(exclude)
+        meta: dict[str, Any] = {"kind": "listing", "section_id": section_id, "exclude": exclude}
+        if head is not None:
+            meta["head"] = head
         return JsonRequest(
             self.urls.listing_api_url(),
             data=listing_request_body(section_id, self.listing_limit, timestamp, exclude),
             callback=self.parse_listing,
             errback=self.on_error,
             priority=PRIORITY["listing"],
-            meta={"kind": "listing", "section_id": section_id, "exclude": exclude},
+            meta=meta,
         )
 
     def follow_links(self, links: Iterable[str]) -> Iterator[Request]:
@@ -198,16 +234,41 @@ class TassSpider(Spider):
         except ExtractionError as exc:
             yield self.failure(response.url, exc.reason, exc.detail, response.status)
             return
-        in_window = [e for e in page.entries if self.params.recent_enough(e.date)]
-        for entry in in_window:
-            request = self.article_request(entry.url)
-            if request is not None:
-                yield request
-        if page.entries and len(in_window) == len(page.entries):
+        section_id = int(response.meta["section_id"])
+        feed = f"list:{section_id}"
+        head = response.meta.get("head")
+        if head is None and page.entries:
+            head = int(max(e.date for e in page.entries).timestamp())
+        # Page down to the floor (the feed's mark, or since) and through the re-check window;
+        # items in the window are fetched again, to catch edits.
+        floor = self.params.floor(feed)
+        recheck_after = (
+            datetime.fromtimestamp(head, UTC) - self.params.recheck if head is not None else None
+        )
+        stop_at = min((t for t in (floor, recheck_after) if t is not None), default=None)
+        if floor is None:
+            stop_at = None  # since=all: the whole feed
+        for entry in page.entries:
+            if stop_at is not None and entry.date < stop_at:
+                continue
+            refresh = recheck_after is not None and entry.date >= recheck_after
+            if refresh or floor is None or entry.date >= floor:
+                request = self.article_request(entry.url, refresh=refresh)
+                if request is not None:
+                    yield request
+        complete = not page.entries or (
+            stop_at is not None and any(e.date < stop_at for e in page.entries)
+        )
+        cursor = None
+        if not complete:
             cursor = next_cursor(page.entries, page.last_time, response.meta.get("exclude", []))
-            if cursor is not None:
-                timestamp, exclude = cursor
-                yield self.listing_request(response.meta["section_id"], timestamp, exclude)
+        if cursor is None:
+            # The feed was walked down to where this run needed it: its new high-water mark.
+            if head is not None:
+                self.reach_mark(feed, datetime.fromtimestamp(head, UTC))
+            return
+        timestamp, exclude = cursor
+        yield self.listing_request(section_id, timestamp, exclude, head)
 
     def parse_rss(self, response: Response) -> Iterator[Request | PageFailure]:
         try:
@@ -232,7 +293,20 @@ class TassSpider(Spider):
         except ExtractionError as exc:
             yield self.failure(response.url, exc.reason, exc.detail, response.status)
             return
-        yield from self.follow_links(e.url for e in entries if self.params.recent_enough(e.lastmod))
+        feed = f"sitemap:{urlsplit(response.url).path}"
+        changed_after = self.params.changed_after(feed)
+        for entry in entries:
+            if changed_after is not None:
+                # Incremental: what moved past the sitemap's mark is new or edited.
+                if entry.lastmod is not None and entry.lastmod >= changed_after:
+                    request = self.article_request(entry.url, refresh=True)
+                    if request is not None:
+                        yield request
+            elif self.params.recent_enough(entry.lastmod):
+                yield from self.follow_links([entry.url])
+        dated = [e.lastmod for e in entries if e.lastmod is not None]
+        if dated:
+            self.reach_mark(feed, max(dated))
 
     def parse_article(self, response: Response) -> Iterator[Request | ArticleItem | PageFailure]:
         url = self.urls.canonical(response.url) or response.url

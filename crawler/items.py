@@ -80,8 +80,8 @@ class ArticleItem:
     content_hash: str | None = None
     """Hex digest of title, lead and body, set by the dedupe stage; changes mean an edit."""
 
-    simhash: int | None = None
-    """64-bit SimHash of the body (signed, to fit BSON int64), set by the dedupe stage."""
+    minhash: list[int] | None = None
+    """64-value MinHash signature of the body (each value < 2**58), set by the dedupe stage."""
 
     duplicate_of: int | None = None
     """The id of the original when this story is a near-duplicate republication, else None."""

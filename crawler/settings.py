@@ -152,7 +152,18 @@ ITEM_PIPELINES = {
 TASS_STORE_BATCH_SIZE = _env("TASS_STORE_BATCH_SIZE", 100, _positive_int, "an integer > 0")
 TASS_STORE_FLUSH_INTERVAL = _env("TASS_STORE_FLUSH_INTERVAL", 0.5, _positive_float, "seconds (> 0)")
 TASS_DEDUPE_NEAR_ENABLED = _env("TASS_DEDUPE_NEAR_ENABLED", True, _bool, "true or false")
-TASS_DEDUPE_MAX_DISTANCE = _env("TASS_DEDUPE_MAX_DISTANCE", 3, int, "an integer (bits)")
+
+
+def _similarity(raw: str) -> float:
+    value = float(raw)
+    if not 0 < value <= 1:
+        raise ValueError("must be > 0 and <= 1")
+    return value
+
+
+TASS_DEDUPE_MIN_SIMILARITY = _env(
+    "TASS_DEDUPE_MIN_SIMILARITY", 0.75, _similarity, "a similarity in (0, 1]"
+)
 TASS_VALIDATE_MIN_BODY = _env("TASS_VALIDATE_MIN_BODY", 200, int, "a number of characters")
 
 LOG_LEVEL = _env("LOG_LEVEL", "INFO", _str, "a log level")

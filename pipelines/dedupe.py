@@ -1,16 +1,18 @@
 """The dedupe stage: fingerprint each article and mark near-duplicate republications.
 
 Every ``ArticleItem`` gets ``content_hash`` (SHA-256 of title, lead and body; the store uses it
-to tell an edit from a re-fetch) and ``simhash`` (64-bit SimHash of the body over word
-3-shingles, signed int64). Exact duplicates by id are the store's business (one document per
-``_id``); this stage looks for the same story republished under another id.
+to tell an edit from a re-fetch) and ``minhash`` (a 64-value MinHash signature of the body's
+word 3-shingles, ``pipelines.minhash``). Exact duplicates by id are the store's business (one
+document per ``_id``); this stage looks for the same story republished under another id.
 
-Candidates come from MongoDB in one indexed query on the stored ``simhash_bands`` (four 16-bit
-bands, so every stored article within Hamming distance 3 is found, whatever the number of
-workers), plus the articles this process saw recently and may not have stored yet. A candidate
-within ``TASS_DEDUPE_MAX_DISTANCE`` bits is a match. Each match stands for its *original* (its
-``duplicate_of``, or itself); the original of the group is the one published first (ties: the
-smaller id):
+Candidates come from MongoDB in one indexed query on the stored ``minhash_bands`` (10 LSH bands
+of 6 bins: a stored article of similarity 0.88 shares a band with probability 0.998, one of 0.5
+with 0.15, whatever the number of workers), plus the articles this process saw recently, may
+not have stored yet, and share a band with it (the same rule, so whether a copy is found does
+not depend on whether its original was stored yet). A candidate whose estimated Jaccard
+similarity (the fraction of equal bins) is at least ``TASS_DEDUPE_MIN_SIMILARITY`` is a match.
+Each match stands for its *original* (its ``duplicate_of``, or itself); the original of the
+group is the one published first (ties: the smaller id):
 
 - the incoming article is later: it gets ``duplicate_of = <original id>`` and is still stored;
 - the incoming article is earlier: it stays an original, and this stage re-points the stored
@@ -20,15 +22,21 @@ smaller id):
 
 No chains: an article that becomes a copy hands its own copies to the new original.
 
-Limits: two near-duplicates processed at the same instant by *different* workers both see
-nothing and both stay originals; a later re-fetch of either repairs it. A distance above 3 is
-allowed but only found when the fingerprints happen to share a band (logged at start).
+Two near-duplicates deduplicated at the same moment by *different* workers see nothing of each
+other (neither is stored yet), so each article is matched again on ``item_scraped``, once the
+store has written it: the one stored second then finds the other and settles the group
+(counted as ``tass/dedupe/late_matches``). Until then both are stored as originals.
+
+Limits: banding is probabilistic. A stored copy of similarity ``s`` is missed with probability
+``(1 - s**6)**10`` (0.2 % at 0.88, 5 % at 0.8, 14 % at 0.75), so lowering the threshold far
+below the copies' similarity does not find proportionally more of them.
 
 ``TASS_DEDUPE_NEAR_ENABLED=false`` keeps the hashing and skips the matching (no MongoDB).
 pymongo calls run in a thread and are retried through an outage with backoff for up to
 ``TASS_MONGO_RETRY_DEADLINE``; after that the item passes unmatched (logged, counted) rather
 than being dropped. Stats: ``tass/dedupe/hashed``, ``tass/dedupe/near_duplicates``,
-``tass/dedupe/reassigned``, ``tass/dedupe/retries``, ``tass/dedupe/unchecked``.
+``tass/dedupe/reassigned``, ``tass/dedupe/late_matches``, ``tass/dedupe/retries``,
+``tass/dedupe/unchecked``.
 """
 
 from __future__ import annotations
@@ -42,14 +50,15 @@ from typing import Any, Self
 
 from itemadapter import ItemAdapter
 from pymongo.collection import Collection
+from scrapy import signals
 from scrapy.crawler import Crawler
 from scrapy.settings import BaseSettings
 from scrapy.statscollectors import StatsCollector
 
 from pipelines import defaults, mongo
 from pipelines.common import is_article
+from pipelines.minhash import BINS, bands, content_hash, signature, similarity
 from pipelines.mongo import Document, MongoConfig, RetryDeadlineExceeded
-from pipelines.simhash import GUARANTEED_DISTANCE, bands, content_hash, distance, simhash
 
 logger = logging.getLogger(__name__)
 
@@ -61,16 +70,16 @@ class DedupeConfig:
     """Whether to look for near-duplicates, and how near counts."""
 
     near_enabled: bool = True
-    max_distance: int = defaults.DEDUPE_MAX_DISTANCE
+    min_similarity: float = defaults.DEDUPE_MIN_SIMILARITY
     recent_size: int = defaults.DEDUPE_RECENT_SIZE
 
     @classmethod
     def from_settings(cls, settings: BaseSettings) -> Self:
         enabled = settings.getbool("TASS_DEDUPE_NEAR_ENABLED", True)
-        max_distance = settings.getint("TASS_DEDUPE_MAX_DISTANCE", defaults.DEDUPE_MAX_DISTANCE)
-        if not 0 <= max_distance <= 64:
-            raise ValueError(f"TASS_DEDUPE_MAX_DISTANCE must be 0..64 bits, got {max_distance}")
-        return cls(near_enabled=enabled, max_distance=max_distance)
+        minimum = settings.getfloat("TASS_DEDUPE_MIN_SIMILARITY", defaults.DEDUPE_MIN_SIMILARITY)
+        if not 0 < minimum <= 1:
+            raise ValueError(f"TASS_DEDUPE_MIN_SIMILARITY must be in (0, 1], got {minimum}")
+        return cls(near_enabled=enabled, min_similarity=minimum)
 
 
 @dataclass(slots=True)
@@ -78,10 +87,11 @@ class _Seen:
     """An article matched against: from MongoDB or this process's recent items."""
 
     id: int
-    simhash: int
+    minhash: list[int]
     published_at: datetime | None
     duplicate_of: int | None
     adapter: ItemAdapter | None = None
+    bands: frozenset[int] = frozenset()
 
     @property
     def root(self) -> int:
@@ -93,7 +103,7 @@ def _order(published_at: datetime | None, aid: int) -> tuple[datetime, int]:
 
 
 class DedupePipeline:
-    """Sets ``content_hash``/``simhash`` and ``duplicate_of`` on articles."""
+    """Sets ``content_hash``/``minhash`` and ``duplicate_of`` on articles."""
 
     def __init__(
         self,
@@ -114,18 +124,15 @@ class DedupePipeline:
         assert crawler.stats is not None
         config = DedupeConfig.from_settings(crawler.settings)
         mongo_config = MongoConfig.from_settings(crawler.settings) if config.near_enabled else None
-        return cls(crawler, crawler.stats, config, mongo_config)
+        pipeline = cls(crawler, crawler.stats, config, mongo_config)
+        if config.near_enabled:
+            crawler.signals.connect(pipeline.item_scraped, signal=signals.item_scraped)
+        return pipeline
 
     async def open_spider(self) -> None:
         if self.mongo_config is None:
             logger.info("Near-duplicate detection is off (TASS_DEDUPE_NEAR_ENABLED=false)")
             return
-        if self.config.max_distance > GUARANTEED_DISTANCE:
-            logger.warning(
-                "TASS_DEDUPE_MAX_DISTANCE=%d: only distances up to %d are always found",
-                self.config.max_distance,
-                GUARANTEED_DISTANCE,
-            )
         conn = mongo.acquire(self.crawler, self.mongo_config)
         self._articles = conn.db[defaults.ARTICLES]
 
@@ -141,15 +148,15 @@ class DedupePipeline:
         adapter["content_hash"] = content_hash(
             adapter.get("title") or "", adapter.get("lead"), adapter.get("body") or ""
         )
-        fingerprint = simhash(adapter.get("body") or "")
-        adapter["simhash"] = fingerprint
+        fingerprint = signature(adapter.get("body") or "")
+        adapter["minhash"] = fingerprint
         self.stats.inc_value("tass/dedupe/hashed")
         if self._articles is None:
             return item
         aid: int = adapter["id"]
         published: datetime | None = adapter.get("published_at")
         adapter["duplicate_of"] = None
-        this = _Seen(aid, fingerprint, published, None, adapter)
+        this = _Seen(aid, fingerprint, published, None, adapter, frozenset(bands(fingerprint)))
         self._remember(this)
         try:
             await self._match(this)
@@ -157,6 +164,34 @@ class DedupePipeline:
             self.stats.inc_value("tass/dedupe/unchecked")
             logger.error("Near-duplicate check skipped for %s: %s", adapter.get("url"), exc)
         return item
+
+    async def item_scraped(self, item: Any) -> None:
+        """Match an article again once the store has written it (every stage is done).
+
+        Another worker may have been deduplicating a near-duplicate at the same moment: neither
+        saw the other, as neither was stored yet. Of two such articles, the one stored second is
+        re-checked after both are stored, so it finds the other and the group is settled then.
+        """
+        if self._articles is None or not is_article(item):
+            return
+        adapter = ItemAdapter(item)
+        fingerprint = adapter.get("minhash")
+        if not fingerprint:
+            return
+        this = _Seen(
+            adapter["id"],
+            fingerprint,
+            adapter.get("published_at"),
+            adapter.get("duplicate_of"),
+            adapter,
+            frozenset(bands(fingerprint)),
+        )
+        try:
+            if await self._match(this):
+                self.stats.inc_value("tass/dedupe/late_matches")
+        except RetryDeadlineExceeded as exc:
+            self.stats.inc_value("tass/dedupe/unchecked")
+            logger.error("Near-duplicate re-check skipped for %s: %s", adapter.get("url"), exc)
 
     def _remember(self, seen: _Seen) -> None:
         self._recent[seen.id] = seen
@@ -175,33 +210,35 @@ class DedupePipeline:
         end = self._deadline()
         return await mongo.retry(call, what=what, deadline=lambda: end, on_retry=self._on_retry)
 
-    async def _match(self, this: _Seen) -> None:
+    async def _match(self, this: _Seen) -> bool:
+        """Mark ``this`` or re-point its group; whether anything changed."""
         articles = self._articles
         assert articles is not None and this.adapter is not None
         limit = defaults.DEDUPE_CANDIDATE_LIMIT
+        keys = sorted(this.bands)
+        if not keys:
+            return False  # a body without words matches nothing
 
         def candidates() -> list[Document]:
-            query = {"simhash_bands": {"$in": bands(this.simhash)}, "_id": {"$ne": this.id}}
-            projection = {"simhash": 1, "published_at": 1, "duplicate_of": 1}
+            query = {"minhash_bands": {"$in": keys}, "_id": {"$ne": this.id}}
+            projection = {"minhash": 1, "published_at": 1, "duplicate_of": 1}
             return list(articles.find(query, projection).limit(limit))
 
         found: dict[int, _Seen] = {}
         for doc in await self._call("dedupe candidate lookup", candidates):
-            if isinstance(doc.get("simhash"), int):
-                seen = _Seen(doc["_id"], doc["simhash"], doc.get("published_at"), None)
+            stored = doc.get("minhash")
+            if isinstance(stored, list) and len(stored) == BINS:
+                seen = _Seen(doc["_id"], stored, doc.get("published_at"), None)
                 seen.duplicate_of = doc.get("duplicate_of")
                 found[seen.id] = seen
         for seen in list(self._recent.values()):
-            if seen.id != this.id:
+            if seen.id != this.id and not seen.bands.isdisjoint(this.bands):
                 seen.duplicate_of = seen.adapter.get("duplicate_of") if seen.adapter else None
                 found[seen.id] = seen
-        matches = [
-            s
-            for s in found.values()
-            if distance(s.simhash, this.simhash) <= self.config.max_distance
-        ]
+        minimum = self.config.min_similarity
+        matches = [s for s in found.values() if similarity(s.minhash, this.minhash) >= minimum]
         if not matches:
-            return
+            return False
         # Each match stands for its original; learn the originals' publication times.
         known = {s.id: s.published_at for s in found.values()}
         roots = {s.root for s in matches} - {this.id}
@@ -214,14 +251,19 @@ class DedupePipeline:
             for doc in await self._call("dedupe original lookup", originals):
                 known[doc["_id"]] = doc.get("published_at")
         if not roots:
-            return  # every match already points at this article
+            return False  # every match already points at this article
         first = min(roots, key=lambda r: _order(known.get(r), r))
         if _order(known.get(first), first) < _order(this.published_at, this.id):
+            before = this.adapter.get("duplicate_of")
+            if before == first:
+                return False  # already marked (a re-check that found nothing new)
             this.adapter["duplicate_of"] = first
-            self.stats.inc_value("tass/dedupe/near_duplicates")
+            if before is None:
+                self.stats.inc_value("tass/dedupe/near_duplicates")
             await self._repoint([this.id], first)
         else:
             await self._repoint(sorted(roots), this.id)
+        return True
 
     async def _repoint(self, old_roots: list[int], new_root: int) -> None:
         """Make the originals ``old_roots`` and their copies duplicates of ``new_root``."""

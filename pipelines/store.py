@@ -41,8 +41,9 @@ Failures (collection ``failures``, unique ``url``)
     ``first_failed_at``.
 
 Indexes are created at open: articles ``published_at``, ``section``, ``tags``,
-``simhash_bands``, ``duplicate_of``; failures unique ``url`` and ``article_id``; revisions
-unique ``(article_id, revision)``.
+``minhash_bands`` (multikey: one entry per band key), ``duplicate_of``; failures unique ``url``
+and ``article_id``; revisions unique ``(article_id, revision)``. Revisions keep the old
+``minhash`` but not its bands.
 
 Stats: ``tass/store/inserted``, ``updated``, ``unchanged``, ``stale``, ``revisions``,
 ``failures``, ``recovered``, ``conflicts``, ``batches``, ``retries``, ``errors``, ``spilled``.
@@ -72,8 +73,8 @@ from scrapy.statscollectors import StatsCollector
 
 from pipelines import defaults, mongo
 from pipelines.common import is_article, is_failure, utcnow
+from pipelines.minhash import bands, content_hash, signature
 from pipelines.mongo import Document, MongoConfig, TransientMongoError
-from pipelines.simhash import bands, content_hash, simhash
 
 logger = logging.getLogger(__name__)
 
@@ -140,9 +141,9 @@ def article_doc(item: Any) -> Document:
     doc.update(data)
     if not doc.get("content_hash"):
         doc["content_hash"] = content_hash(doc.get("title") or "", doc.get("lead"), doc["body"])
-    if doc.get("simhash") is None:
-        doc["simhash"] = simhash(doc.get("body") or "")
-    doc["simhash_bands"] = bands(doc["simhash"])
+    if doc.get("minhash") is None:
+        doc["minhash"] = signature(doc.get("body") or "")
+    doc["minhash_bands"] = bands(doc["minhash"])
     return doc
 
 
@@ -198,7 +199,7 @@ class MongoWriter:
         self.revisions = db[defaults.REVISIONS]
 
     def ensure_indexes(self) -> None:
-        for name in ("published_at", "section", "tags", "simhash_bands", "duplicate_of"):
+        for name in ("published_at", "section", "tags", "minhash_bands", "duplicate_of"):
             self.articles.create_index([(name, ASCENDING)])
         self.failures.create_index([("url", ASCENDING)], unique=True)
         self.failures.create_index([("article_id", ASCENDING)])
@@ -342,7 +343,7 @@ def _stale(doc: Document, old: Document) -> bool:
 
 def _revision_upsert(old: Document, now: datetime) -> UpdateOne:
     revision = old.get("revision") or 1
-    fields = {k: v for k, v in old.items() if k not in ("_id", "simhash_bands", "revision")}
+    fields = {k: v for k, v in old.items() if k not in ("_id", "minhash_bands", "revision")}
     fields.update(article_id=old["_id"], revision=revision, replaced_at=now)
     return UpdateOne(
         {"article_id": old["_id"], "revision": revision}, {"$setOnInsert": fields}, upsert=True

@@ -107,7 +107,9 @@ class Chain:
         item = self.clean.process_item(item)
         item = self.validate.process_item(item)
         item = await self.dedupe.process_item(item)
-        return await self.store.process_item(item)
+        item = await self.store.process_item(item)
+        await self.dedupe.item_scraped(item)  # as Scrapy's item_scraped signal does
+        return item
 
     def stat(self, key: str) -> Any:
         assert self.crawler.stats is not None

@@ -1,13 +1,15 @@
-"""The dedupe stage: content hash, SimHash, and near-duplicates found through MongoDB."""
+"""The dedupe stage: content hash, MinHash, and near-duplicates found through MongoDB."""
 
 from __future__ import annotations
 
+import random
 from datetime import timedelta
 
 import pytest
 
+from pipelines import defaults
 from pipelines.dedupe import DedupePipeline
-from pipelines.simhash import content_hash, distance, simhash
+from pipelines.minhash import bands, content_hash, signature, similarity
 
 from .helpers import BASE_TIME, Chain, article, body_text, make_crawler, near_copy_body, run
 
@@ -18,10 +20,23 @@ LATE = BASE_TIME + timedelta(hours=5)
 def _pair(seed: int = 1):
     """An original and its republished copy under another id, published later."""
     original_body, copy_body = near_copy_body(seed)
-    assert distance(simhash(original_body), simhash(copy_body)) <= 3
+    assert similarity(signature(original_body), signature(copy_body)) >= 0.8
     original = article(9001, body=original_body, published_at=EARLY)
     copy = article(9101, body=copy_body, published_at=LATE, title="Reworded headline")
     return original, copy
+
+
+def _reworded(seed: int) -> tuple[str, str]:
+    """(original, copy) as the replica republishes: three words changed in two paragraphs."""
+    original = body_text(seed, paragraphs=10)
+    paragraphs = original.split("\n\n")
+    rng = random.Random(seed)
+    for index in (3, 7):
+        words = paragraphs[index].split(" ")
+        for position in rng.sample(range(1, len(words) - 1), 3):
+            words[position] = rng.choice(("reportedly", "earlier", "officials", "on Tuesday"))
+        paragraphs[index] = " ".join(words)
+    return original, "\n\n".join(paragraphs)
 
 
 async def _store_all(mongo_uri, mongo_db_name, *items):
@@ -45,7 +60,7 @@ def test_hashes_set_without_mongodb() -> None:
 
     run(body)
     assert item.content_hash == content_hash(item.title, item.lead, item.body)
-    assert item.simhash == simhash(item.body)
+    assert item.minhash == signature(item.body)
     assert item.duplicate_of is None
     assert crawler.stats.get_value("tass/dedupe/hashed") == 1
 
@@ -55,8 +70,13 @@ def test_config_needs_mongo_uri_only_when_enabled() -> None:
 
     with pytest.raises(NotConfigured, match="MONGO_URI"):
         DedupePipeline.from_crawler(make_crawler(""))
-    with pytest.raises(ValueError, match="TASS_DEDUPE_MAX_DISTANCE"):
-        DedupePipeline.from_crawler(make_crawler("mongodb://x", TASS_DEDUPE_MAX_DISTANCE=-1))
+    for bad in (0, -0.5, 1.5, "nan"):
+        with pytest.raises(ValueError, match="TASS_DEDUPE_MIN_SIMILARITY"):
+            DedupePipeline.from_crawler(make_crawler("mongodb://x", TASS_DEDUPE_MIN_SIMILARITY=bad))
+    config = DedupePipeline.from_crawler(make_crawler("mongodb://x")).config
+    assert config.min_similarity == defaults.DEDUPE_MIN_SIMILARITY
+    strict = make_crawler("mongodb://x", TASS_DEDUPE_MIN_SIMILARITY="1")
+    assert DedupePipeline.from_crawler(strict).config.min_similarity == 1.0
 
 
 def test_copy_published_later_is_marked(mongo_uri, mongo_db_name, mongo_db) -> None:
@@ -124,3 +144,80 @@ def test_copies_in_flight_in_one_process(mongo_uri, mongo_db_name) -> None:
     assert (original.duplicate_of, copy.duplicate_of) == (None, 9001)
     assert (original2.duplicate_of, copy2.duplicate_of) == (None, 9002)
     assert crawler.stats.get_value("tass/dedupe/near_duplicates") == 1
+
+
+def test_reworded_copy_is_marked_and_the_threshold_holds(
+    mongo_uri, mongo_db_name, mongo_db
+) -> None:
+    original_body, copy_body = _reworded(7)
+    score = similarity(signature(original_body), signature(copy_body))
+    assert 0.75 <= score < 1.0
+    assert set(bands(signature(original_body))) & set(bands(signature(copy_body)))
+    original = article(9001, body=original_body, published_at=EARLY)
+    copy = article(9101, body=copy_body, published_at=LATE)
+    run(lambda: _store_all(mongo_uri, mongo_db_name, original, copy))
+    assert copy.duplicate_of == 9001
+    assert mongo_db.articles.find_one({"_id": 9101})["duplicate_of"] == 9001
+
+    # Another such pair under a threshold above its similarity: both stay originals.
+    other_body, other_copy_body = _reworded(8)
+    assert similarity(signature(other_body), signature(other_copy_body)) < 1.0
+    other = article(9002, body=other_body, published_at=EARLY)
+    other_copy = article(9102, body=other_copy_body, published_at=LATE)
+
+    async def strict() -> None:
+        for item in (other, other_copy):
+            chain = Chain(make_crawler(mongo_uri, mongo_db_name, TASS_DEDUPE_MIN_SIMILARITY=1.0))
+            await chain.open()
+            await chain.process(item)
+            await chain.close()
+
+    run(strict)
+    assert other_copy.duplicate_of is None
+    assert mongo_db.articles.find_one({"_id": 9102})["duplicate_of"] is None
+
+
+@pytest.mark.parametrize("copy_stored_first", [False, True])
+def test_copies_in_flight_in_two_workers(
+    mongo_uri, mongo_db_name, mongo_db, copy_stored_first
+) -> None:
+    """Each worker deduplicates before either article is stored, so neither sees the other;
+    the re-check after the store (Scrapy's item_scraped) settles it, in either order."""
+    original, copy = _pair(8)
+    one = Chain(make_crawler(mongo_uri, mongo_db_name))
+    two = Chain(make_crawler(mongo_uri, mongo_db_name))
+
+    async def body():
+        await one.open()
+        await two.open()
+        await one.dedupe.process_item(original)
+        await two.dedupe.process_item(copy)
+        assert original.duplicate_of is None and copy.duplicate_of is None
+        first, second = [(two, copy), (one, original)][:: -1 if not copy_stored_first else 1]
+        for chain, item in (first, second):
+            await chain.store.process_item(item)
+            await chain.dedupe.item_scraped(item)
+        await one.close()
+        await two.close()
+
+    run(body)
+    docs = {d["_id"]: d["duplicate_of"] for d in mongo_db.articles.find()}
+    assert docs == {9001: None, 9101: 9001}
+    late = one.stat("tass/dedupe/late_matches") or two.stat("tass/dedupe/late_matches")
+    assert late == 1
+
+
+def test_the_re_check_is_connected_to_item_scraped() -> None:
+    from pydispatch import dispatcher
+    from scrapy import signals
+
+    def receivers(crawler):
+        found = dispatcher.getAllReceivers(crawler.signals.sender, signals.item_scraped)
+        return list(dispatcher.liveReceivers(found))
+
+    crawler = make_crawler("mongodb://x")
+    dedupe = DedupePipeline.from_crawler(crawler)
+    assert dedupe.item_scraped in receivers(crawler)
+    off = make_crawler("", TASS_DEDUPE_NEAR_ENABLED=False)
+    off_dedupe = DedupePipeline.from_crawler(off)
+    assert off_dedupe.item_scraped not in receivers(off)

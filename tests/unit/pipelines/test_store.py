@@ -9,7 +9,8 @@ from datetime import UTC, timedelta
 import pytest
 from scrapy.exceptions import NotConfigured
 
-from pipelines.store import StorePipeline, StoreWriteError
+from pipelines.minhash import BINS, bands
+from pipelines.store import StorePipeline, StoreWriteError, article_doc
 
 from .helpers import BASE_TIME, Chain, article, failure, make_crawler, run
 
@@ -41,7 +42,7 @@ def test_indexes_created_at_open(mongo_uri, mongo_db_name, mongo_db) -> None:
     articles = {
         tuple(k for k, _ in v["key"]) for v in mongo_db.articles.index_information().values()
     }
-    assert {("published_at",), ("section",), ("tags",), ("simhash_bands",)} <= articles
+    assert {("published_at",), ("section",), ("tags",), ("minhash_bands",)} <= articles
     failures = mongo_db.failures.index_information()
     assert any(v["key"] == [("url", 1)] and v.get("unique") for v in failures.values())
     revisions = mongo_db.revisions.index_information()
@@ -127,15 +128,25 @@ def test_document_shape(mongo_uri, mongo_db_name, mongo_db) -> None:
     doc = mongo_db.articles.find_one({"_id": 2150013})
     assert set(doc) == {
         "_id", "url", "section", "kind", "title", "lead", "body", "dateline", "published_at",
-        "modified_at", "tags", "mark", "images", "related", "content_hash", "simhash",
-        "simhash_bands", "duplicate_of", "revision", "first_seen_at", "last_seen_at",
+        "modified_at", "tags", "mark", "images", "related", "content_hash", "minhash",
+        "minhash_bands", "duplicate_of", "revision", "first_seen_at", "last_seen_at",
     }  # fmt: skip
     assert doc["revision"] == 1 and doc["duplicate_of"] is None
     # The fixture's client is not tz-aware: BSON datetimes are UTC instants.
     assert doc["published_at"].replace(tzinfo=UTC) == item.published_at
     assert doc["first_seen_at"] == doc["last_seen_at"]
-    assert doc["content_hash"] == item.content_hash and doc["simhash"] == item.simhash
+    assert doc["content_hash"] == item.content_hash and doc["minhash"] == item.minhash
+    assert item.minhash is not None and len(item.minhash) == BINS
+    assert doc["minhash_bands"] == bands(item.minhash)
     assert doc["images"] == item.images and doc["related"] == item.related
+
+
+def test_article_doc_fingerprints_an_item_that_skipped_dedupe() -> None:
+    item = article(6001)
+    assert item.minhash is None and item.content_hash is None
+    doc = article_doc(item)
+    assert doc["content_hash"] and len(doc["minhash"]) == BINS
+    assert doc["minhash_bands"] == bands(doc["minhash"])
 
 
 def test_revision_bump_and_unchanged_refetch(mongo_uri, mongo_db_name, mongo_db) -> None:
@@ -167,6 +178,7 @@ def test_revision_bump_and_unchanged_refetch(mongo_uri, mongo_db_name, mongo_db)
         old = mongo_db.revisions.find_one({"article_id": 4001})
         assert old["revision"] == 1 and old["body"] == first.body
         assert old["content_hash"] == doc1["content_hash"]
+        assert old["minhash"] == doc1["minhash"] and "minhash_bands" not in old  # not a candidate
         assert (
             old["modified_at"] == doc1["modified_at"] and old["replaced_at"] >= doc1["last_seen_at"]
         )

@@ -140,6 +140,10 @@ TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
 # --- Crawl scope ---------------------------------------------------------------------------
 TASS_SINCE_DAYS = _env("TASS_SINCE_DAYS", 7, _positive_int, "a number of days (> 0)")
 TASS_LISTING_LIMIT = _env("TASS_LISTING_LIMIT", 100, _positive_int, "items per API page (> 0)")
+# Incremental runs: how far below the last run's marks to look (late-published items), and
+# how recent an article must be to be fetched again on every run (to catch edits).
+TASS_MARK_OVERLAP_HOURS = _env("TASS_MARK_OVERLAP_HOURS", 12.0, _positive_float, "hours (> 0)")
+TASS_RECHECK_HOURS = _env("TASS_RECHECK_HOURS", 48.0, _non_negative_float, "hours (>= 0)")
 CRAWL_SCHEDULE = _env("CRAWL_SCHEDULE", "0 2 * * *", _str, "a cron expression")
 
 # --- Pipelines -----------------------------------------------------------------------------

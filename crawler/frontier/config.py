@@ -56,6 +56,7 @@ class FrontierConfig:
                 # 10% under the budget: requests reach the site with some jitter after their
                 # slot, and a late one must not push a one-second window over CRAWL_RATE.
                 interval_ms=1000.0 / (rate * RATE_MARGIN),
+                per_second=max(1, int(rate)),
                 max_fetching=concurrency,
                 lease_ms=int(lease * 1000),
                 stale_ms=int(max(3 * heartbeat, 5.0) * 1000),

@@ -57,9 +57,9 @@ class FrontierKeys:
 
     # --- politeness ---------------------------------------------------------------------
     @property
-    def rate_tat(self) -> str:
-        """The next free request slot for the site (ms), shared by all workers."""
-        return self._key("rate:next")
+    def sent(self) -> str:
+        """Sorted set of the requests sent to the site in the last second (by send time)."""
+        return self._key("rate:sent")
 
     @property
     def pause_until(self) -> str:

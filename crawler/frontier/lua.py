@@ -36,11 +36,16 @@ local function push(i, n, now, cap, K)
     if mode == 'r' and aid > 0 then
       -- A refresh (a recent or changed article) bypasses the all-time bitmap but is still
       -- fetched at most once in the run.
-      if redis.call('SETBIT', K[6], aid, 1) == 1 then
+      if redis.call('GETBIT', K[6], aid) == 1 then
         ok = false
         filtered = filtered + 1
+      elseif cap > 0 and tonumber(redis.call('GET', K[5]) or '0') >= cap then
+        ok = false
+        capped = capped + 1
       else
+        redis.call('SETBIT', K[6], aid, 1)
         redis.call('SETBIT', K[3], aid, 1)
+        redis.call('INCR', K[5])
       end
     elseif mode ~= '1' then
       if aid > 0 then
@@ -222,21 +227,34 @@ return current
 """
 )
 
-# KEYS: tat pause_until min_interval. ARGV: interval_ms.
-# Takes the next send slot of the site's budget, shared by every worker: slots are spaced by
-# the larger of 1/CRAWL_RATE and robots.txt's Crawl-delay, and none falls in a Retry-After
-# pause. Called just before a request goes on the wire. Returns {now, slot}.
+# KEYS: sent pause_until min_interval. ARGV: interval_ms, limit, window_ms, sender id.
+# Asks to send one request to the site now, for the whole cluster. Granted (returns
+# {now, now}) only if no Retry-After pause holds, the last request went out at least the
+# interval ago (the larger of 1/CRAWL_RATE and robots.txt's Crawl-delay), and fewer than
+# ``limit`` went out in the last ``window_ms``; the grant is recorded at once. Otherwise
+# returns {now, earliest time worth asking again}.
 SLOT = (
     _PRELUDE
     + """
 local now = now_ms()
+local pause = tonumber(redis.call('GET', KEYS[2]) or '0')
+if pause > now then return {now, pause} end
 local interval = tonumber(ARGV[1])
 local floor = tonumber(redis.call('GET', KEYS[3]) or '0')
 if floor > interval then interval = floor end
-local slot = math.max(now, tonumber(redis.call('GET', KEYS[1]) or '0'),
-  tonumber(redis.call('GET', KEYS[2]) or '0'))
-redis.call('SET', KEYS[1], slot + interval, 'PX', 3600000)
-return {now, slot}
+local window = tonumber(ARGV[3])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+if #last > 0 and now < tonumber(last[2]) + interval then
+  return {now, math.ceil(tonumber(last[2]) + interval)}
+end
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then
+  local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+  return {now, tonumber(oldest[2]) + window + 1}
+end
+redis.call('ZADD', KEYS[1], now, ARGV[4] .. ':' .. now)
+redis.call('PEXPIRE', KEYS[1], math.max(window, interval) * 2)
+return {now, now}
 """
 )
 

@@ -1,11 +1,13 @@
 """The site's request budget, applied at the moment a request goes on the wire.
 
-Every HTTP request a worker sends (robots.txt included) first takes the cluster's next send
-slot from Redis (``RedisFrontier.take_slot``): slots are spaced by the larger of
-``1/CRAWL_RATE`` and robots.txt's Crawl-delay, for all workers together, and none falls inside
-a ``Retry-After`` pause. Pacing here, in the download handler, rather than when a request is
-leased, means no queue between the two (robots.txt, the downloader's own slots) can bunch
-requests up. When Redis is unreachable, a worker paces itself at the budget's interval alone.
+Every HTTP request a worker sends (robots.txt included) first asks Redis for leave to go
+(``RedisFrontier.wait_for_slot``): it goes only when, for all workers together, no
+``Retry-After`` pause holds, the last request left at least ``1/CRAWL_RATE`` (10% under
+it, or robots.txt's Crawl-delay) ago, and fewer than ``CRAWL_RATE`` left in the last second;
+the send is recorded in the same atomic call. Asking here, in the download handler, just
+before the request goes on the wire, means no queue in between (robots.txt, the downloader's
+own slots, a busy event loop) can bunch requests up. When Redis is unreachable, a worker
+paces itself at the budget's interval alone.
 """
 
 from __future__ import annotations
@@ -38,9 +40,7 @@ class BudgetedDownloadHandler(HTTP11DownloadHandler):
         if scheduler is not None and scheduler.queue is not None:
             budget = scheduler.config.budget
             try:
-                wait = await scheduler.queue.take_slot(budget)
+                await scheduler.queue.wait_for_slot(budget, scheduler.worker_id)
             except (RedisError, OSError):
-                wait = budget.interval_ms / 1000
-            if wait > 0:
-                await asyncio.sleep(wait)
+                await asyncio.sleep(budget.interval_ms / 1000)
         return await super().download_request(request)

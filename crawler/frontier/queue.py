@@ -15,6 +15,7 @@ worker ever blocks the reactor on Redis and no two workers race between a read a
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -93,7 +94,9 @@ class Budget:
     """The site's request budget, shared by every worker."""
 
     interval_ms: float
-    """Milliseconds between two requests to the site (1000 / CRAWL_RATE)."""
+    """Milliseconds between two requests to the site (1000 / CRAWL_RATE, with a margin)."""
+    per_second: int
+    """Requests in any one second, at most (CRAWL_RATE, rounded down, at least 1)."""
     max_fetching: int
     """Requests at the site (or about to be) at once, across the cluster."""
     lease_ms: int
@@ -156,14 +159,24 @@ class RedisFrontier:
         )
         return PopResult(int(raw[0]), int(raw[1]), [bytes(m) for m in raw[2:]])
 
-    async def take_slot(self, budget: Budget) -> float:
-        """Take the cluster's next send slot; the seconds to wait before sending."""
+    async def take_slot(self, budget: Budget, sender: str) -> float:
+        """Ask to send one request now: 0.0 when granted (and recorded), else the seconds to
+        wait before asking again."""
         keys = self.keys
         self.round_trips += 1
         now, slot = await self._slot(
-            keys=[keys.rate_tat, keys.pause_until, keys.min_interval], args=[budget.interval_ms]
+            keys=[keys.sent, keys.pause_until, keys.min_interval],
+            args=[budget.interval_ms, budget.per_second, 1000, sender],
         )
         return max(0.0, (int(slot) - int(now)) / 1000)
+
+    async def wait_for_slot(self, budget: Budget, sender: str) -> int:
+        """Wait until the cluster's budget lets one request go; returns the calls it took."""
+        calls = 1
+        while (wait := await self.take_slot(budget, sender)) > 0:
+            await asyncio.sleep(wait)
+            calls += 1
+        return calls
 
     async def renew(self, members: list[bytes], lease_ms: int) -> int:
         if not members:

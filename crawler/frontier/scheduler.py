@@ -192,7 +192,7 @@ class TassScheduler:
 
     def item_scraped(self, item: Any, response: Any) -> None:
         """Counts the run's outcomes; a recorded failure also becomes a dead letter
-        (replayable with ``scrapy replay-failures``), keyed by its URL."""
+        (replayable with ``scrapy replay``), keyed by its URL."""
         if not isinstance(item, PageFailure):
             self._count("tass/run/articles")
             return
@@ -203,6 +203,7 @@ class TassScheduler:
         if not isinstance(request, Request):
             return
         fresh = request.replace(
+            url=item.url,  # the URL asked for, before any redirect
             meta={k: v for k, v in request.meta.items() if k not in _ATTEMPT_META},
             dont_filter=True,
         )

@@ -243,7 +243,9 @@ class TassSpider(Spider):
         # items in the window are fetched again, to catch edits.
         floor = self.params.floor(feed)
         recheck_after = (
-            datetime.fromtimestamp(head, UTC) - self.params.recheck if head is not None else None
+            datetime.fromtimestamp(head, UTC) - self.params.recheck
+            if head is not None and self.params.incremental
+            else None
         )
         stop_at = min((t for t in (floor, recheck_after) if t is not None), default=None)
         if floor is None:
@@ -327,7 +329,9 @@ class TassSpider(Spider):
 
     def on_error(self, failure: Failure) -> Iterator[PageFailure]:
         request: Request = failure.request  # type: ignore[attr-defined]
-        url = self.urls.canonical(request.url) or request.url
+        # Recorded under the URL that was asked for, not where its redirects ended.
+        asked = (request.meta.get("redirect_urls") or [request.url])[0]
+        url = self.urls.canonical(asked) or asked
         exc = failure.value
         status: int | None = None
         if isinstance(exc, HttpError):

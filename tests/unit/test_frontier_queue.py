@@ -15,7 +15,7 @@ from crawler.frontier.keys import FrontierKeys
 from crawler.frontier.queue import Budget, DeadLetter, Push, RedisFrontier
 from tests.unit.frontier_helpers import run, spider
 
-FAST = Budget(interval_ms=0.1, max_fetching=1000, lease_ms=60_000)
+FAST = Budget(interval_ms=0.1, per_second=10_000, max_fetching=1000, lease_ms=60_000)
 
 
 def member(url: str, priority: int = 0) -> bytes:
@@ -105,7 +105,7 @@ def test_max_articles_caps_the_run_without_marking_the_rest(redis_url, key_prefi
 
 def test_leases_are_acked_or_return_when_they_expire(redis_url, key_prefix) -> None:
     keys = FrontierKeys(key_prefix)
-    short = Budget(interval_ms=0.1, max_fetching=100, lease_ms=300)
+    short = Budget(interval_ms=0.1, per_second=10_000, max_fetching=100, lease_ms=300)
 
     async def scenario(client):
         q = RedisFrontier(client, keys)
@@ -158,27 +158,35 @@ def test_retries_wait_for_their_delay(redis_url, key_prefix) -> None:
     run(scenario, redis_url)
 
 
-def test_send_slots_are_spaced_for_the_whole_cluster(redis_url, key_prefix) -> None:
-    budget = Budget(interval_ms=100, max_fetching=100, lease_ms=60_000)
+def test_sends_are_spaced_and_capped_for_the_whole_cluster(redis_url, key_prefix) -> None:
+    budget = Budget(interval_ms=50, per_second=10, max_fetching=100, lease_ms=60_000)
 
     async def scenario(client):
         a = RedisFrontier(client, FrontierKeys(key_prefix))
         b = RedisFrontier(client, FrontierKeys(key_prefix))  # another worker
-        waits = [await (a if i % 2 else b).take_slot(budget) for i in range(10)]
-        # Taken at once by two workers: each slot 100 ms after the one before.
-        assert all(later - earlier > 0.09 for earlier, later in pairwise(waits))
-        assert 0.85 < waits[-1] < 1.0
+        assert await a.take_slot(budget, "a") == 0.0  # granted and recorded
+        wait = await b.take_slot(budget, "b")
+        assert 0.03 < wait <= 0.05, "the next send waits for the interval, whoever asks"
+        loop = asyncio.get_running_loop()
+        sent = [loop.time()]
+        for i in range(14):
+            await (a if i % 2 else b).wait_for_slot(budget, "ab"[i % 2])
+            sent.append(loop.time())
+        assert all(later - earlier >= 0.045 for earlier, later in pairwise(sent))
+        # 50 ms apart would allow 20 a second; the cap allows 10 in any second.
+        assert all(sent[i + 10] - sent[i] >= 0.99 for i in range(len(sent) - 10))
         # robots.txt's Crawl-delay widens the spacing for everyone.
-        await asyncio.sleep(waits[-1])
-        await a.set_min_interval(0.5)
-        spaced = [await b.take_slot(budget) for _ in range(3)]
-        assert all(later - earlier > 0.45 for earlier, later in pairwise(spaced))
+        await a.set_min_interval(0.3)
+        await a.wait_for_slot(budget, "a")
+        before = loop.time()
+        await b.wait_for_slot(budget, "b")
+        assert loop.time() - before >= 0.25
 
     run(scenario, redis_url)
 
 
 def test_concurrency_budget_counts_every_workers_fetches(redis_url, key_prefix) -> None:
-    budget = Budget(interval_ms=0.1, max_fetching=5, lease_ms=60_000)
+    budget = Budget(interval_ms=0.1, per_second=10_000, max_fetching=5, lease_ms=60_000)
 
     async def scenario(client):
         q = RedisFrontier(client, FrontierKeys(key_prefix))
@@ -196,9 +204,11 @@ def test_a_pause_holds_every_workers_next_send(redis_url, key_prefix) -> None:
         q = RedisFrontier(client, FrontierKeys(key_prefix))
         await q.pause(0.4)
         await q.pause(0.1)  # a shorter pause never cuts a longer one short
-        assert 0.3 < await q.take_slot(FAST) <= 0.4
+        assert 0.3 < await q.take_slot(FAST, "a") <= 0.4
         other = RedisFrontier(client, FrontierKeys(key_prefix))
-        assert 0.3 < await other.take_slot(FAST) <= 0.41
+        assert 0.3 < await other.take_slot(FAST, "b") <= 0.41
+        await asyncio.sleep(0.41)
+        assert await other.take_slot(FAST, "b") == 0.0
 
     run(scenario, redis_url)
 
@@ -244,7 +254,7 @@ def test_replay_failures_command_lists_and_requeues(redis_url, key_prefix, redis
 
     def command(*args: str) -> str:
         done = subprocess.run(
-            [sys.executable, "-m", "scrapy", "replay-failures", *args],
+            [sys.executable, "-m", "scrapy", "replay", *args],
             cwd=repo, env=env, capture_output=True, text=True, check=True,
         )  # fmt: skip
         return done.stdout

@@ -9,7 +9,7 @@ from crawler.frontier.queue import Budget, Push, RedisFrontier
 from crawler.frontier.run import RunCoordinator
 from tests.unit.frontier_helpers import run
 
-FAST = Budget(interval_ms=0.1, max_fetching=100, lease_ms=60_000)
+FAST = Budget(interval_ms=0.1, per_second=10_000, max_fetching=100, lease_ms=60_000)
 
 
 def seed(url: str) -> Push:

@@ -1,4 +1,4 @@
-"""``scrapy replay-failures``: queue the dead letters again (URLs that kept failing).
+"""``scrapy replay``: queue the dead letters again (URLs that kept failing).
 
 Every URL that ended in the ``failures`` collection also left a dead letter in Redis with the
 request that failed. This command puts those requests back in the shared queue (all of them,

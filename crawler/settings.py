@@ -88,6 +88,12 @@ ROBOTSTXT_OBEY = True
 REDIS_URL = _env("REDIS_URL", "", _str, "a redis:// URL")
 MONGO_URI = _env("MONGO_URI", "", _str, "a mongodb:// URL")
 MONGO_DATABASE = _env("MONGO_DATABASE", "tass", _str, "a database name")
+# How long one MongoDB attempt waits for the server, and how long an operation is retried
+# through an outage before the store gives up (and spills its batch to TASS_DATA_DIR/spill).
+TASS_MONGO_TIMEOUT = _env("TASS_MONGO_TIMEOUT", 10.0, _positive_float, "seconds (> 0)")
+TASS_MONGO_RETRY_DEADLINE = _env(
+    "TASS_MONGO_RETRY_DEADLINE", 900.0, _positive_float, "seconds (> 0)"
+)
 TASS_DATA_DIR = _env("TASS_DATA_DIR", ".tass", _str, "a folder path")
 
 TASS_REDIS_PREFIX = _env("TASS_REDIS_PREFIX", "tass", _str, "a key prefix")
@@ -155,6 +161,9 @@ ITEM_PIPELINES = {
 }
 TASS_STORE_BATCH_SIZE = _env("TASS_STORE_BATCH_SIZE", 100, _positive_int, "an integer > 0")
 TASS_STORE_FLUSH_INTERVAL = _env("TASS_STORE_FLUSH_INTERVAL", 0.5, _positive_float, "seconds (> 0)")
+TASS_STORE_CLOSE_DEADLINE = _env(
+    "TASS_STORE_CLOSE_DEADLINE", 120.0, _positive_float, "seconds (> 0)"
+)
 TASS_DEDUPE_NEAR_ENABLED = _env("TASS_DEDUPE_NEAR_ENABLED", True, _bool, "true or false")
 
 

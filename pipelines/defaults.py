@@ -43,6 +43,6 @@ DEDUPE_CANDIDATE_LIMIT = 1000
 
 # --- store ----------------------------------------------------------------------------------
 STORE_BATCH_SIZE = 100
-STORE_FLUSH_INTERVAL = 2.0
+STORE_FLUSH_INTERVAL = 0.5
 STORE_CLOSE_DEADLINE = 120.0
 """``TASS_STORE_CLOSE_DEADLINE``: seconds a closing store keeps retrying before it spills."""

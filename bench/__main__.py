@@ -313,15 +313,22 @@ def render_profile(profile: Profile | str | None, missed: list[str]) -> str:
         "|---|---|",
     ]
     lines += [f"| `{name}` | {share:.1%} |" for name, share in profile.self_share]
+    lines += ["", "Hottest source lines (leaf frame):", "", "| line | self |", "|---|---|"]
+    lines += [f"| `{name}` | {share:.1%} |" for name, share in profile.hot_lines]
+    lines += ["", "The project's own code, including what it calls:", ""]
+    lines += ["| function | total |", "|---|---|"]
+    lines += [f"| `{name}` | {share:.1%} |" for name, share in profile.project_share]
     lines += ["", "Including callees (the frames most often on the stack):", ""]
     lines += ["| function | total |", "|---|---|"]
     shown = 0
     for name, share in profile.total_share:
-        if name.startswith(("<module>", "run (", "_run_once", "run_forever", "start (")):
+        if name.startswith(("<module>", "run (", "_run", "run_forever", "start (", "execute (")):
+            continue
+        if "(scrapy/cmdline.py)" in name or "(scrapy/crawler.py)" in name:
             continue
         lines.append(f"| `{name}` | {share:.1%} |")
         shown += 1
-        if shown >= 30:
+        if shown >= 20:
             break
     return "\n".join(lines) + "\n"
 
@@ -347,6 +354,22 @@ def _replica_rate(section: str) -> float | None:
     return None
 
 
+def _commit() -> str:
+    import subprocess
+
+    try:
+        out = subprocess.run(
+            ["git", "describe", "--always", "--dirty"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return out.stdout.strip()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--articles", type=int, default=5000)
@@ -364,6 +387,7 @@ def main(argv: list[str] | None = None) -> int:
     output: Path | None = args.output or (None if args.quick else ROOT / "BENCHMARKS.md")
     sizes = [10_000, 100_000] if args.quick else [100_000, 1_000_000]
     started = time.monotonic()
+    commit = _commit()
     load_before = os.getloadavg()
 
     sections: dict[str, str] = {}
@@ -403,6 +427,7 @@ def main(argv: list[str] | None = None) -> int:
         f"Written by `{command}` (`python -m bench`, code in `bench/`) on "
         f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC in {elapsed / 60:.1f} minutes. These numbers "
         "are for people: nothing here is a test.\n\n"
+        f"- Code: commit `{commit}` (when the run began).\n"
         f"- Machine: {machine_facts()}.\n"
         f"- Servers: {versions}; each started fresh for each crawl, no persistence for Redis.\n"
         f"- Load average before the run: {load_before[0]:.2f} (1 min), {load_before[1]:.2f} "

@@ -83,7 +83,7 @@ class CrawlEnv:
 
     def db(self) -> pymongo.database.Database[dict[str, Any]]:
         client: pymongo.MongoClient[dict[str, Any]] = pymongo.MongoClient(
-            self.mongo_uri, tz_aware=True
+            self.mongo_uri, tz_aware=True, serverSelectionTimeoutMS=5000
         )
         self.clients.append(client)
         return client[self.database]

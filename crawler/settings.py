@@ -127,6 +127,8 @@ DOWNLOADER_MIDDLEWARES = {
     "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
     "crawler.frontier.retry.FrontierRetryMiddleware": 550,
 }
+# Article links this worker knows are queued are dropped as they leave the callback.
+SPIDER_MIDDLEWARES = {"crawler.frontier.known.KnownArticlesMiddleware": 950}
 # Every request waits for a send slot of the cluster-wide budget (crawler.frontier.politeness).
 DOWNLOAD_HANDLERS = {
     "http": "crawler.frontier.politeness.BudgetedDownloadHandler",

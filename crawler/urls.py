@@ -10,6 +10,7 @@ the replica; links to other hosts are out of scope (``None``).
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from typing import Literal
@@ -155,8 +156,12 @@ class SiteUrls:
     def canonical(self, url: str, referer: str | None = None) -> str | None:
         """The canonical absolute URL of ``url`` (resolved against ``referer`` or the base).
 
-        ``None`` for other hosts, non-http(s) schemes and static files.
+        ``None`` for other hosts, non-http(s) schemes and static files. Memoised: the same
+        links (nav, tags, "Read also") recur on every page.
         """
+        return _canonical_cached(self, url, None if url.startswith("http") else referer)
+
+    def _canonical(self, url: str, referer: str | None) -> str | None:
         url = url.strip()
         if not url:
             return None
@@ -289,3 +294,8 @@ class SiteUrls:
         """``<base>/<section>/<id>``."""
         section = SECTION_ALIASES.get(section, section)
         return f"{self.base}/{section}/{article_id}"
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _canonical_cached(site: SiteUrls, url: str, referer: str | None) -> str | None:
+    return site._canonical(url, referer)

@@ -66,9 +66,29 @@ def _decode_hook(obj: dict[str, Any]) -> Any:
     return obj
 
 
+def _method_name(spider: Spider, func: Any) -> str | None:
+    """The name of a spider method used as a callback (what ``Request.to_dict`` finds by
+    scanning every member of the spider, which costs ~0.1 ms a request)."""
+    if func is None or isinstance(func, str):
+        return func
+    name = getattr(func, "__name__", None)
+    if getattr(func, "__self__", None) is spider and name and getattr(spider, name) == func:
+        return str(name)
+    raise ValueError(f"{func!r} is not a method of the spider: a queued request cannot hold it")
+
+
 def encode_request(request: Request, spider: Spider) -> bytes:
-    """The queue member for ``request``."""
-    data = request.to_dict(spider=spider)
+    """The queue member for ``request``: ``Request.to_dict`` without its member scan."""
+    data: dict[str, Any] = {
+        "url": request.url,
+        "callback": _method_name(spider, request.callback),
+        "errback": _method_name(spider, request.errback),
+        "headers": dict(request.headers),
+    }
+    for attr in request.attributes:
+        data.setdefault(attr, getattr(request, attr))
+    if type(request) is not Request:
+        data["_class"] = f"{type(request).__module__}.{type(request).__name__}"
     compact = {k: v for k, v in data.items() if k not in _DEFAULTS or v != _DEFAULTS[k]}
     return json.dumps(
         _encode(compact), separators=(",", ":"), sort_keys=True, ensure_ascii=False

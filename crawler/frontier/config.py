@@ -64,6 +64,6 @@ class FrontierConfig:
             prefetch=max(1, settings.getint("CONCURRENT_REQUESTS", 8)),
             idle_grace=grace,
             heartbeat=heartbeat,
-            flush_delay=0.02,
+            flush_delay=0.05,
             worker_stale=max(3 * heartbeat, lease),
         )

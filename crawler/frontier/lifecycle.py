@@ -36,6 +36,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+# The local copy of the seen-articles bitmap is refreshed every this many heartbeats.
+SNAPSHOT_EVERY = 10
+
 
 class RunLifecycle:
     """Owned by the scheduler; decides when this worker's crawl is over."""
@@ -159,17 +162,25 @@ class RunLifecycle:
 
     # --- heartbeat --------------------------------------------------------------------------
     async def _tick_loop(self) -> None:
+        ticks = 0
         while True:
+            deltas = self.scheduler.take_stat_deltas()
+            marks = self.spider.take_marks()
+            snapshot = ticks % SNAPSHOT_EVERY == 0
             try:
-                await self.coordinator.heartbeat(self.scheduler.unflushed())
-                self.state = await self.coordinator.state()
+                self.state, bitmap = await self.coordinator.tick(
+                    self.scheduler.unflushed(), deltas, marks, snapshot=snapshot
+                )
+                if bitmap is not None:
+                    self.scheduler.known.replace(bitmap)
                 if self.state.run is not None:
                     self.adopt(self.state.run)
-                await self.add_stats()
                 self.scheduler._redis_up()
             except (RedisError, OSError) as exc:
                 self.state = None
+                self._restore(deltas, marks)
                 self.scheduler._redis_down(exc)
+            ticks += 1
             self.scheduler.wake_engine()
             await asyncio.sleep(self.config.heartbeat)
 
@@ -178,13 +189,16 @@ class RunLifecycle:
         deltas = self.scheduler.take_stat_deltas()
         marks = self.spider.take_marks()
         try:
-            await self.coordinator.add_stats(deltas)
-            await self.coordinator.raise_marks(marks)
+            await self.coordinator.tick(None, deltas, marks)
         except (RedisError, OSError):
-            self.scheduler.restore_stat_deltas(deltas)
-            for feed, ts in marks.items():
-                self.spider.reach_mark(feed, datetime.fromtimestamp(ts, UTC))
+            self._restore(deltas, marks)
             raise
+
+    def _restore(self, deltas: dict[str, int], marks: dict[str, int]) -> None:
+        """Counters and marks Redis did not take wait for the next try."""
+        self.scheduler.restore_stat_deltas(deltas)
+        for feed, ts in marks.items():
+            self.spider.reach_mark(feed, datetime.fromtimestamp(ts, UTC))
 
     async def _retrying(self, step: Any, *args: Any) -> None:
         delay = 0.5

@@ -227,12 +227,13 @@ return current
 """
 )
 
-# KEYS: sent pause_until min_interval. ARGV: interval_ms, limit, window_ms, sender id.
-# Asks to send one request to the site now, for the whole cluster. Granted (returns
-# {now, now}) only if no Retry-After pause holds, the last request went out at least the
-# interval ago (the larger of 1/CRAWL_RATE and robots.txt's Crawl-delay), and fewer than
-# ``limit`` went out in the last ``window_ms``; the grant is recorded at once. Otherwise
-# returns {now, earliest time worth asking again}.
+# KEYS: sent pause_until min_interval.
+# ARGV: interval_ms, limit, window_ms, sender id, k, horizon_ms.
+# Reserves up to k send times for one worker, for the whole cluster: none inside a
+# Retry-After pause, each at least the interval (the larger of 1/CRAWL_RATE and robots.txt's
+# Crawl-delay) after the one before it, whoever holds it, never more than ``limit`` in any
+# ``window_ms``, none further ahead than ``horizon_ms``. Every reservation is recorded at once.
+# Returns {now, retry_at, t1, t2, ...}: the reserved times, or none and when to ask again.
 SLOT = (
     _PRELUDE
     + """
@@ -242,19 +243,29 @@ if pause > now then return {now, pause} end
 local interval = tonumber(ARGV[1])
 local floor = tonumber(redis.call('GET', KEYS[3]) or '0')
 if floor > interval then interval = floor end
-local window = tonumber(ARGV[3])
+local limit, window = tonumber(ARGV[2]), tonumber(ARGV[3])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+local t = now
 local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
-if #last > 0 and now < tonumber(last[2]) + interval then
-  return {now, math.ceil(tonumber(last[2]) + interval)}
+if #last > 0 and tonumber(last[2]) + interval > t then t = tonumber(last[2]) + interval end
+local out = {now, 0}
+for i = 1, tonumber(ARGV[5]) do
+  if t - now > tonumber(ARGV[6]) then break end
+  local recent = redis.call('ZCOUNT', KEYS[1], '(' .. (t - window), '+inf')
+  if recent >= limit then
+    local oldest = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. (t - window), '+inf',
+      'WITHSCORES', 'LIMIT', 0, 1)
+    local free = tonumber(oldest[2]) + window
+    if free - now > tonumber(ARGV[6]) then break end
+    if free > t then t = free end
+  end
+  redis.call('ZADD', KEYS[1], t, ARGV[4] .. ':' .. t .. ':' .. i)
+  table.insert(out, math.ceil(t))
+  t = t + interval
 end
-if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then
-  local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-  return {now, tonumber(oldest[2]) + window + 1}
-end
-redis.call('ZADD', KEYS[1], now, ARGV[4] .. ':' .. now)
-redis.call('PEXPIRE', KEYS[1], math.max(window, interval) * 2)
-return {now, now}
+if #out == 2 then out[2] = math.ceil(t) end
+redis.call('PEXPIRE', KEYS[1], math.max(window, interval) * 2 + tonumber(ARGV[6]))
+return out
 """
 )
 

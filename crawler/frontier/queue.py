@@ -15,7 +15,6 @@ worker ever blocks the reactor on Redis and no two workers race between a read a
 
 from __future__ import annotations
 
-import asyncio
 import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -90,6 +89,15 @@ class PopResult:
 
 
 @dataclass(frozen=True, slots=True)
+class Reservation:
+    """Send times reserved for one worker (Redis clock, ms), or when to ask again."""
+
+    now_ms: int
+    retry_at_ms: int
+    times_ms: list[int]
+
+
+@dataclass(frozen=True, slots=True)
 class Budget:
     """The site's request budget, shared by every worker."""
 
@@ -159,24 +167,17 @@ class RedisFrontier:
         )
         return PopResult(int(raw[0]), int(raw[1]), [bytes(m) for m in raw[2:]])
 
-    async def take_slot(self, budget: Budget, sender: str) -> float:
-        """Ask to send one request now: 0.0 when granted (and recorded), else the seconds to
-        wait before asking again."""
+    async def reserve_sends(
+        self, budget: Budget, sender: str, k: int, horizon_ms: int = 1000
+    ) -> Reservation:
+        """Reserve up to ``k`` send times of the cluster's budget (see ``lua.SLOT``)."""
         keys = self.keys
         self.round_trips += 1
-        now, slot = await self._slot(
+        raw = await self._slot(
             keys=[keys.sent, keys.pause_until, keys.min_interval],
-            args=[budget.interval_ms, budget.per_second, 1000, sender],
+            args=[budget.interval_ms, budget.per_second, 1000, sender, k, horizon_ms],
         )
-        return max(0.0, (int(slot) - int(now)) / 1000)
-
-    async def wait_for_slot(self, budget: Budget, sender: str) -> int:
-        """Wait until the cluster's budget lets one request go; returns the calls it took."""
-        calls = 1
-        while (wait := await self.take_slot(budget, sender)) > 0:
-            await asyncio.sleep(wait)
-            calls += 1
-        return calls
+        return Reservation(int(raw[0]), int(raw[1]), [int(t) for t in raw[2:]])
 
     async def renew(self, members: list[bytes], lease_ms: int) -> int:
         if not members:

@@ -124,34 +124,11 @@ class RunCoordinator:
         flat = raw[1:]
         return {_text(flat[i]): int(flat[i + 1]) for i in range(0, len(flat), 2)}
 
-    async def add_stats(self, deltas: dict[str, int]) -> None:
-        """Add this worker's counters to the run's."""
-        if not deltas:
-            return
-        self.round_trips += 1
-        async with self.client.pipeline(transaction=False) as pipe:
-            for name, value in deltas.items():
-                pipe.hincrby(self.keys.run_stats, name, value)
-            await pipe.execute()
-
-    async def raise_marks(self, marks: dict[str, int]) -> None:
-        """Raise the current run's high-water marks (each only moves forward)."""
-        if not marks:
-            return
-        self.round_trips += 1
-        flat = [value for item in marks.items() for value in item]
-        await self._marks(keys=[self.keys.run_marks], args=flat)
-
     async def marks(self) -> dict[str, int]:
         """The marks kept from earlier successful runs."""
         self.round_trips += 1
         raw = await self.client.hgetall(self.keys.marks)
         return {_text(k): int(v) for k, v in raw.items()}
-
-    async def heartbeat(self, unflushed: int) -> None:
-        beat = json.dumps({"unflushed": unflushed, "ts": time.time()})
-        self.round_trips += 1
-        await self.client.hset(self.keys.workers, self.worker_id, beat)
 
     async def leave(self) -> None:
         self.round_trips += 1
@@ -159,18 +136,45 @@ class RunCoordinator:
 
     async def state(self) -> ClusterState:
         """The run, the queue's sizes and the other live workers' unflushed work."""
+        state, _ = await self.tick(None, {}, {})
+        return state
+
+    async def tick(
+        self,
+        unflushed: int | None,
+        deltas: dict[str, int],
+        marks: dict[str, int],
+        *,
+        snapshot: bool = False,
+    ) -> tuple[ClusterState, bytes | None]:
+        """One round trip for a worker's periodic business: its heartbeat (unless
+        ``unflushed`` is None), its counters and marks added to the run's, the cluster's
+        state, and (``snapshot``) a copy of the seen-articles bitmap."""
         k = self.keys
         self.round_trips += 1
         async with self.client.pipeline(transaction=False) as pipe:
+            if unflushed is not None:
+                beat = json.dumps({"unflushed": unflushed, "ts": time.time()})
+                pipe.hset(k.workers, self.worker_id, beat)
+            for name, value in deltas.items():
+                pipe.hincrby(k.run_stats, name, value)
+            if marks:
+                flat = [value for item in marks.items() for value in item]
+                await self._marks(keys=[k.run_marks], args=flat, client=pipe)
             pipe.get(k.run)
             pipe.zcard(k.pending)
             pipe.zcard(k.leased)
             pipe.zcard(k.delayed)
             pipe.hgetall(k.workers)
-            raw_run, pending, leased, delayed, workers = await pipe.execute()
+            if snapshot:
+                pipe.get(k.seen_articles)
+            results = await pipe.execute()
+        bitmap = results.pop() if snapshot else None
+        raw_run, pending, leased, delayed, workers = results[-5:]
         now = time.time()
         unflushed = 0
         stale = []
+        unflushed = 0
         for worker, raw in workers.items():
             name = _text(worker)
             if name == self.worker_id:
@@ -184,7 +188,8 @@ class RunCoordinator:
             self.round_trips += 1
             await self.client.hdel(k.workers, *stale)
         run = Run.from_json(raw_run) if raw_run else None
-        return ClusterState(run, int(pending), int(leased), int(delayed), unflushed)
+        state = ClusterState(run, int(pending), int(leased), int(delayed), unflushed)
+        return state, (bytes(bitmap) if bitmap else b"") if snapshot else None
 
     async def heartbeat_age(self, host: str) -> float | None:
         """Seconds since the freshest heartbeat of a worker on ``host``, None if none."""

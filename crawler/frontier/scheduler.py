@@ -34,6 +34,7 @@ from scrapy.utils.defer import deferred_from_coro
 from crawler.frontier import signals as frontier_signals
 from crawler.frontier.codec import decode_request, encode_request
 from crawler.frontier.config import FrontierConfig
+from crawler.frontier.known import KnownArticles
 from crawler.frontier.lifecycle import RunLifecycle
 from crawler.frontier.queue import DeadLetter, Push, RedisFrontier
 from crawler.frontier.redis import open_redis
@@ -57,6 +58,14 @@ _ATTEMPT_META = (
 )  # fmt: skip
 
 
+def frontier_scheduler(crawler: Crawler) -> TassScheduler | None:
+    """The crawler's ``TassScheduler`` once the engine has opened it (Scrapy offers no public
+    way to reach the scheduler; the engine's slot holds it)."""
+    slot = getattr(crawler.engine, "_slot", None)
+    scheduler = getattr(slot, "scheduler", None)
+    return scheduler if isinstance(scheduler, TassScheduler) else None
+
+
 class TassScheduler:
     """Leases requests from the shared frontier and acknowledges them once handled."""
 
@@ -73,6 +82,7 @@ class TassScheduler:
         self.acks: list[bytes] = []
         self.releases: list[bytes] = []
         self.dead: list[DeadLetter] = []
+        self.known = KnownArticles()
         self.redis_ok = True
         self.closing = False
         self._tasks: list[asyncio.Task[None]] = []
@@ -150,6 +160,8 @@ class TassScheduler:
             fingerprinter = self.crawler.request_fingerprinter
             assert fingerprinter is not None
             fingerprint = fingerprinter.fingerprint(request).hex()
+        if is_article:
+            self.known.add(article_id)
         return Push(
             member=encode_request(request, self.spider),
             priority=request.priority,

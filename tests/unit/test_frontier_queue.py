@@ -158,29 +158,44 @@ def test_retries_wait_for_their_delay(redis_url, key_prefix) -> None:
     run(scenario, redis_url)
 
 
-def test_sends_are_spaced_and_capped_for_the_whole_cluster(redis_url, key_prefix) -> None:
+def test_send_times_are_spaced_and_capped_for_the_whole_cluster(redis_url, key_prefix) -> None:
     budget = Budget(interval_ms=50, per_second=10, max_fetching=100, lease_ms=60_000)
 
     async def scenario(client):
         a = RedisFrontier(client, FrontierKeys(key_prefix))
         b = RedisFrontier(client, FrontierKeys(key_prefix))  # another worker
-        assert await a.take_slot(budget, "a") == 0.0  # granted and recorded
-        wait = await b.take_slot(budget, "b")
-        assert 0.03 < wait <= 0.05, "the next send waits for the interval, whoever asks"
-        loop = asyncio.get_running_loop()
-        sent = [loop.time()]
-        for i in range(14):
-            await (a if i % 2 else b).wait_for_slot(budget, "ab"[i % 2])
-            sent.append(loop.time())
-        assert all(later - earlier >= 0.045 for earlier, later in pairwise(sent))
-        # 50 ms apart would allow 20 a second; the cap allows 10 in any second.
-        assert all(sent[i + 10] - sent[i] >= 0.99 for i in range(len(sent) - 10))
-        # robots.txt's Crawl-delay widens the spacing for everyone.
-        await a.set_min_interval(0.3)
-        await a.wait_for_slot(budget, "a")
-        before = loop.time()
-        await b.wait_for_slot(budget, "b")
-        assert loop.time() - before >= 0.25
+        first = await a.reserve_sends(budget, "a", 4)
+        second = await b.reserve_sends(budget, "b", 8)
+        times = first.times_ms + second.times_ms
+        assert first.times_ms[0] == first.now_ms, "the first send may go at once"
+        assert len(first.times_ms) == 4
+        # 50 ms apart, whoever holds them; 20 a second would fit, the cap allows 10.
+        assert all(later - earlier >= 50 for earlier, later in pairwise(times))
+        # Ten at 0-450 ms, the eleventh when the first leaves the (half-open) one-second
+        # window, at 1000 ms: the horizon.
+        assert len(times) == 11 and times[10] - times[0] == 1000
+        assert all(times[i + 10] - times[i] >= 1000 for i in range(len(times) - 10))
+        refused = await a.reserve_sends(budget, "a", 1)
+        assert refused.times_ms == [] and refused.retry_at_ms > refused.now_ms
+        # A reservation made later keeps both rules with everything reserved before it.
+        await asyncio.sleep((refused.retry_at_ms - refused.now_ms) / 1000)
+        later = await a.reserve_sends(budget, "a", 8)
+        everything = sorted(times + later.times_ms)
+        assert all(y - x >= 50 for x, y in pairwise(everything))
+        assert all(everything[i + 10] - everything[i] >= 1000 for i in range(len(everything) - 10))
+
+    run(scenario, redis_url)
+
+
+def test_crawl_delay_widens_the_spacing_for_everyone(redis_url, key_prefix) -> None:
+    budget = Budget(interval_ms=10, per_second=100, max_fetching=100, lease_ms=60_000)
+
+    async def scenario(client):
+        q = RedisFrontier(client, FrontierKeys(key_prefix))
+        await q.set_min_interval(0.3)
+        times = (await q.reserve_sends(budget, "a", 8)).times_ms
+        assert len(times) == 4  # 0, 300, 600, 900 ms: the horizon is one second
+        assert all(y - x >= 300 for x, y in pairwise(times))
 
     run(scenario, redis_url)
 
@@ -204,11 +219,12 @@ def test_a_pause_holds_every_workers_next_send(redis_url, key_prefix) -> None:
         q = RedisFrontier(client, FrontierKeys(key_prefix))
         await q.pause(0.4)
         await q.pause(0.1)  # a shorter pause never cuts a longer one short
-        assert 0.3 < await q.take_slot(FAST, "a") <= 0.4
+        held = await q.reserve_sends(FAST, "a", 4)
+        assert held.times_ms == [] and 300 < held.retry_at_ms - held.now_ms <= 400
         other = RedisFrontier(client, FrontierKeys(key_prefix))
-        assert 0.3 < await other.take_slot(FAST, "b") <= 0.41
+        assert (await other.reserve_sends(FAST, "b", 1)).times_ms == []
         await asyncio.sleep(0.41)
-        assert await other.take_slot(FAST, "b") == 0.0
+        assert len((await other.reserve_sends(FAST, "b", 1)).times_ms) == 1
 
     run(scenario, redis_url)
 

@@ -33,7 +33,7 @@ replica: $(BIN)/.installed-replica
 	$(BIN)/python -m replica --port 8080 --articles 3000 --seed 7 $(ARGS)
 
 ## make demo: offline crawl of the replica by two local workers, then a report
-demo: $(BIN)/.installed-test
+demo: $(BIN)/.installed-demo
 	$(BIN)/python -m crawler.demo $(ARGS)
 
 ## make bench: benchmarks, written to BENCHMARKS.md

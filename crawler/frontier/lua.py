@@ -33,38 +33,26 @@ local function push(i, n, now, cap, K)
     local fp, mode, delay = ARGV[i + 3], ARGV[i + 4], tonumber(ARGV[i + 5])
     i = i + 6
     local ok = true
-    if mode == 'r' and aid > 0 then
-      -- A refresh (a recent or changed article) bypasses the all-time bitmap but is still
-      -- fetched at most once in the run.
-      if redis.call('GETBIT', K[6], aid) == 1 then
+    if mode ~= '1' and aid > 0 then
+      -- An article is checked against the all-time bitmap; a refresh (a recent or changed
+      -- article, fetched again) only against this run's, so it is fetched once a run.
+      local seen = K[3]
+      if mode == 'r' then seen = K[6] end
+      if redis.call('GETBIT', seen, aid) == 1 then
         ok = false
         filtered = filtered + 1
       elseif cap > 0 and tonumber(redis.call('GET', K[5]) or '0') >= cap then
         ok = false
         capped = capped + 1
       else
-        redis.call('SETBIT', K[6], aid, 1)
         redis.call('SETBIT', K[3], aid, 1)
+        redis.call('SETBIT', K[6], aid, 1)
         redis.call('INCR', K[5])
       end
-    elseif mode ~= '1' then
-      if aid > 0 then
-        if redis.call('GETBIT', K[3], aid) == 1 then
-          ok = false
-          filtered = filtered + 1
-        elseif cap > 0 and tonumber(redis.call('GET', K[5]) or '0') >= cap then
-          ok = false
-          capped = capped + 1
-        else
-          redis.call('SETBIT', K[3], aid, 1)
-          redis.call('SETBIT', K[6], aid, 1)
-          redis.call('INCR', K[5])
-        end
-      elseif fp ~= '' then
-        if redis.call('SADD', K[4], fp) == 0 then
-          ok = false
-          filtered = filtered + 1
-        end
+    elseif mode ~= '1' and fp ~= '' then
+      if redis.call('SADD', K[4], fp) == 0 then
+        ok = false
+        filtered = filtered + 1
       end
     end
     if ok then

@@ -279,3 +279,26 @@ def test_replay_failures_command_lists_and_requeues(redis_url, key_prefix, redis
     assert "queued 1 dead letters again" in command("--reason", "http_")
     assert int(redis_client.zcard(keys.pending)) == 1
     assert "1 dead letters" in command("--list")
+
+
+def test_known_articles_reads_the_redis_bitmap_and_own_pushes(redis_client, key_prefix) -> None:
+    from crawler.frontier.known import KnownArticles, droppable
+
+    keys = FrontierKeys(key_prefix)
+    for article_id in (1, 8, 2_198_933):
+        redis_client.setbit(keys.seen_articles, article_id, 1)
+    known = KnownArticles()
+    known.replace(redis_client.get(keys.seen_articles))
+    assert [i in known for i in (1, 2, 7, 8, 9, 2_198_933, 2_198_935, 10**9)] == [
+        True, False, False, True, False, True, False, False,
+    ]  # fmt: skip
+    known.add(2_198_935)
+    assert 2_198_935 in known
+    # Only ordinary article requests may be dropped; refreshes, redirects, retries go on.
+    assert droppable(Request("https://tass.com/world/8", meta={"article_id": 8})) == 8
+    assert droppable(Request("https://tass.com/world", meta={"kind": "hub"})) is None
+    for meta in ({"refresh": True}, {"redirect_times": 1}):
+        assert droppable(Request("https://tass.com/w/8", meta={"article_id": 8, **meta})) is None
+    assert (
+        droppable(Request("https://tass.com/w/8", meta={"article_id": 8}, dont_filter=True)) is None
+    )

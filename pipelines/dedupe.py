@@ -5,14 +5,19 @@ to tell an edit from a re-fetch) and ``minhash`` (a 64-value MinHash signature o
 word 3-shingles, ``pipelines.minhash``). Exact duplicates by id are the store's business (one
 document per ``_id``); this stage looks for the same story republished under another id.
 
-Candidates come from MongoDB in one indexed query on the stored ``minhash_bands`` (10 LSH bands
-of 6 bins: a stored article of similarity 0.88 shares a band with probability 0.998, one of 0.5
-with 0.15, whatever the number of workers), plus the articles this process saw recently, may
-not have stored yet, and share a band with it (the same rule, so whether a copy is found does
-not depend on whether its original was stored yet). A candidate whose estimated Jaccard
-similarity (the fraction of equal bins) is at least ``TASS_DEDUPE_MIN_SIMILARITY`` is a match.
-Each match stands for its *original* (its ``duplicate_of``, or itself); the original of the
-group is the one published first (ties: the smaller id):
+Candidates come from MongoDB through the stored ``minhash_bands`` (10 LSH bands of 6 bins: a
+stored article of similarity 0.88 shares a band with probability 0.998, one of 0.5 with 0.15,
+whatever the number of workers), plus the articles this process saw recently, may not have
+stored yet, and share a band with it (the same rule, so whether a copy is found does not depend
+on whether its original was stored yet). The recent articles (``DEDUPE_RECENT_SIZE``, 2,048)
+are indexed by band key (``pipelines.candidates.RecentWindow``), so only those
+sharing a band are compared. The MongoDB look-ups of articles arriving close together go in one
+indexed ``$in`` query over all their band keys (``pipelines.candidates.CandidateLookup``: up to
+``TASS_DEDUPE_LOOKUP_BATCH_SIZE`` articles or ``TASS_DEDUPE_LOOKUP_INTERVAL`` seconds; each
+article's ``process_item`` awaits its batch). A candidate whose estimated Jaccard similarity
+(the fraction of equal bins) is at least ``TASS_DEDUPE_MIN_SIMILARITY`` is a match. Each match
+stands for its *original* (its ``duplicate_of``, or itself); the original of the group is the
+one published first (ties: the smaller id):
 
 - the incoming article is later: it gets ``duplicate_of = <original id>`` and is still stored;
 - the incoming article is earlier: it stays an original, and this stage re-points the stored
@@ -22,20 +27,39 @@ group is the one published first (ties: the smaller id):
 
 No chains: an article that becomes a copy hands its own copies to the new original.
 
-Two near-duplicates deduplicated at the same moment by *different* workers see nothing of each
-other (neither is stored yet), so each article is matched again on ``item_scraped``, once the
-store has written it: the one stored second then finds the other and settles the group
-(counted as ``tass/dedupe/late_matches``). Until then both are stored as originals.
+The late check. Two near-duplicates deduplicated at the same moment by *different* workers see
+nothing of each other (neither is stored yet), so each article is matched again on
+``item_scraped``, once the store has written it: of two such articles, the one stored second
+then finds the other and settles the group (counted as ``tass/dedupe/late_matches``). Until
+then both are stored as originals. The late checks go through the same batched look-up: the
+articles of one store batch are acknowledged together, so their ``item_scraped`` signals come
+together and share one query (with any first look-ups waiting at that moment).
+
+The late check is skipped (``tass/dedupe/late_skipped``) for an article whose first look-up
+found its own stored document with the same ``content_hash``, signature and ``duplicate_of``,
+and whose first check modified no stored document. Why that is safe: the store then only moves
+its ``last_seen_at``, so this pass writes no ``duplicate_of`` that could be stale; and a
+near-duplicate Y in another worker that the first look-up (at time q) did not find was stored
+after q. If Y's own first look-up started after the earlier version X' of this article was
+stored, it found X' (same bands, same signature). Otherwise Y's look-up came before X' was
+stored and Y was stored after q, so Y was stored second and its own late check finds X' -
+unless Y skipped it, which needs a stored version of Y older than Y's look-up, hence older than
+q: the look-up at q found that one. So every such pair is matched by one side, as without the
+skip. Nothing cheaper is provable from inside one worker (it cannot know whether another worker
+is running), so new and edited articles are always re-checked, a store batch's worth per query.
 
 Limits: banding is probabilistic. A stored copy of similarity ``s`` is missed with probability
 ``(1 - s**6)**10`` (0.2 % at 0.88, 5 % at 0.8, 14 % at 0.75), so lowering the threshold far
-below the copies' similarity does not find proportionally more of them.
+below the copies' similarity does not find proportionally more of them. A batched query returns
+at most ``DEDUPE_CANDIDATE_LIMIT`` documents per article in it, and each article keeps at most
+that many.
 
 ``TASS_DEDUPE_NEAR_ENABLED=false`` keeps the hashing and skips the matching (no MongoDB).
 pymongo calls run in a thread and are retried through an outage with backoff for up to
 ``TASS_MONGO_RETRY_DEADLINE``; after that the item passes unmatched (logged, counted) rather
 than being dropped. Stats: ``tass/dedupe/hashed``, ``tass/dedupe/near_duplicates``,
-``tass/dedupe/reassigned``, ``tass/dedupe/late_matches``, ``tass/dedupe/retries``,
+``tass/dedupe/reassigned``, ``tass/dedupe/late_matches``, ``tass/dedupe/late_skipped``,
+``tass/dedupe/lookups`` (candidate queries sent), ``tass/dedupe/retries``,
 ``tass/dedupe/unchecked``.
 """
 
@@ -43,7 +67,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Self
@@ -56,6 +79,7 @@ from scrapy.settings import BaseSettings
 from scrapy.statscollectors import StatsCollector
 
 from pipelines import defaults, mongo
+from pipelines.candidates import CandidateLookup, RecentWindow
 from pipelines.common import is_article
 from pipelines.minhash import BINS, bands, content_hash, signature, similarity
 from pipelines.mongo import Document, MongoConfig, RetryDeadlineExceeded
@@ -72,6 +96,8 @@ class DedupeConfig:
     near_enabled: bool = True
     min_similarity: float = defaults.DEDUPE_MIN_SIMILARITY
     recent_size: int = defaults.DEDUPE_RECENT_SIZE
+    lookup_batch_size: int = defaults.DEDUPE_LOOKUP_BATCH_SIZE
+    lookup_interval: float = defaults.DEDUPE_LOOKUP_INTERVAL
 
     @classmethod
     def from_settings(cls, settings: BaseSettings) -> Self:
@@ -79,7 +105,18 @@ class DedupeConfig:
         minimum = settings.getfloat("TASS_DEDUPE_MIN_SIMILARITY", defaults.DEDUPE_MIN_SIMILARITY)
         if not 0 < minimum <= 1:
             raise ValueError(f"TASS_DEDUPE_MIN_SIMILARITY must be in (0, 1], got {minimum}")
-        return cls(near_enabled=enabled, min_similarity=minimum)
+        batch = settings.getint("TASS_DEDUPE_LOOKUP_BATCH_SIZE", defaults.DEDUPE_LOOKUP_BATCH_SIZE)
+        if batch <= 0:
+            raise ValueError(f"TASS_DEDUPE_LOOKUP_BATCH_SIZE must be > 0, got {batch}")
+        interval = settings.getfloat("TASS_DEDUPE_LOOKUP_INTERVAL", defaults.DEDUPE_LOOKUP_INTERVAL)
+        if not interval > 0:
+            raise ValueError(f"TASS_DEDUPE_LOOKUP_INTERVAL must be > 0 seconds, got {interval}")
+        return cls(
+            near_enabled=enabled,
+            min_similarity=minimum,
+            lookup_batch_size=batch,
+            lookup_interval=interval,
+        )
 
 
 @dataclass(slots=True)
@@ -92,6 +129,8 @@ class _Seen:
     duplicate_of: int | None
     adapter: ItemAdapter | None = None
     bands: frozenset[int] = frozenset()
+    wrote: bool = False  # a check re-pointed stored documents for it
+    settled: bool = False  # its first check proved the late check needless (module docstring)
 
     @property
     def root(self) -> int:
@@ -100,6 +139,22 @@ class _Seen:
 
 def _order(published_at: datetime | None, aid: int) -> tuple[datetime, int]:
     return (published_at or _NEVER, aid)
+
+
+def _settled(this: _Seen, docs: list[Document]) -> bool:
+    """Whether the late check of ``this`` is needless (module docstring): its first check
+    modified no stored document, and ``docs`` hold its own document with the same content,
+    signature and ``duplicate_of`` (so the store will only move its ``last_seen_at``)."""
+    if this.wrote or this.adapter is None:
+        return False
+    digest, duplicate_of = this.adapter.get("content_hash"), this.adapter.get("duplicate_of")
+    return any(
+        doc["_id"] == this.id
+        and doc.get("content_hash") == digest
+        and doc.get("minhash") == this.minhash
+        and doc.get("duplicate_of") == duplicate_of
+        for doc in docs
+    )
 
 
 class DedupePipeline:
@@ -117,7 +172,8 @@ class DedupePipeline:
         self.config = config
         self.mongo_config = mongo_config
         self._articles: Collection[Document] | None = None
-        self._recent: OrderedDict[int, _Seen] = OrderedDict()
+        self._recent: RecentWindow[_Seen] = RecentWindow(config.recent_size)
+        self._lookup: CandidateLookup | None = None
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
@@ -135,8 +191,16 @@ class DedupePipeline:
             return
         conn = mongo.acquire(self.crawler, self.mongo_config)
         self._articles = conn.db[defaults.ARTICLES]
+        self._lookup = CandidateLookup(
+            self._fetch_candidates,
+            batch_size=self.config.lookup_batch_size,
+            interval=self.config.lookup_interval,
+            limit=defaults.DEDUPE_CANDIDATE_LIMIT,
+        )
 
     async def close_spider(self) -> None:
+        if self._lookup is not None:
+            await self._lookup.close()
         if self._articles is not None:
             self._articles = None
             await mongo.release(self.crawler)
@@ -157,9 +221,11 @@ class DedupePipeline:
         published: datetime | None = adapter.get("published_at")
         adapter["duplicate_of"] = None
         this = _Seen(aid, fingerprint, published, None, adapter, frozenset(bands(fingerprint)))
-        self._remember(this)
+        self._recent.remember(this)
         try:
-            await self._match(this)
+            docs = await self._candidates(this)
+            await self._match(this, docs)
+            this.settled = _settled(this, docs)
         except RetryDeadlineExceeded as exc:
             self.stats.inc_value("tass/dedupe/unchecked")
             logger.error("Near-duplicate check skipped for %s: %s", adapter.get("url"), exc)
@@ -178,6 +244,10 @@ class DedupePipeline:
         fingerprint = adapter.get("minhash")
         if not fingerprint:
             return
+        earlier = self._recent.get(adapter["id"])
+        if earlier and earlier.settled and earlier.adapter and earlier.adapter.item is item:
+            self.stats.inc_value("tass/dedupe/late_skipped")
+            return
         this = _Seen(
             adapter["id"],
             fingerprint,
@@ -187,17 +257,11 @@ class DedupePipeline:
             frozenset(bands(fingerprint)),
         )
         try:
-            if await self._match(this):
+            if await self._match(this, await self._candidates(this)):
                 self.stats.inc_value("tass/dedupe/late_matches")
         except RetryDeadlineExceeded as exc:
             self.stats.inc_value("tass/dedupe/unchecked")
             logger.error("Near-duplicate re-check skipped for %s: %s", adapter.get("url"), exc)
-
-    def _remember(self, seen: _Seen) -> None:
-        self._recent[seen.id] = seen
-        self._recent.move_to_end(seen.id)
-        while len(self._recent) > self.config.recent_size:
-            self._recent.popitem(last=False)
 
     def _deadline(self) -> float:
         assert self.mongo_config is not None
@@ -210,29 +274,48 @@ class DedupePipeline:
         end = self._deadline()
         return await mongo.retry(call, what=what, deadline=lambda: end, on_retry=self._on_retry)
 
-    async def _match(self, this: _Seen) -> bool:
-        """Mark ``this`` or re-point its group; whether anything changed."""
-        articles = self._articles
-        assert articles is not None and this.adapter is not None
-        limit = defaults.DEDUPE_CANDIDATE_LIMIT
-        keys = sorted(this.bands)
-        if not keys:
-            return False  # a body without words matches nothing
+    async def _candidates(self, this: _Seen) -> list[Document]:
+        """The stored documents sharing a band with ``this`` (its own included), batched."""
+        assert self._lookup is not None
+        return await self._lookup.candidates(this.bands)
 
-        def candidates() -> list[Document]:
-            query = {"minhash_bands": {"$in": keys}, "_id": {"$ne": this.id}}
-            projection = {"minhash": 1, "published_at": 1, "duplicate_of": 1}
+    async def _fetch_candidates(self, keys: list[int], limit: int) -> list[Document]:
+        """One indexed query for the candidates of a whole batch (``CandidateLookup``)."""
+        articles = self._articles
+        assert articles is not None
+
+        def find() -> list[Document]:
+            query = {"minhash_bands": {"$in": keys}}
+            projection = {
+                "minhash": 1,
+                "minhash_bands": 1,
+                "published_at": 1,
+                "duplicate_of": 1,
+                "content_hash": 1,
+            }
             return list(articles.find(query, projection).limit(limit))
 
+        self.stats.inc_value("tass/dedupe/lookups")
+        found: list[Document] = await self._call("dedupe candidate lookup", find)
+        return found
+
+    async def _match(self, this: _Seen, docs: list[Document]) -> bool:
+        """Mark ``this`` or re-point its group, given its stored candidates ``docs``; whether
+        anything changed."""
+        articles = self._articles
+        assert articles is not None and this.adapter is not None
+        if not this.bands:
+            return False  # a body without words matches nothing
+
         found: dict[int, _Seen] = {}
-        for doc in await self._call("dedupe candidate lookup", candidates):
+        for doc in docs:
             stored = doc.get("minhash")
-            if isinstance(stored, list) and len(stored) == BINS:
+            if doc["_id"] != this.id and isinstance(stored, list) and len(stored) == BINS:
                 seen = _Seen(doc["_id"], stored, doc.get("published_at"), None)
                 seen.duplicate_of = doc.get("duplicate_of")
                 found[seen.id] = seen
-        for seen in list(self._recent.values()):
-            if seen.id != this.id and not seen.bands.isdisjoint(this.bands):
+        for seen in self._recent.sharing(this.bands):
+            if seen.id != this.id:
                 seen.duplicate_of = seen.adapter.get("duplicate_of") if seen.adapter else None
                 found[seen.id] = seen
         minimum = self.config.min_similarity
@@ -260,13 +343,14 @@ class DedupePipeline:
             this.adapter["duplicate_of"] = first
             if before is None:
                 self.stats.inc_value("tass/dedupe/near_duplicates")
-            await self._repoint([this.id], first)
+            this.wrote |= await self._repoint([this.id], first)
         else:
-            await self._repoint(sorted(roots), this.id)
+            this.wrote |= await self._repoint(sorted(roots), this.id)
         return True
 
-    async def _repoint(self, old_roots: list[int], new_root: int) -> None:
-        """Make the originals ``old_roots`` and their copies duplicates of ``new_root``."""
+    async def _repoint(self, old_roots: list[int], new_root: int) -> bool:
+        """Make the originals ``old_roots`` and their copies duplicates of ``new_root``;
+        whether any stored document was modified."""
         articles = self._articles
         assert articles is not None
         for seen in self._recent.values():
@@ -275,7 +359,7 @@ class DedupePipeline:
             if seen.id in old_roots or seen.adapter.get("duplicate_of") in old_roots:
                 seen.adapter["duplicate_of"] = new_root
 
-        def update() -> int:
+        def update() -> tuple[int, int]:
             moved = articles.update_many(
                 {"_id": {"$in": old_roots}}, {"$set": {"duplicate_of": new_root}}
             ).modified_count
@@ -284,11 +368,12 @@ class DedupePipeline:
                 {"$set": {"duplicate_of": new_root}},
             ).modified_count
             # The new original is nobody's copy (a stale mark would make a cycle).
-            articles.update_one(
+            cleared = articles.update_one(
                 {"_id": new_root, "duplicate_of": {"$ne": None}}, {"$set": {"duplicate_of": None}}
-            )
-            return moved
+            ).modified_count
+            return moved, cleared
 
-        moved = await self._call("dedupe re-point", update)
+        moved, cleared = await self._call("dedupe re-point", update)
         if moved:
             self.stats.inc_value("tass/dedupe/reassigned", moved)
+        return bool(moved or cleared)

@@ -40,6 +40,16 @@ unrelated articles at most 0.59 (they share sentence templates; real unrelated p
 DEDUPE_RECENT_SIZE = 2048
 """Articles this process has seen recently, matched in memory while their store is pending."""
 DEDUPE_CANDIDATE_LIMIT = 1000
+"""Stored candidates matched per article at most (a band shared by very many bodies is noise)."""
+DEDUPE_LOOKUP_BATCH_SIZE = 20
+"""``TASS_DEDUPE_LOOKUP_BATCH_SIZE``: articles whose MongoDB candidate look-ups share one query.
+Kept small because a server may test each fetched document against every key of the ``$in``
+(SecantusDB does): a query of n articles then costs ~10 n^2 comparisons, and a store batch of
+100 late checks in one query cost more than 100 single queries. 20 takes ~95 % of the saving."""
+DEDUPE_LOOKUP_INTERVAL = 0.05
+"""``TASS_DEDUPE_LOOKUP_INTERVAL``: seconds a look-up waits for others to share its query. A
+worker handles tens of articles a second, so a window of a few milliseconds would batch
+nothing; 50 ms is small beside the store's batching (``TASS_STORE_FLUSH_INTERVAL``)."""
 
 # --- store ----------------------------------------------------------------------------------
 STORE_BATCH_SIZE = 100

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 from datetime import timedelta
 
@@ -73,6 +74,9 @@ def test_config_needs_mongo_uri_only_when_enabled() -> None:
     for bad in (0, -0.5, 1.5, "nan"):
         with pytest.raises(ValueError, match="TASS_DEDUPE_MIN_SIMILARITY"):
             DedupePipeline.from_crawler(make_crawler("mongodb://x", TASS_DEDUPE_MIN_SIMILARITY=bad))
+    for name, bad in (("TASS_DEDUPE_LOOKUP_BATCH_SIZE", 0), ("TASS_DEDUPE_LOOKUP_INTERVAL", 0)):
+        with pytest.raises(ValueError, match=name):
+            DedupePipeline.from_crawler(make_crawler("mongodb://x", **{name: bad}))
     config = DedupePipeline.from_crawler(make_crawler("mongodb://x")).config
     assert config.min_similarity == defaults.DEDUPE_MIN_SIMILARITY
     strict = make_crawler("mongodb://x", TASS_DEDUPE_MIN_SIMILARITY="1")
@@ -221,3 +225,107 @@ def test_the_re_check_is_connected_to_item_scraped() -> None:
     off = make_crawler("", TASS_DEDUPE_NEAR_ENABLED=False)
     off_dedupe = DedupePipeline.from_crawler(off)
     assert off_dedupe.item_scraped not in receivers(off)
+
+
+def test_articles_arriving_together_share_one_lookup(mongo_uri, mongo_db_name, mongo_db) -> None:
+    """Five articles, one candidate query; each still gets its own verdict."""
+    original, copy = _pair(9)
+    run(lambda: _store_all(mongo_uri, mongo_db_name, original))
+    crawler = make_crawler(
+        mongo_uri,
+        mongo_db_name,
+        TASS_DEDUPE_LOOKUP_BATCH_SIZE=5,
+        TASS_DEDUPE_LOOKUP_INTERVAL=3600,  # the batch goes when it is full, not on a timer
+    )
+    dedupe = DedupePipeline.from_crawler(crawler)
+    others = [article(9500 + i, body=body_text(500 + i, paragraphs=10)) for i in range(3)]
+    local_copy = article(9102, body=copy.body, published_at=LATE + timedelta(hours=1))
+    batch = [copy, *others, local_copy]
+
+    async def body():
+        await dedupe.open_spider()
+        await asyncio.gather(*(dedupe.process_item(item) for item in batch))
+        await dedupe.close_spider()
+
+    run(body)
+    assert crawler.stats.get_value("tass/dedupe/lookups") == 1
+    assert copy.duplicate_of == 9001  # found in MongoDB through the shared query
+    assert local_copy.duplicate_of == 9001
+    assert [item.duplicate_of for item in others] == [None, None, None]
+    assert crawler.stats.get_value("tass/dedupe/near_duplicates") == 2
+
+
+def test_a_store_batch_is_re_checked_with_one_lookup(mongo_uri, mongo_db_name, mongo_db) -> None:
+    crawler = make_crawler(
+        mongo_uri,
+        mongo_db_name,
+        TASS_DEDUPE_LOOKUP_BATCH_SIZE=4,
+        TASS_DEDUPE_LOOKUP_INTERVAL=3600,
+        TASS_STORE_BATCH_SIZE=4,
+        TASS_STORE_FLUSH_INTERVAL=3600,
+    )
+    chain = Chain(crawler)
+    items = [article(9600 + i, body=body_text(600 + i, paragraphs=10)) for i in range(4)]
+
+    async def body():
+        await chain.open()
+        await asyncio.gather(*(chain.dedupe.process_item(item) for item in items))
+        await asyncio.gather(*(chain.store.process_item(item) for item in items))
+        await asyncio.gather(*(chain.dedupe.item_scraped(item) for item in items))
+        await chain.close()
+
+    run(body)
+    assert chain.stat("tass/store/batches") == 1
+    assert chain.stat("tass/dedupe/lookups") == 2  # the first checks, then the late ones
+    assert chain.stat("tass/dedupe/late_skipped") is None
+    assert mongo_db.articles.count_documents({"duplicate_of": None}) == 4
+
+
+def test_an_unchanged_refetch_skips_the_late_check(mongo_uri, mongo_db_name, mongo_db) -> None:
+    original, copy = _pair(10)
+    run(lambda: _store_all(mongo_uri, mongo_db_name, original, copy))
+    again = article(9101, body=copy.body, published_at=LATE, title="Reworded headline")
+    edited = article(9001, body=original.body, published_at=EARLY, title="A new headline")
+    chain = Chain(make_crawler(mongo_uri, mongo_db_name))
+
+    async def body():
+        await chain.open()
+        await chain.process(again)
+        await chain.process(edited)
+        await chain.close()
+
+    run(body)
+    assert again.duplicate_of == 9001
+    assert chain.stat("tass/dedupe/late_skipped") == 1  # the edit is re-checked
+    assert chain.stat("tass/store/unchanged") == 1 and chain.stat("tass/store/updated") == 1
+    docs = {d["_id"]: d["duplicate_of"] for d in mongo_db.articles.find()}
+    assert docs == {9001: None, 9101: 9001}
+
+
+def test_a_lookup_that_outlives_the_retry_deadline_leaves_its_batch_unchecked() -> None:
+    import socket
+
+    with socket.socket() as sock:  # a port nobody listens on: connections are refused
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    crawler = make_crawler(
+        f"mongodb://127.0.0.1:{port}",
+        "unreachable",
+        TASS_MONGO_TIMEOUT=0.1,
+        TASS_MONGO_RETRY_DEADLINE=0.3,
+        TASS_DEDUPE_LOOKUP_BATCH_SIZE=3,
+        TASS_DEDUPE_LOOKUP_INTERVAL=3600,
+    )
+    dedupe = DedupePipeline.from_crawler(crawler)
+    items = [article(9700 + i) for i in range(3)]
+
+    async def body():
+        await dedupe.open_spider()
+        results = await asyncio.gather(*(dedupe.process_item(item) for item in items))
+        await dedupe.close_spider()
+        return results
+
+    assert run(body) == items  # passed on unmatched, not dropped
+    assert crawler.stats.get_value("tass/dedupe/lookups") == 1
+    assert crawler.stats.get_value("tass/dedupe/unchecked") == 3
+    assert all(item.duplicate_of is None and item.minhash for item in items)

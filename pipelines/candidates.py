@@ -1,0 +1,194 @@
+"""Where the dedupe stage finds its candidates: a band-indexed recent window, batched lookups.
+
+``RecentWindow`` holds the last ``size`` articles this process saw, in arrival order, and an
+index ``band key -> ids`` over their LSH bands, so the articles sharing a band with a given one
+are found with ten dictionary look-ups instead of a scan of the window. Every change goes
+through ``remember`` (which also replaces an id seen again, with its new bands) and eviction of
+the oldest, and both keep the index equal to the window: a key maps to exactly the ids in the
+window whose bands contain it, and no key maps to an empty set.
+
+``CandidateLookup`` gathers the MongoDB candidate lookups of articles arriving close together
+and sends one indexed ``$in`` query over all their band keys: a batch goes when ``batch_size``
+articles wait, or ``interval`` seconds after its first one arrived, or at close. The query
+returns the stored documents sharing any band with any of them (with their ``minhash_bands``);
+each waiter gets the documents sharing a band with it (at most ``limit``, its own document
+included: the caller decides what to do with it). Several batches may be in flight at once. The
+blocking call, run in a thread and retried through an outage, is the caller's ``fetch``; its
+error (``RetryDeadlineExceeded`` after an outage) is raised to every waiter of the batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from typing import Generic, Protocol, TypeVar
+
+from pipelines.mongo import Document
+
+
+class Banded(Protocol):
+    """What the window needs of an entry: its id and its band keys."""
+
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def bands(self) -> frozenset[int]: ...
+
+
+E = TypeVar("E", bound=Banded)
+
+
+class RecentWindow(Generic[E]):
+    """The last ``size`` entries by id, in arrival order, indexed by band key."""
+
+    def __init__(self, size: int) -> None:
+        if size <= 0:
+            raise ValueError(f"the recent window needs a size > 0, got {size}")
+        self.size = size
+        self._entries: OrderedDict[int, E] = OrderedDict()
+        self._by_band: dict[int, set[int]] = {}
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __contains__(self, aid: object) -> bool:
+        return aid in self._entries
+
+    def get(self, aid: int) -> E | None:
+        return self._entries.get(aid)
+
+    def values(self) -> Iterable[E]:
+        return self._entries.values()
+
+    def remember(self, entry: E) -> None:
+        """Add ``entry`` as the newest (replacing the entry of its id), evicting the oldest."""
+        old = self._entries.pop(entry.id, None)
+        if old is not None:
+            self._unindex(old)
+        self._entries[entry.id] = entry
+        for key in entry.bands:
+            self._by_band.setdefault(key, set()).add(entry.id)
+        while len(self._entries) > self.size:
+            _, evicted = self._entries.popitem(last=False)
+            self._unindex(evicted)
+
+    def sharing(self, keys: Iterable[int]) -> list[E]:
+        """The entries sharing at least one of the band ``keys``, in no particular order."""
+        ids: set[int] = set()
+        for key in keys:
+            found = self._by_band.get(key)
+            if found:
+                ids |= found
+        return [self._entries[aid] for aid in ids]
+
+    def index(self) -> dict[int, frozenset[int]]:
+        """A copy of the band index (for checks and tests)."""
+        return {key: frozenset(ids) for key, ids in self._by_band.items()}
+
+    def _unindex(self, entry: E) -> None:
+        for key in entry.bands:
+            ids = self._by_band.get(key)
+            if ids is None:
+                continue
+            ids.discard(entry.id)
+            if not ids:
+                del self._by_band[key]
+
+
+Fetch = Callable[[list[int], int], Awaitable[list[Document]]]
+"""``fetch(keys, limit)``: the stored documents (``_id``, ``minhash_bands`` and whatever else
+the caller projects) whose ``minhash_bands`` contain any of ``keys``, at most ``limit``."""
+
+
+@dataclass(slots=True, eq=False)
+class _Waiter:
+    keys: frozenset[int]
+    future: asyncio.Future[list[Document]]
+
+
+class CandidateLookup:
+    """Batches candidate look-ups: one ``fetch`` for the articles that arrive close together."""
+
+    def __init__(self, fetch: Fetch, *, batch_size: int, interval: float, limit: int) -> None:
+        if batch_size <= 0:
+            raise ValueError(f"batch_size must be > 0, got {batch_size}")
+        if not interval > 0:
+            raise ValueError(f"interval must be > 0 seconds, got {interval}")
+        self._fetch = fetch
+        self.batch_size = batch_size
+        self.interval = interval
+        self.limit = limit
+        self._waiting: list[_Waiter] = []
+        self._timer: asyncio.TimerHandle | None = None
+        self._running: set[asyncio.Task[None]] = set()
+        self.batches = 0  # fetches sent
+
+    async def candidates(self, keys: frozenset[int]) -> list[Document]:
+        """The stored documents sharing a band key with ``keys`` (its own one included)."""
+        if not keys:
+            return []
+        loop = asyncio.get_running_loop()
+        waiter = _Waiter(keys, loop.create_future())
+        self._waiting.append(waiter)
+        if len(self._waiting) >= self.batch_size:
+            self._fire()
+        elif self._timer is None:
+            self._timer = loop.call_later(self.interval, self._fire)
+        return await waiter.future
+
+    async def close(self) -> None:
+        """Send what waits and let every batch in flight finish."""
+        self._fire()
+        while self._running:
+            await asyncio.gather(*self._running, return_exceptions=True)
+
+    def _fire(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if not self._waiting:
+            return
+        batch, self._waiting = self._waiting, []
+        task = asyncio.get_running_loop().create_task(self._run(batch), name="tass-dedupe-lookup")
+        self._running.add(task)
+        task.add_done_callback(self._running.discard)
+
+    async def _run(self, batch: list[_Waiter]) -> None:
+        keys: set[int] = set()
+        for waiter in batch:
+            keys |= waiter.keys
+        self.batches += 1
+        try:
+            docs = await self._fetch(sorted(keys), self.limit * len(batch))
+        except asyncio.CancelledError:
+            for waiter in batch:
+                waiter.future.cancel()
+            raise
+        except Exception as exc:
+            for waiter in batch:
+                if not waiter.future.done():
+                    waiter.future.set_exception(exc)
+            return
+        by_key: dict[int, list[int]] = {}
+        for position, waiter in enumerate(batch):
+            for key in waiter.keys:
+                by_key.setdefault(key, []).append(position)
+        found: list[list[Document]] = [[] for _ in batch]
+        for doc in docs:
+            hit: set[int] = set()
+            stored = doc.get("minhash_bands")
+            if not isinstance(stored, list):
+                continue
+            for key in stored:
+                with contextlib.suppress(TypeError):  # an unhashable stray value
+                    hit.update(by_key.get(key, ()))
+            for position in hit:
+                if len(found[position]) < self.limit:
+                    found[position].append(doc)
+        for waiter, docs_of in zip(batch, found, strict=True):
+            if not waiter.future.done():
+                waiter.future.set_result(docs_of)

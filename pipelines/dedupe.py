@@ -248,13 +248,17 @@ class DedupePipeline:
         if earlier and earlier.settled and earlier.adapter and earlier.adapter.item is item:
             self.stats.inc_value("tass/dedupe/late_skipped")
             return
+        if earlier and earlier.minhash == fingerprint:
+            keys = earlier.bands  # the first check's, not hashed again
+        else:
+            keys = frozenset(bands(fingerprint))
         this = _Seen(
             adapter["id"],
             fingerprint,
             adapter.get("published_at"),
             adapter.get("duplicate_of"),
             adapter,
-            frozenset(bands(fingerprint)),
+            keys,
         )
         try:
             if await self._match(this, await self._candidates(this)):

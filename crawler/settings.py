@@ -11,6 +11,10 @@ import os
 from collections.abc import Callable
 from typing import TypeVar
 
+# The pipelines' defaults live with the pipelines (they also serve crawlers built in tests);
+# this module only lets the environment override them.
+from pipelines import defaults as P
+
 T = TypeVar("T")
 
 
@@ -87,12 +91,12 @@ ROBOTSTXT_OBEY = True
 # Empty REDIS_URL / MONGO_URI: the crawl starts embedded servers under TASS_DATA_DIR.
 REDIS_URL = _env("REDIS_URL", "", _str, "a redis:// URL")
 MONGO_URI = _env("MONGO_URI", "", _str, "a mongodb:// URL")
-MONGO_DATABASE = _env("MONGO_DATABASE", "tass", _str, "a database name")
+MONGO_DATABASE = _env("MONGO_DATABASE", P.MONGO_DATABASE, _str, "a database name")
 # How long one MongoDB attempt waits for the server, and how long an operation is retried
 # through an outage before the store gives up (and spills its batch to TASS_DATA_DIR/spill).
-TASS_MONGO_TIMEOUT = _env("TASS_MONGO_TIMEOUT", 10.0, _positive_float, "seconds (> 0)")
+TASS_MONGO_TIMEOUT = _env("TASS_MONGO_TIMEOUT", P.MONGO_TIMEOUT, _positive_float, "seconds (> 0)")
 TASS_MONGO_RETRY_DEADLINE = _env(
-    "TASS_MONGO_RETRY_DEADLINE", 900.0, _positive_float, "seconds (> 0)"
+    "TASS_MONGO_RETRY_DEADLINE", P.MONGO_RETRY_DEADLINE, _positive_float, "seconds (> 0)"
 )
 TASS_DATA_DIR = _env("TASS_DATA_DIR", ".tass", _str, "a folder path")
 
@@ -168,10 +172,14 @@ ITEM_PIPELINES = {
     "pipelines.dedupe.DedupePipeline": 300,
     "pipelines.store.StorePipeline": 400,
 }
-TASS_STORE_BATCH_SIZE = _env("TASS_STORE_BATCH_SIZE", 100, _positive_int, "an integer > 0")
-TASS_STORE_FLUSH_INTERVAL = _env("TASS_STORE_FLUSH_INTERVAL", 0.5, _positive_float, "seconds (> 0)")
+TASS_STORE_BATCH_SIZE = _env(
+    "TASS_STORE_BATCH_SIZE", P.STORE_BATCH_SIZE, _positive_int, "an integer > 0"
+)
+TASS_STORE_FLUSH_INTERVAL = _env(
+    "TASS_STORE_FLUSH_INTERVAL", P.STORE_FLUSH_INTERVAL, _positive_float, "seconds (> 0)"
+)
 TASS_STORE_CLOSE_DEADLINE = _env(
-    "TASS_STORE_CLOSE_DEADLINE", 120.0, _positive_float, "seconds (> 0)"
+    "TASS_STORE_CLOSE_DEADLINE", P.STORE_CLOSE_DEADLINE, _positive_float, "seconds (> 0)"
 )
 TASS_DEDUPE_NEAR_ENABLED = _env("TASS_DEDUPE_NEAR_ENABLED", True, _bool, "true or false")
 
@@ -184,9 +192,17 @@ def _similarity(raw: str) -> float:
 
 
 TASS_DEDUPE_MIN_SIMILARITY = _env(
-    "TASS_DEDUPE_MIN_SIMILARITY", 0.75, _similarity, "a similarity in (0, 1]"
+    "TASS_DEDUPE_MIN_SIMILARITY", P.DEDUPE_MIN_SIMILARITY, _similarity, "a similarity in (0, 1]"
 )
-TASS_VALIDATE_MIN_BODY = _env("TASS_VALIDATE_MIN_BODY", 200, int, "a number of characters")
+TASS_DEDUPE_LOOKUP_BATCH_SIZE = _env(
+    "TASS_DEDUPE_LOOKUP_BATCH_SIZE", P.DEDUPE_LOOKUP_BATCH_SIZE, _positive_int, "an integer > 0"
+)
+TASS_DEDUPE_LOOKUP_INTERVAL = _env(
+    "TASS_DEDUPE_LOOKUP_INTERVAL", P.DEDUPE_LOOKUP_INTERVAL, _positive_float, "seconds (> 0)"
+)
+TASS_VALIDATE_MIN_BODY = _env(
+    "TASS_VALIDATE_MIN_BODY", P.VALIDATE_MIN_BODY, int, "a number of characters"
+)
 
 LOG_LEVEL = _env("LOG_LEVEL", "INFO", _str, "a log level")
 FEED_EXPORT_ENCODING = "utf-8"

@@ -13,7 +13,7 @@ from typing import TypeVar
 
 # The pipelines' defaults live with the pipelines (they also serve crawlers built in tests);
 # this module only lets the environment override them.
-from pipelines import defaults as P
+from pipelines import defaults as pipeline_defaults
 
 T = TypeVar("T")
 
@@ -91,12 +91,17 @@ ROBOTSTXT_OBEY = True
 # Empty REDIS_URL / MONGO_URI: the crawl starts embedded servers under TASS_DATA_DIR.
 REDIS_URL = _env("REDIS_URL", "", _str, "a redis:// URL")
 MONGO_URI = _env("MONGO_URI", "", _str, "a mongodb:// URL")
-MONGO_DATABASE = _env("MONGO_DATABASE", P.MONGO_DATABASE, _str, "a database name")
+MONGO_DATABASE = _env("MONGO_DATABASE", pipeline_defaults.MONGO_DATABASE, _str, "a database name")
 # How long one MongoDB attempt waits for the server, and how long an operation is retried
 # through an outage before the store gives up (and spills its batch to TASS_DATA_DIR/spill).
-TASS_MONGO_TIMEOUT = _env("TASS_MONGO_TIMEOUT", P.MONGO_TIMEOUT, _positive_float, "seconds (> 0)")
+TASS_MONGO_TIMEOUT = _env(
+    "TASS_MONGO_TIMEOUT", pipeline_defaults.MONGO_TIMEOUT, _positive_float, "seconds (> 0)"
+)
 TASS_MONGO_RETRY_DEADLINE = _env(
-    "TASS_MONGO_RETRY_DEADLINE", P.MONGO_RETRY_DEADLINE, _positive_float, "seconds (> 0)"
+    "TASS_MONGO_RETRY_DEADLINE",
+    pipeline_defaults.MONGO_RETRY_DEADLINE,
+    _positive_float,
+    "seconds (> 0)",
 )
 TASS_DATA_DIR = _env("TASS_DATA_DIR", ".tass", _str, "a folder path")
 
@@ -173,13 +178,19 @@ ITEM_PIPELINES = {
     "pipelines.store.StorePipeline": 400,
 }
 TASS_STORE_BATCH_SIZE = _env(
-    "TASS_STORE_BATCH_SIZE", P.STORE_BATCH_SIZE, _positive_int, "an integer > 0"
+    "TASS_STORE_BATCH_SIZE", pipeline_defaults.STORE_BATCH_SIZE, _positive_int, "an integer > 0"
 )
 TASS_STORE_FLUSH_INTERVAL = _env(
-    "TASS_STORE_FLUSH_INTERVAL", P.STORE_FLUSH_INTERVAL, _positive_float, "seconds (> 0)"
+    "TASS_STORE_FLUSH_INTERVAL",
+    pipeline_defaults.STORE_FLUSH_INTERVAL,
+    _positive_float,
+    "seconds (> 0)",
 )
 TASS_STORE_CLOSE_DEADLINE = _env(
-    "TASS_STORE_CLOSE_DEADLINE", P.STORE_CLOSE_DEADLINE, _positive_float, "seconds (> 0)"
+    "TASS_STORE_CLOSE_DEADLINE",
+    pipeline_defaults.STORE_CLOSE_DEADLINE,
+    _positive_float,
+    "seconds (> 0)",
 )
 TASS_DEDUPE_NEAR_ENABLED = _env("TASS_DEDUPE_NEAR_ENABLED", True, _bool, "true or false")
 
@@ -192,16 +203,25 @@ def _similarity(raw: str) -> float:
 
 
 TASS_DEDUPE_MIN_SIMILARITY = _env(
-    "TASS_DEDUPE_MIN_SIMILARITY", P.DEDUPE_MIN_SIMILARITY, _similarity, "a similarity in (0, 1]"
+    "TASS_DEDUPE_MIN_SIMILARITY",
+    pipeline_defaults.DEDUPE_MIN_SIMILARITY,
+    _similarity,
+    "a similarity in (0, 1]",
 )
 TASS_DEDUPE_LOOKUP_BATCH_SIZE = _env(
-    "TASS_DEDUPE_LOOKUP_BATCH_SIZE", P.DEDUPE_LOOKUP_BATCH_SIZE, _positive_int, "an integer > 0"
+    "TASS_DEDUPE_LOOKUP_BATCH_SIZE",
+    pipeline_defaults.DEDUPE_LOOKUP_BATCH_SIZE,
+    _positive_int,
+    "an integer > 0",
 )
 TASS_DEDUPE_LOOKUP_INTERVAL = _env(
-    "TASS_DEDUPE_LOOKUP_INTERVAL", P.DEDUPE_LOOKUP_INTERVAL, _positive_float, "seconds (> 0)"
+    "TASS_DEDUPE_LOOKUP_INTERVAL",
+    pipeline_defaults.DEDUPE_LOOKUP_INTERVAL,
+    _positive_float,
+    "seconds (> 0)",
 )
 TASS_VALIDATE_MIN_BODY = _env(
-    "TASS_VALIDATE_MIN_BODY", P.VALIDATE_MIN_BODY, int, "a number of characters"
+    "TASS_VALIDATE_MIN_BODY", pipeline_defaults.VALIDATE_MIN_BODY, int, "a number of characters"
 )
 
 LOG_LEVEL = _env("LOG_LEVEL", "INFO", _str, "a log level")

@@ -106,3 +106,13 @@ def test_compose_commands_exist() -> None:
     dockerfile = (REPO / "Dockerfile").read_text()
     assert "FROM python:3.11" in dockerfile
     assert "secantusdb" not in dockerfile and "[embedded" not in dockerfile
+
+
+def test_settings_module_holds_only_settings() -> None:
+    """Scrapy takes every upper-case name of the module as a setting: none may be a module."""
+    import types
+
+    import crawler.settings as settings
+
+    names = [n for n in dir(settings) if n.isupper()]
+    assert names and not [n for n in names if isinstance(getattr(settings, n), types.ModuleType)]

@@ -9,39 +9,21 @@ field, so a failure names the field and lists the first articles that differ.
 from __future__ import annotations
 
 import http.client
-import json
-import subprocess
-import sys
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from crawler.pages import ArticlePage, ExtractionError
 from crawler.urls import SiteUrls
+from replica.launch import ReplicaProcess
+from tests.pages.save_case import ARTICLE_FIELDS, truth_expected
 
 SAMPLE = 150
 USER_AGENT = "tass-crawler/0.1 (+https://example.org)"
-FIELDS = (
-    "id",
-    "url",
-    "section",
-    "kind",
-    "title",
-    "lead",
-    "body",
-    "dateline",
-    "published_at",
-    "modified_at",
-    "tags",
-    "mark",
-    "images",
-    "related",
-)
 
 
 def fetch(url: str) -> tuple[bytes, str | None, str]:
@@ -60,42 +42,9 @@ def fetch(url: str) -> tuple[bytes, str | None, str]:
 
 
 @pytest.fixture(scope="module")
-def replica(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[str, Any]]]:
-    truth_file = tmp_path_factory.mktemp("replica") / "truth.json"
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "replica",
-            "--port",
-            "0",
-            "--articles",
-            "300",
-            "--seed",
-            "11",
-            "--truth",
-            str(truth_file),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        cwd=Path(__file__).resolve().parents[2],
-    )
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline().strip()
-        assert line.startswith("replica listening on "), line
-        base = line.rsplit(" ", 1)[1].rstrip("/")
-        yield base, json.loads(truth_file.read_text(encoding="utf-8"))
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        if proc.stdout is not None:
-            proc.stdout.close()
+def replica() -> Iterator[tuple[str, dict[str, Any]]]:
+    with ReplicaProcess(articles=300, seed=11) as process:
+        yield process.base_url, process.truth()
 
 
 def _sample(truth: dict[str, Any]) -> list[dict[str, Any]]:
@@ -111,12 +60,6 @@ def _sample(truth: dict[str, Any]) -> list[dict[str, Any]]:
     return chosen
 
 
-def _expected(article: dict[str, Any]) -> dict[str, Any]:
-    out = {field: article[field] for field in FIELDS}
-    out["body"] = "\n\n".join(article["body"])
-    return out
-
-
 def _plain(value: Any) -> Any:
     return value.isoformat() if isinstance(value, datetime) else value
 
@@ -126,7 +69,7 @@ def compared(replica: tuple[str, dict[str, Any]]) -> dict[str, list[str]]:
     """Field → descriptions of the sampled articles where the page object differs."""
     base, truth = replica
     urls = SiteUrls(base)
-    diffs: dict[str, list[str]] = {field: [] for field in (*FIELDS, "extraction", "links")}
+    diffs: dict[str, list[str]] = {field: [] for field in (*ARTICLE_FIELDS, "extraction", "links")}
     sample = _sample(truth)
     assert len(sample) >= min(SAMPLE, len(truth["articles"]))
     for article in sample:
@@ -137,8 +80,8 @@ def compared(replica: tuple[str, dict[str, Any]]) -> dict[str, list[str]]:
         except ExtractionError as exc:
             diffs["extraction"].append(f"{article['url']}: {exc}")
             continue
-        expected = _expected(article)
-        for field in FIELDS:
+        expected = truth_expected(article)
+        for field in ARTICLE_FIELDS:
             if _plain(item[field]) != expected[field]:
                 diffs[field].append(
                     f"{article['url']} ({article['kind']}): got {_plain(item[field])!r}, "
@@ -151,7 +94,7 @@ def compared(replica: tuple[str, dict[str, Any]]) -> dict[str, list[str]]:
     return diffs
 
 
-@pytest.mark.parametrize("field", [*FIELDS, "extraction", "links"])
+@pytest.mark.parametrize("field", [*ARTICLE_FIELDS, "extraction", "links"])
 def test_field_matches_truth(compared: dict[str, list[str]], field: str) -> None:
     diffs = compared[field]
     assert not diffs, f"{len(diffs)} differ:\n" + "\n".join(diffs[:5])

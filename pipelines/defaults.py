@@ -1,7 +1,8 @@
 """Every default of the pipelines in one place.
 
-The settings named here with a ``TASS_`` prefix but missing from ``crawler.settings`` are read
-with these defaults; the crawler's settings module may expose them later.
+``crawler.settings`` lets the environment override the ones that are settings (it refers to
+these values rather than keeping a copy); crawlers built without the project settings, as in
+the pipelines' tests, read them from here.
 """
 
 from __future__ import annotations

@@ -8,9 +8,6 @@ field, so a failure names the field and lists the first articles that differ.
 
 from __future__ import annotations
 
-import http.client
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
@@ -20,25 +17,9 @@ import pytest
 from crawler.pages import ArticlePage, ExtractionError
 from crawler.urls import SiteUrls
 from replica.launch import ReplicaProcess
-from tests.pages.save_case import ARTICLE_FIELDS, truth_expected
+from tests.pages.save_case import ARTICLE_FIELDS, fetch, truth_expected
 
 SAMPLE = 150
-USER_AGENT = "tass-crawler/0.1 (+https://example.org)"
-
-
-def fetch(url: str) -> tuple[bytes, str | None, str]:
-    request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
-    try:
-        with urllib.request.urlopen(request, timeout=30) as resp:
-            charset = resp.headers.get_content_charset()
-            try:
-                body = resp.read()
-            except http.client.IncompleteRead as exc:
-                body = exc.partial
-            return body, charset, resp.geturl()
-    except urllib.error.HTTPError as exc:
-        with exc:
-            return exc.read(), None, url
 
 
 @pytest.fixture(scope="module")

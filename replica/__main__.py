@@ -19,8 +19,11 @@ from replica.config import (
     DEFAULT_HOST,
     DEFAULT_PORT,
     DEFAULT_SEED,
+    DEFAULT_SITEMAP_CHUNK,
     DEFAULT_SLOW_MS,
     DEFAULT_START_DATE,
+    MARKUPS,
+    SITEMAP_LAYOUTS,
     ReplicaConfig,
 )
 from replica.server import ReplicaServer
@@ -130,6 +133,31 @@ def parser() -> argparse.ArgumentParser:
         help="share of paths answering after --slow-ms",
     )
     p.add_argument("--slow-ms", type=_non_negative, default=DEFAULT_SLOW_MS)
+    p.add_argument(
+        "--markup",
+        choices=MARKUPS,
+        default="default",
+        help="article and listing markup: the default guesses or the alternative shapes",
+    )
+    p.add_argument(
+        "--sitemap-layout",
+        choices=SITEMAP_LAYOUTS,
+        default="default",
+        help="how the news sitemaps are cut into files (default %(default)s)",
+    )
+    p.add_argument(
+        "--sitemap-chunk",
+        type=_positive,
+        default=DEFAULT_SITEMAP_CHUNK,
+        help="entries per file of the rolling layout (default %(default)s)",
+    )
+    p.add_argument(
+        "--sitemap-no-lastmod",
+        type=_fraction,
+        default=0.0,
+        metavar="FRACTION",
+        help="share of sitemap entries without lastmod (picked by article id)",
+    )
     return p
 
 
@@ -151,6 +179,10 @@ def config_from_args(argv: list[str] | None = None) -> tuple[ReplicaConfig, Path
             fault_429=args.fault_429,
             fault_slow=args.fault_slow,
             slow_ms=args.slow_ms,
+            markup=args.markup,
+            sitemap_layout=args.sitemap_layout,
+            sitemap_chunk=args.sitemap_chunk,
+            sitemap_no_lastmod=args.sitemap_no_lastmod,
         )
     except ValueError as exc:
         p.error(str(exc))

@@ -17,6 +17,16 @@ DEFAULT_ARTICLES = 3000
 DEFAULT_SEED = 7
 DEFAULT_START_DATE = date(2026, 10, 7)
 DEFAULT_SLOW_MS = 1500
+DEFAULT_SITEMAP_CHUNK = 300
+"""Entries per file of the ``rolling`` sitemap layout (10 files for the default archive)."""
+
+MARKUPS = ("default", "alt")
+"""``default``: the markup the spec's [GUESS] parts were first written as (``replica.render``);
+``alt``: every [GUESS] part in other plausible shapes (``replica.alt``)."""
+SITEMAP_LAYOUTS = ("default", "monthly", "daily", "rolling", "shuffle")
+"""How the news sitemaps are cut (``replica.sitemaps``)."""
+SWITCHES = ("markup", "sitemap_layout", "sitemap_chunk", "sitemap_no_lastmod")
+"""The config fields ``POST /__replica__/switches`` may change while the replica runs."""
 
 ARTICLES_PER_DAY = 200
 """English items a day; with ``SECONDS_PER_ARTICLE`` spacing that is exactly one day."""
@@ -101,6 +111,14 @@ class ReplicaConfig:
     fault_429: float = 0.0
     fault_slow: float = 0.0
     slow_ms: int = DEFAULT_SLOW_MS
+    markup: str = "default"
+    """One of ``MARKUPS``."""
+    sitemap_layout: str = "default"
+    """One of ``SITEMAP_LAYOUTS``."""
+    sitemap_chunk: int = DEFAULT_SITEMAP_CHUNK
+    """Entries per file of the ``rolling`` layout."""
+    sitemap_no_lastmod: float = 0.0
+    """Share of articles (seeded by id, the same every day) whose sitemap entry has no lastmod."""
 
     def __post_init__(self) -> None:
         if self.articles < 1:
@@ -109,7 +127,16 @@ class ReplicaConfig:
             raise ValueError(f"day must be 0 or more, got {self.day}")
         if not 0 <= self.port <= 65535:
             raise ValueError(f"port must be in 0..65535, got {self.port}")
-        for name in ("fault_503", "fault_429", "fault_slow"):
+        if self.markup not in MARKUPS:
+            raise ValueError(f"markup must be one of {', '.join(MARKUPS)}, got {self.markup!r}")
+        if self.sitemap_layout not in SITEMAP_LAYOUTS:
+            raise ValueError(
+                f"sitemap_layout must be one of {', '.join(SITEMAP_LAYOUTS)}, "
+                f"got {self.sitemap_layout!r}"
+            )
+        if self.sitemap_chunk < 1:
+            raise ValueError(f"sitemap_chunk must be at least 1, got {self.sitemap_chunk}")
+        for name in ("fault_503", "fault_429", "fault_slow", "sitemap_no_lastmod"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name} must be a fraction in [0, 1], got {value}")

@@ -4,8 +4,8 @@
 a section, a kind, a title, a lead, tags, photos, "Read also" targets, variant choices and a
 list of future edits. A record is a pure function of (seed, archive size at day 0, k); the
 archive only grows when the site moves forward. ``SiteState`` is the view at one day: which
-articles exist, their revision, the section feeds, RSS, sitemaps and tag listings. Bodies are
-generated on demand (``SiteState.body``) and cached.
+articles exist, their revision, the section feeds, RSS, the sitemaps' entries and tag
+listings. Bodies are generated on demand (``SiteState.body``) and cached.
 
 Time line: the newest article at day 0 is published at start-date 19:00 Moscow time and has id
 ``NEWEST_ID_DAY0``; articles are spaced ``SECONDS_PER_ARTICLE`` apart (minus jitter), so each
@@ -39,7 +39,6 @@ from replica.config import (
 
 MSK = timezone(timedelta(hours=3))
 KINDS = ("news", "article", "interview", "opinion", "gallery")
-SITEMAP_FILES = 10
 RSS_ITEMS = 100
 EDIT_PROBABILITY = 0.05
 EDIT_WINDOW_DAYS = 3
@@ -407,21 +406,9 @@ class Archive:
         if rng.random() >= share:
             return ()
         count = rng.randrange(4, 8) if kind == "gallery" else 1
-        stamp = datetime.fromtimestamp(published, MSK).strftime("%Y%m%d")
-        out = []
-        for j in range(count):
-            key = f"{mix(self.seed, k, j, 'img'):016x}"[:8]
-            number = self.id_of(k) * 10 + j
-            url = f"{CDN}/width/1020_{key}/tass/m2/en/uploads/i/{stamp}/{number}.jpg"
-            agency = rng.choice(text.PHOTO_AGENCIES)
-            shooter = text.full_name(text.person(rng))
-            credit = f"© {shooter}/TASS" if agency == "TASS" else f"© {agency}/{shooter}"
-            caption = rng.choice(_CAPTIONS).format(
-                city=rng.choice(("Moscow", "St. Petersburg", "Kazan", "Sochi", "Beijing")),
-                n=j + 1,
-            )
-            out.append(Image(url, clean(caption), clean(credit)))
-        return tuple(out)
+        return tuple(
+            photo(self.seed, k, j, self.id_of(k), published, rng=rng) for j in range(count)
+        )
 
     def _duplicate(self, k: int) -> int | None:
         if fraction(self.seed, k, "dup") >= 0.01:
@@ -474,6 +461,24 @@ class Archive:
             t = lo + int(fraction(self.seed, k, "edit-time", e) * max(0, now_e - lo))
             out.append((e, t))
         return tuple(out)
+
+
+def photo(
+    seed: int, k: int, j: int, article_id: int, published: int, *, rng: random.Random
+) -> Image:
+    """Photo ``j`` of article ``k``: a CDN URL dated by publication, a caption and a credit."""
+    key = f"{mix(seed, k, j, 'img'):016x}"[:8]
+    stamp = datetime.fromtimestamp(published, MSK).strftime("%Y%m%d")
+    number = article_id * 10 + j
+    url = f"{CDN}/width/1020_{key}/tass/m2/en/uploads/i/{stamp}/{number}.jpg"
+    agency = rng.choice(text.PHOTO_AGENCIES)
+    shooter = text.full_name(text.person(rng))
+    credit = f"© {shooter}/TASS" if agency == "TASS" else f"© {agency}/{shooter}"
+    caption = rng.choice(_CAPTIONS).format(
+        city=rng.choice(("Moscow", "St. Petersburg", "Kazan", "Sochi", "Beijing")),
+        n=j + 1,
+    )
+    return Image(url, clean(caption), clean(credit))
 
 
 def _accumulate(weights: list[int]) -> list[int]:
@@ -553,9 +558,8 @@ class SiteState:
         listed = [a.index for a in ordered if a.feeds]
         self.listed = listed
         self.rss = listed[:RSS_ITEMS]
-        linked = [a.index for a in ordered if not a.orphan]
-        per = -(-len(linked) // SITEMAP_FILES) if linked else 0
-        self.sitemaps = [linked[i * per : (i + 1) * per] for i in range(SITEMAP_FILES)]
+        self.linked = [a.index for a in ordered if not a.orphan]
+        """Every article with a link to it, newest first: what the sitemaps list."""
         self.tag_pages: dict[str, list[int]] = {}
         self.tag_names: dict[str, str] = {}
         for a in ordered:

@@ -12,17 +12,24 @@ spec says [GUESS] several variants exist and each article picks one (``corpus.Va
   ``a`` | ``aside.article-aside`` (``h4`` + ``ul > li > a``)
 - ``link rel=canonical``: present on some pages, absent on others
 - tag hrefs: ``/tag/<slug>`` | ``/tags/<slug>`` (301 to the former); theme tags ``/<theme>``
+
+``replica.alt.AltRenderer`` subclasses ``Renderer`` for ``--markup alt``: it overrides the
+article root, the descriptions, canonical, tag pages, section pages' server batch and RSS items,
+and ``content`` (what the ground truth reports). The news sitemaps are cut by
+``replica.sitemaps`` under ``--sitemap-layout``.
 """
 
 from __future__ import annotations
 
 import json
+import re
+from dataclasses import dataclass
 from datetime import date, datetime
 from email.utils import format_datetime
 from html import escape
 from typing import Any
 
-from replica.config import SECTIONS, THEMES
+from replica.config import SECTIONS, THEMES, ReplicaConfig
 from replica.corpus import (
     MSK,
     Article,
@@ -33,12 +40,14 @@ from replica.corpus import (
     Tag,
     iso_msk,
 )
+from replica.sitemaps import SitemapFile, layout_files, shows_lastmod
 from replica.text import MONTHS
 
 UTM = "?utm_source=tass.com&utm_medium=referral&utm_campaign={campaign}&utm_referrer=tass.com"
 LOGO = "https://tass.com/img/blocks/common/tass_logo_share_en.png"
 TAG_PAGE_SIZE = 50
 SECTION_PAGE_SIZE = 20
+_TAG_SLUG = re.compile(r"[a-z0-9-]+")
 
 
 def esc(value: str) -> str:
@@ -94,6 +103,11 @@ _FEED_WIDGET = (
 )
 
 
+def rendered_read_also(a: Article, blocks: int) -> list[ReadAlso]:
+    """The "Read also" blocks a body of ``blocks`` elements shows: none after the last one."""
+    return [ra for ra in a.read_also if min(ra.after, blocks - 1) < blocks - 1]
+
+
 def _ad(slot: str) -> str:
     return (
         f'<div class="ad ad_{slot}"><div class="ad__label">Реклама</div>'
@@ -101,24 +115,49 @@ def _ad(slot: str) -> str:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class ArticleContent:
+    """What an article page shows under one markup: the parts the ground truth reports."""
+
+    blocks: list[Block]
+    """Body elements in page order (empty for a gallery without an intro)."""
+    images: tuple[Image, ...]
+    """Every photo of the article in page order (lead photo or slides, then photos in the text)."""
+    dateline: str | None
+    related: list[ReadAlso]
+    """"Read also" blocks as rendered (a block after the last paragraph is dropped)."""
+
+
 class Renderer:
-    """Renders every page of one ``SiteState``; article pieces are shared across days."""
+    """Renders every page of one ``SiteState`` in the default markup; article pieces are shared
+    across days. ``replica.alt.AltRenderer`` overrides the [GUESS] parts."""
+
+    markup = "default"
+    tag_listing = "/tag/"
+    """Where tag listing pages live; ``tag_alias`` answers 301 to it."""
+    tag_alias = "/tags/"
+    server_batch = SECTION_PAGE_SIZE
+    """Items of a section or theme page rendered in the server HTML (the rest come from the API)."""
 
     def __init__(
         self,
         state: SiteState,
+        config: ReplicaConfig,
         base_url: str,
-        crawl_delay: float | None,
         hostile_links: list[tuple[str, str]],
         part_cache: dict[tuple[int, int], tuple[bytes, bytes]],
     ) -> None:
         self.state = state
+        self.config = config
+        self.seed = state.archive.seed
         self.base = base_url.rstrip("/")
-        self.crawl_delay = crawl_delay
+        self.crawl_delay = config.crawl_delay
         self.hostile_links = hostile_links
         self._parts = part_cache
         self._api: dict[int, str] = {}
         self._pages: dict[str, bytes] = {}
+        self._content: dict[int, ArticleContent] = {}
+        self._sitemaps: dict[str, SitemapFile] | None = None
         self._top, self._bottom = self._furniture()
 
     # -- helpers --------------------------------------------------------------------------
@@ -145,11 +184,7 @@ class Renderer:
             '<a class="header__search" href="/search">Search</a></header>'
             f"{_FEED_WIDGET}"
         )
-        most_read = "".join(
-            f'<li class="most-read__item"><a class="most-read__link" href="{a.path}">'
-            f"{esc(state.titles[a.index])}</a></li>"
-            for a in (state.articles[i] for i in state.listed[3:9])
-        )
+        most_read = "".join(self._most_read_item(state.articles[i]) for i in state.listed[3:9])
         bottom = (
             '<aside class="sidebar">'
             '<div class="most-read"><div class="most-read__title">Most read</div>'
@@ -168,7 +203,36 @@ class Renderer:
         )
         return top, bottom
 
+    def _most_read_item(self, a: Article) -> str:
+        return (
+            f'<li class="most-read__item"><a class="most-read__link" href="{a.path}">'
+            f"{esc(self.state.titles[a.index])}</a></li>"
+        )
+
     # -- articles -------------------------------------------------------------------------
+    def content(self, index: int) -> ArticleContent:
+        """The article's body, photos, dateline and "Read also" blocks as this markup shows them."""
+        found = self._content.get(index)
+        if found is None:
+            found = self._make_content(index)
+            self._content[index] = found
+        return found
+
+    def _make_content(self, index: int) -> ArticleContent:
+        a = self.state.articles[index]
+        blocks = self.state.body(index)
+        return ArticleContent(blocks, a.images, a.dateline, rendered_read_also(a, len(blocks)))
+
+    def description(self, index: int) -> str:
+        """``og:description`` and the other descriptions of the head: the lead (spec §3.2)."""
+        return self.state.articles[index].lead or ""
+
+    def canonical(self, a: Article) -> str:
+        """The ``link rel=canonical`` element, or nothing."""
+        if not a.variants.canonical:
+            return ""
+        return f'<link rel="canonical" href="{esc(self.url(a.path))}">'
+
     def article_page(self, index: int) -> bytes:
         head, main = self.article_parts(index)
         return b"".join((head, self._top_b, main, self._bottom_b))
@@ -202,9 +266,10 @@ class Renderer:
         a = state.articles[index]
         title = state.titles[index]
         url = self.url(a.path)
-        lead = a.lead or ""
-        image = a.images[0].url if a.images else LOGO
-        canonical = f'<link rel="canonical" href="{esc(url)}">' if a.variants.canonical else ""
+        lead = self.description(index)
+        images = self.content(index).images
+        image = images[0].url if images else LOGO
+        canonical = self.canonical(a)
         section_name = SECTIONS[a.home][1]
         org = {
             "@context": "https://schema.org",
@@ -234,7 +299,7 @@ class Renderer:
             "description": lead,
             "datePublished": iso_msk(a.published),
             "dateModified": iso_msk(state.modified[index]),
-            "image": [img.url for img in a.images] or [LOGO],
+            "image": [img.url for img in images] or [LOGO],
             "author": {"@type": "Organization", "name": "TASS"},
             "publisher": {"@type": "Organization", "name": "TASS", "logo": LOGO},
         }
@@ -346,8 +411,7 @@ class Renderer:
         root_id = ' id="news"' if root == "news" else ""
         return f'<div class="{root}"{root_id}>{header}{media}{body}{tags}{share}</div>'
 
-    @staticmethod
-    def _tag_href(a: Article, tag: Tag) -> str:
+    def _tag_href(self, a: Article, tag: Tag) -> str:
         if tag.theme or a.variants.tag_href == 0:
             return tag.path
         return f"/tags/{tag.slug}"
@@ -448,11 +512,6 @@ class Renderer:
         out.append("</div>")
         return "".join(out)
 
-    def related(self, index: int) -> list[ReadAlso]:
-        """Read-also blocks as actually rendered (a block after the last paragraph is dropped)."""
-        n = len(self.state.body(index))
-        return [ra for ra in self.state.articles[index].read_also if min(ra.after, n - 1) < n - 1]
-
     # -- listing API ----------------------------------------------------------------------
     def api_item(self, a: Article) -> str:
         cached = self._api.get(a.index)
@@ -546,7 +605,7 @@ class Renderer:
             sid, name = SECTIONS[slug]
             items = "".join(
                 self._preview(state.articles[i])
-                for i in state.feeds.get(sid, [])[:SECTION_PAGE_SIZE]
+                for i in state.feeds.get(sid, [])[: self.server_batch]
             )
             body = (
                 f'<div class="section-page" ng-init="sectionId = {sid}; sectionSlug = \'{slug}\';">'
@@ -563,7 +622,7 @@ class Renderer:
                 f'<span class="theme-item__title">{esc(state.titles[i])}</span>'
                 '<span class="theme-item__date">'
                 f"{date_span(state.articles[i].published)}</span></a>"
-                for i in state.feeds.get(sid, [])[:SECTION_PAGE_SIZE]
+                for i in state.feeds.get(sid, [])[: self.server_batch]
             )
             body = (
                 '<div class="section-page theme-page" '
@@ -582,6 +641,14 @@ class Renderer:
         if not 1 <= page <= pages:
             return None
         return self._cached(f"tag:{slug}:{page}", lambda: self._tag(slug, page, items, pages))
+
+    def tag_route(self, path: str) -> tuple[str, str] | None:
+        """(``listing`` or ``alias``, slug) for a tag path, else None."""
+        for role, prefix in (("listing", self.tag_listing), ("alias", self.tag_alias)):
+            slug = path.removeprefix(prefix)
+            if slug != path and _TAG_SLUG.fullmatch(slug):
+                return role, slug
+        return None
 
     def _tag(self, slug: str, page: int, items: list[int], pages: int) -> bytes:
         name = self.state.tag_names[slug]
@@ -630,13 +697,7 @@ class Renderer:
         state = self.state
         items = []
         for i in state.rss:
-            a = state.articles[i]
-            pub = format_datetime(datetime.fromtimestamp(a.published, MSK))
-            items.append(
-                f"<item><title>{esc(state.titles[i])}</title><link>{esc(self.url(a.path))}</link>"
-                f"<pubDate>{pub}</pubDate><description>{esc(a.lead or '')}</description>"
-                f"<category>{esc(SECTIONS[a.home][1])}</category></item>"
-            )
+            items.append(self._rss_item(state.articles[i]))
         build = format_datetime(datetime.fromtimestamp(state.now, MSK))
         return (
             '<?xml version="1.0" encoding="UTF-8"?>\n<rss version="2.0"><channel>'
@@ -645,13 +706,31 @@ class Renderer:
             f"<lastBuildDate>{build}</lastBuildDate>{''.join(items)}</channel></rss>\n"
         ).encode()
 
+    def _rss_item(self, a: Article) -> str:
+        pub = format_datetime(datetime.fromtimestamp(a.published, MSK))
+        return (
+            f"<item><title>{esc(self.state.titles[a.index])}</title>"
+            f"<link>{esc(self.url(a.path))}</link>"
+            f"<pubDate>{pub}</pubDate><description>{esc(a.lead or '')}</description>"
+            f"<category>{esc(SECTIONS[a.home][1])}</category></item>"
+        )
+
+    @property
+    def sitemap_files(self) -> dict[str, SitemapFile]:
+        """The news sitemaps under the configured layout, by file name, in index order."""
+        if self._sitemaps is None:
+            files = layout_files(self.state, self.config)
+            self._sitemaps = {f.name: f for f in files}
+        return self._sitemaps
+
     def sitemap_index(self) -> bytes:
         def build() -> bytes:
             parts = []
-            for n, chunk in enumerate(self.state.sitemaps):
-                last = max((self.state.modified[i] for i in chunk), default=self.state.now)
+            for name, sitemap in self.sitemap_files.items():
+                modified = self.state.modified
+                last = max((modified[i] for i in sitemap.entries), default=self.state.now)
                 parts.append(
-                    f"<sitemap><loc>{esc(self.url(f'/sitemap/sitemap_news{n}.xml'))}</loc>"
+                    f"<sitemap><loc>{esc(self.url(f'/sitemap/{name}'))}</loc>"
                     f"<lastmod>{iso_msk(last)}</lastmod></sitemap>"
                 )
             return (
@@ -662,20 +741,29 @@ class Renderer:
 
         return self._cached("sitemap", build)
 
-    def sitemap(self, n: int) -> bytes:
+    def sitemap(self, name: str) -> bytes | None:
+        """The news sitemap called ``name``, or None when the layout has no such file."""
+        sitemap = self.sitemap_files.get(name)
+        if sitemap is None:
+            return None
+
         def build() -> bytes:
             state = self.state
-            urls = "".join(
-                f"<url><loc>{esc(self.url(state.articles[i].path))}</loc>"
-                f"<lastmod>{iso_msk(state.modified[i])}</lastmod></url>"
-                for i in state.sitemaps[n]
-            )
+            share_without = self.config.sitemap_no_lastmod
+            urls = []
+            for i in sitemap.entries:
+                a = state.articles[i]
+                lastmod = ""
+                if shows_lastmod(self.seed, a.id, share_without):
+                    lastmod = f"<lastmod>{iso_msk(state.modified[i])}</lastmod>"
+                urls.append(f"<url><loc>{esc(self.url(a.path))}</loc>{lastmod}</url>")
             return (
                 '<?xml version="1.0" encoding="UTF-8"?>\n'
-                f'<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{urls}</urlset>\n'
+                '<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+                f"{''.join(urls)}</urlset>\n"
             ).encode()
 
-        return self._cached(f"sitemap{n}", build)
+        return self._cached(f"sitemap:{name}", build)
 
     def robots(self) -> bytes:
         delay = ""

@@ -2,7 +2,8 @@
 
 ``Site`` holds the archive, the state of the current day and its renderer; ``ReplicaServer``
 binds a socket (port 0 picks a free one) and serves ``Site`` over HTTP. Control endpoints under
-``/__replica__/`` (truth, stats, advance) bypass the User-Agent check, the faults and the stats.
+``/__replica__/`` (truth, stats, advance, switches, info) bypass the User-Agent check, the faults
+and the stats.
 """
 
 from __future__ import annotations
@@ -16,7 +17,15 @@ from typing import Any
 
 from aiohttp import web
 
-from replica.config import ALIAS_PREFIXES, RUSSIA_PREFIX, SECTIONS, THEMES, ReplicaConfig
+from replica.alt import AltRenderer
+from replica.config import (
+    ALIAS_PREFIXES,
+    RUSSIA_PREFIX,
+    SECTIONS,
+    SWITCHES,
+    THEMES,
+    ReplicaConfig,
+)
 from replica.corpus import MSK, Archive, SiteState, day_start
 from replica.faults import Faults, ua_allowed, ua_allowed_rss
 from replica.hostile import (
@@ -33,11 +42,11 @@ HTML = "text/html; charset=utf-8"
 JSON = "application/json; charset=utf-8"
 XML = "application/xml; charset=utf-8"
 _ARTICLE = re.compile(r"^/([a-z-]+)/(\d+)$")
-_SITEMAP = re.compile(r"^/sitemap/sitemap_news(\d)\.xml$")
-_TAG = re.compile(r"^/tag/([a-z0-9-]+)$")
-_TAGS_ALIAS = re.compile(r"^/tags/([a-z0-9-]+)$")
+_SITEMAP = re.compile(r"^/sitemap/([A-Za-z0-9_-]+\.xml)$")
 _ARCHIVE = re.compile(r"^/archive/(\d{4})/(\d{2})/(\d{2})$")
 _KNOWN_PREFIXES = frozenset([*SECTIONS, *THEMES, RUSSIA_PREFIX, *ALIAS_PREFIXES])
+RENDERERS: dict[str, type[Renderer]] = {"default": Renderer, "alt": AltRenderer}
+"""The renderer of each ``ReplicaConfig.markup``."""
 
 
 def _response(body: bytes, content_type: str = HTML, status: int = 200) -> web.Response:
@@ -53,7 +62,8 @@ def _json(data: Any, status: int = 200) -> web.Response:
 
 
 class Site:
-    """The replica's content at the current day; ``advance`` moves it forward."""
+    """The replica's content at the current day under the current switches; ``advance`` moves
+    it forward, ``switch`` changes how it is rendered (markup, sitemap layout)."""
 
     def __init__(self, config: ReplicaConfig) -> None:
         self.config = config
@@ -71,17 +81,34 @@ class Site:
     def set_day(self, day: int) -> None:
         self.state = SiteState(self.archive, day)
         self.hostile = HostileSet(self.archive, self.state.now) if self.config.hostile else None
+        self._by_date: dict[date, list[int]] | None = None
+        self._render()
+
+    def _render(self) -> None:
         links = []
         if self.hostile is not None:
             links = [(e.path, e.label) for e in self.hostile.entries]
-        self.renderer = Renderer(
-            self.state, self.base_url, self.config.crawl_delay, links, self._parts
-        )
+        renderer = RENDERERS[self.config.markup]
+        self.renderer = renderer(self.state, self.config, self.base_url, links, self._parts)
         self._truth: bytes | None = None
-        self._by_date: dict[date, list[int]] | None = None
 
     def advance(self, days: int) -> None:
         self.set_day(self.state.day + days)
+
+    def switch(self, **changes: object) -> None:
+        """Change some of ``SWITCHES`` (validated by ``ReplicaConfig``); the day stays."""
+        unknown = sorted(set(changes) - set(SWITCHES))
+        if unknown:
+            known = ", ".join(SWITCHES)
+            raise ValueError(f"not a switch: {', '.join(unknown)} (switches: {known})")
+        config = self.config.replace(**changes)
+        if config.markup != self.config.markup:
+            self._parts.clear()
+        self.config = config
+        self._render()
+
+    def switches(self) -> dict[str, Any]:
+        return {name: getattr(self.config, name) for name in SWITCHES}
 
     def truth(self) -> dict[str, Any]:
         return build_truth(self.renderer, self.hostile)
@@ -209,7 +236,10 @@ class ReplicaServer:
             return "sitemap", _response(r.sitemap_index(), XML)
         sm = _SITEMAP.match(path)
         if sm is not None:
-            return "sitemap", _response(r.sitemap(int(sm.group(1))), XML)
+            sitemap = r.sitemap(sm.group(1))
+            if sitemap is None:
+                return "not_found", _response(r.not_found(), status=404)
+            return "sitemap", _response(sitemap, XML)
         if path == "/today":
             return "static", _response(r.today())
         if path == "/sport":
@@ -221,18 +251,19 @@ class ReplicaServer:
             return "section", _response(r.section(slug))
         if slug in THEMES:
             return "theme", _response(r.section(slug))
-        tm = _TAG.match(path)
-        if tm is not None:
-            try:
-                page = int(request.query.get("page", "1"))
-            except ValueError:
-                page = 0
-            body = r.tag(tm.group(1), page)
-            if body is not None:
-                return "tag", _response(body)
-        alias = _TAGS_ALIAS.match(path)
-        if alias is not None and alias.group(1) in site.state.tag_pages:
-            return "redirect", _redirect(f"/tag/{alias.group(1)}")
+        tag = r.tag_route(path)
+        if tag is not None:
+            role, tag_slug = tag
+            if role == "listing":
+                try:
+                    page = int(request.query.get("page", "1"))
+                except ValueError:
+                    page = 0
+                body = r.tag(tag_slug, page)
+                if body is not None:
+                    return "tag", _response(body)
+            elif tag_slug in site.state.tag_pages:
+                return "redirect", _redirect(r.tag_listing + tag_slug)
         am = _ARCHIVE.match(path)
         if am is not None and site.hostile is not None:
             return self._archive(int(am.group(1)), int(am.group(2)), int(am.group(3)))
@@ -316,7 +347,7 @@ class ReplicaServer:
             resp.content_length = len(page)
             resp.force_close()
             await resp.prepare(request)
-            start = page.find(b'<div class="text-content">')
+            start = max(0, page.find(b'<div class="text-content">'))
             await resp.write(page[: start + (len(page) - start) // 4])
             if request.transport is not None:
                 request.transport.close()
@@ -394,6 +425,15 @@ class ReplicaServer:
                 return _json({"error": "days must be a positive integer"}, 400)
             site.advance(days)
             return _json({"day": site.state.day, "articles": len(site.state.articles)})
+        if path == "/__replica__/switches":
+            if request.method == "POST":
+                try:
+                    site.switch(**_switch_values(request.query))
+                except ValueError as exc:
+                    return _json({"error": str(exc)}, 400)
+            elif request.method != "GET":
+                return _json({"error": "GET or POST"}, 405)
+            return _json(site.switches())
         if path == "/__replica__/info":
             cfg = self.config
             return _json(
@@ -404,9 +444,26 @@ class ReplicaServer:
                     "start_date": cfg.start_date.isoformat(),
                     "base_url": site.base_url,
                     "hostile": cfg.hostile,
+                    **site.switches(),
                 }
             )
         return _json({"error": "unknown control endpoint"}, 404)
+
+
+def _switch_values(query: Any) -> dict[str, object]:
+    """``?markup=alt&sitemap-layout=daily`` as typed ``ReplicaConfig`` fields (``-`` or ``_``)."""
+    types = {"sitemap_chunk": int, "sitemap_no_lastmod": float}
+    out: dict[str, object] = {}
+    for key, raw in query.items():
+        name = key.replace("-", "_")
+        convert = types.get(name, str)
+        try:
+            out[name] = convert(raw)
+        except ValueError:
+            raise ValueError(f"{name}: not a number: {raw!r}") from None
+    if not out:
+        raise ValueError(f"name at least one switch: {', '.join(SWITCHES)}")
+    return out
 
 
 def _ids(value: object) -> set[int]:

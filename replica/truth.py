@@ -3,7 +3,9 @@
 Text is NFC with single spaces. ``body`` holds every paragraph, subhead (``h2``), blockquote and
 interview question in page order, the dateline included in the first paragraph; it leaves out
 "Read also" blocks, captions, credits and ads. ``related`` lists the "Read also" targets in page
-order with the headline as linked (the target's first-version headline).
+order with the headline as linked (the target's first-version headline). Body, dateline, images
+and related are what the current markup shows (``Renderer.content``): the alternative markup
+adds photos inside the text and shows some galleries without an intro.
 """
 
 from __future__ import annotations
@@ -22,9 +24,10 @@ def build_truth(renderer: Renderer, hostile: HostileSet | None) -> dict[str, Any
     articles = []
     for a in state.articles:
         i = a.index
+        content = renderer.content(i)
         related = [
             {"id": t.id, "url": base + t.path, "title": t.title0}
-            for ra in renderer.related(i)
+            for ra in content.related
             for t in (state.articles[j] for j in ra.targets)
         ]
         dup = state.articles[a.duplicate_of].id if a.duplicate_of is not None else None
@@ -38,15 +41,15 @@ def build_truth(renderer: Renderer, hostile: HostileSet | None) -> dict[str, Any
                 "kind": a.kind,
                 "title": state.titles[i],
                 "lead": a.lead,
-                "body": [value for _kind, value in state.body(i)],
-                "dateline": a.dateline,
+                "body": [value for _kind, value in content.blocks],
+                "dateline": content.dateline,
                 "published_at": iso_utc(a.published),
                 "modified_at": iso_utc(state.modified[i]),
                 "tags": [t.text for t in a.tags],
                 "mark": a.mark,
                 "images": [
                     {"url": img.url, "caption": img.caption, "credit": img.credit}
-                    for img in a.images
+                    for img in content.images
                 ],
                 "related": related,
                 "duplicate_of": dup,

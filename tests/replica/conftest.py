@@ -134,6 +134,21 @@ def start_replica() -> Iterator[Callable[..., Replica]]:
         rep.stop()
 
 
+@pytest.fixture
+def start_replica_here() -> Iterator[Callable[..., Replica]]:
+    """Like ``start_replica``, but the replicas stop when the test ends."""
+    started: list[Replica] = []
+
+    def start(*args: str) -> Replica:
+        rep = launch(*args)
+        started.append(rep)
+        return rep
+
+    yield start
+    for rep in started:
+        rep.stop()
+
+
 @pytest.fixture(scope="session")
 def replica(start_replica: Callable[..., Replica]) -> Replica:
     """The shared replica: 400 articles, seed 7, day 0, hostile pages on. Do not advance it."""

@@ -23,6 +23,10 @@ from tests.replica.conftest import ROOT, UA, Replica, launch
         (["--start-date", "2026-13-01"], "--start-date"),
         (["--day", "-1"], "--day"),
         (["--crawl-delay", "-3"], "--crawl-delay"),
+        (["--markup", "fancy"], "--markup"),
+        (["--sitemap-layout", "weekly"], "--sitemap-layout"),
+        (["--sitemap-chunk", "0"], "--sitemap-chunk"),
+        (["--sitemap-no-lastmod", "1.5"], "--sitemap-no-lastmod"),
         (["--bogus"], "unrecognized"),
     ],
 )

@@ -180,12 +180,12 @@ def test_the_layout(layout: tuple[str, list[Day]]) -> None:
 
 
 @pytest.mark.parametrize("name", LAYOUTS)
-def test_day_switch_equals_advances(start_replica: Callable[..., Replica], name: str) -> None:
+def test_day_switch_equals_advances(start_replica_here: Callable[..., Replica], name: str) -> None:
     """``--day 3`` serves the sitemaps that three ``advance`` calls reach."""
     common = ("--articles", "300", "--seed", "9", "--base-url", BASE, "--sitemap-layout", name)
     common += ("--sitemap-no-lastmod", "0.1", "--sitemap-chunk", "90")
-    direct = start_replica(*common, "--day", "3")
-    stepped = start_replica(*common)
+    direct = start_replica_here(*common, "--day", "3")
+    stepped = start_replica_here(*common)
     assert stepped.request("POST", "/__replica__/advance?days=3").status == 200
     assert direct.get("/sitemap.xml").body == stepped.get("/sitemap.xml").body
     marks, _files = read_sitemaps(direct)
@@ -194,8 +194,8 @@ def test_day_switch_equals_advances(start_replica: Callable[..., Replica], name:
         assert direct.get(path).body == stepped.get(path).body
 
 
-def test_unknown_sitemap_files(start_replica: Callable[..., Replica]) -> None:
-    rep = start_replica("--articles", "100", "--sitemap-layout", "daily", "--base-url", BASE)
+def test_unknown_sitemap_files(start_replica_here: Callable[..., Replica]) -> None:
+    rep = start_replica_here("--articles", "100", "--sitemap-layout", "daily", "--base-url", BASE)
     names = list(read_sitemaps(rep)[0])
     assert rep.get("/sitemap/sitemap_news0.xml").status == 404
     assert rep.get("/sitemap/" + names[0]).status == 200

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
+
+import pytest
 
 from tests.replica.conftest import BROWSER_UA, Replica
 
 ARGS = ("--articles", "300", "--seed", "21", "--base-url", "http://replica.test")
+SWITCHED = ("--markup", "alt", "--sitemap-layout", "shuffle", "--sitemap-no-lastmod", "0.2")
 
 
-def test_two_processes_serve_identical_bytes(start_replica: Callable[..., Replica]) -> None:
-    one, two = start_replica(*ARGS), start_replica(*ARGS)
+@pytest.mark.parametrize("switches", [(), SWITCHED], ids=["default", "switched"])
+def test_two_processes_serve_identical_bytes(
+    start_replica_here: Callable[..., Replica], switches: tuple[str, ...]
+) -> None:
+    one, two = start_replica_here(*ARGS, *switches), start_replica_here(*ARGS, *switches)
     t1, t2 = one.get("/__replica__/truth").body, two.get("/__replica__/truth").body
     assert t1 == t2
     truth = one.truth()
@@ -23,6 +30,11 @@ def test_two_processes_serve_identical_bytes(start_replica: Callable[..., Replic
         "/robots.txt",
         "/today",
     ]
+    index = one.get("/sitemap.xml").text
+    paths += ["/sitemap/" + part.split("</loc>")[0] for part in index.split("/sitemap/")[1:]]
+    for a in truth["articles"][::30]:
+        paths += re.findall(r'href="(/tags?/[a-z0-9-]+)"', one.get(a["path"]).text)
+    assert any(p.startswith("/tag") for p in paths)
     paths += [a["path"] for a in truth["articles"][::7]]
     paths += [h["path"] for h in truth["hostile"] if h["kind"] in ("cp1251", "invalid_bytes")]
     for path in paths:

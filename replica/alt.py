@@ -80,14 +80,17 @@ from replica.corpus import (
     slugify,
 )
 from replica.render import (
+    BLOCK_SHAPES,
     TAG_PAGE_SIZE,
     UTM,
     ArticleContent,
     Renderer,
     date_span,
+    draw_block,
     esc,
     human_time,
     rendered_read_also,
+    text_content,
 )
 
 INLINE_PHOTO_SHARE = 0.35
@@ -95,6 +98,11 @@ INLINE_PHOTO_SHARE = 0.35
 GALLERY_WITHOUT_INTRO = 0.5
 TAG_HREF_ALIAS_SHARE = 0.3
 """Share of articles whose tag links use the ``/tag/<slug>`` form (which answers 301)."""
+_BLOCK_SHAPES = {
+    **BLOCK_SHAPES,
+    "quote": '<blockquote class="quote">{}</blockquote>',
+    "q": "<p><b>{}</b></p>",
+}
 _DATELINE_PREFIX = re.compile(r"^.*?, [A-Z][a-z]+ \d{1,2}\. /TASS/\. ")
 
 
@@ -401,32 +409,14 @@ class AltRenderer(Renderer):
 
     def _text(self, a: Article, content: ArticleContent, v: AltVariants) -> str:
         blocks = content.blocks
-        n = len(blocks)
-        if not n:
+        if not blocks:
             return ""
-        groups = max(1, min(a.variants.text_blocks, n))
-        cuts = {round(n * g / groups) for g in range(1, groups)}
         after: dict[int, list[str]] = {}
         for number, ra in enumerate(content.related):
-            after.setdefault(min(ra.after, n - 1), []).append(self._read_also_alt(a, number, ra))
-        for p in inline_photos(self.seed, a, n):
+            after.setdefault(ra.after, []).append(self._read_also_alt(a, number, ra))
+        for p in inline_photos(self.seed, a, len(blocks)):
             after.setdefault(p.after, []).append(self._inline_photo(p.image, v.inline))
-        ads = a.variants.ads_inline
-        out = ['<div class="text-content"><div class="text-block">']
-        for i, block in enumerate(blocks):
-            if i in cuts:
-                out.append("</div>")
-                if ads:
-                    out.append(_ad(f"inline{ads}"))
-                    ads -= 1
-                out.append('<div class="text-block">')
-            out.append(_block(block))
-            out.extend(after.get(i, ()))
-        out.append("</div>")
-        if ads:
-            out.append(_ad("inline-end"))
-        out.append("</div>")
-        return "".join(out)
+        return text_content(a, blocks, after, draw=_block, ad=_ad)
 
     def _tags(self, a: Article, v: AltVariants) -> str:
         if not a.tags:
@@ -501,12 +491,4 @@ class AltRenderer(Renderer):
 
 
 def _block(block: Block) -> str:
-    kind, value = block
-    v = esc(value)
-    if kind == "p":
-        return f"<p>{v}</p>"
-    if kind == "h2":
-        return f"<h2>{v}</h2>"
-    if kind == "quote":
-        return f'<blockquote class="quote">{v}</blockquote>'
-    return f"<p><b>{v}</b></p>"
+    return draw_block(block, _BLOCK_SHAPES)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from email.utils import format_datetime
@@ -106,6 +107,52 @@ _FEED_WIDGET = (
 def rendered_read_also(a: Article, blocks: int) -> list[ReadAlso]:
     """The "Read also" blocks a body of ``blocks`` elements shows: none after the last one."""
     return [ra for ra in a.read_also if min(ra.after, blocks - 1) < blocks - 1]
+
+
+def text_content(
+    a: Article,
+    blocks: list[Block],
+    after: dict[int, list[str]],
+    *,
+    draw: Callable[[Block], str],
+    ad: Callable[[str], str],
+) -> str:
+    """``div.text-content``: the body cut into ``a.variants.text_blocks`` text-blocks with up to
+    ``a.variants.ads_inline`` ads between them (the rest after them), each element drawn by
+    ``draw`` and followed by the markup ``after`` holds for its index ("Read also", photos)."""
+    n = len(blocks)
+    groups = max(1, min(a.variants.text_blocks, n))
+    cuts = {round(n * g / groups) for g in range(1, groups)}
+    ads = a.variants.ads_inline
+    out = ['<div class="text-content"><div class="text-block">']
+    for i, block in enumerate(blocks):
+        if i in cuts:
+            out.append("</div>")
+            if ads:
+                out.append(ad(f"inline{ads}"))
+                ads -= 1
+            out.append('<div class="text-block">')
+        out.append(draw(block))
+        out.extend(after.get(i, ()))
+    out.append("</div>")
+    if ads:
+        out.append(ad("inline-end"))
+    out.append("</div>")
+    return "".join(out)
+
+
+BLOCK_SHAPES = {
+    "p": "<p>{}</p>",
+    "h2": "<h2>{}</h2>",
+    "quote": "<blockquote><p>{}</p></blockquote>",
+    "q": "<p><strong>{}</strong></p>",
+}
+"""How each body element kind is drawn (``corpus.Block``); other markups replace some."""
+
+
+def draw_block(block: Block, shapes: dict[str, str] = BLOCK_SHAPES) -> str:
+    kind, value = block
+    return shapes[kind].format(esc(value))
 
 
 def _ad(slot: str) -> str:
@@ -479,38 +526,10 @@ class Renderer:
         )
 
     def _text_content(self, a: Article, blocks: list[Block]) -> str:
-        n = len(blocks)
-        groups = max(1, min(a.variants.text_blocks, n))
-        cuts = {round(n * g / groups) for g in range(1, groups)}
-        read_after: dict[int, list[ReadAlso]] = {}
-        for ra in a.read_also:
-            read_after.setdefault(min(ra.after, n - 1), []).append(ra)
-        ads = a.variants.ads_inline
-        out = ['<div class="text-content"><div class="text-block">']
-        for i, (kind, value) in enumerate(blocks):
-            if i in cuts:
-                out.append("</div>")
-                if ads:
-                    out.append(_ad(f"inline{ads}"))
-                    ads -= 1
-                out.append('<div class="text-block">')
-            v = esc(value)
-            if kind == "p":
-                out.append(f"<p>{v}</p>")
-            elif kind == "h2":
-                out.append(f"<h2>{v}</h2>")
-            elif kind == "quote":
-                out.append(f"<blockquote><p>{v}</p></blockquote>")
-            else:
-                out.append(f"<p><strong>{v}</strong></p>")
-            for ra in read_after.get(i, ()):
-                if i < n - 1:
-                    out.append(self._read_also(ra))
-        out.append("</div>")
-        if ads:
-            out.append(_ad("inline-end"))
-        out.append("</div>")
-        return "".join(out)
+        after: dict[int, list[str]] = {}
+        for ra in self.content(a.index).related:
+            after.setdefault(ra.after, []).append(self._read_also(ra))
+        return text_content(a, blocks, after, draw=draw_block, ad=_ad)
 
     # -- listing API ----------------------------------------------------------------------
     def api_item(self, a: Article) -> str:

@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -119,9 +120,9 @@ def launch(*args: str) -> Replica:
     return Replica(proc, line.strip().rsplit(" ", 1)[1])
 
 
-@pytest.fixture(scope="session")
-def start_replica() -> Iterator[Callable[..., Replica]]:
-    """Start extra replicas; all are stopped at the end of the session."""
+@contextmanager
+def replicas() -> Iterator[Callable[..., Replica]]:
+    """A ``launch`` that remembers what it started, and stops all of it on exit."""
     started: list[Replica] = []
 
     def start(*args: str) -> Replica:
@@ -129,24 +130,25 @@ def start_replica() -> Iterator[Callable[..., Replica]]:
         started.append(rep)
         return rep
 
-    yield start
-    for rep in started:
-        rep.stop()
+    try:
+        yield start
+    finally:
+        for rep in started:
+            rep.stop()
+
+
+@pytest.fixture(scope="session")
+def start_replica() -> Iterator[Callable[..., Replica]]:
+    """Start extra replicas; all are stopped at the end of the session."""
+    with replicas() as start:
+        yield start
 
 
 @pytest.fixture
 def start_replica_here() -> Iterator[Callable[..., Replica]]:
     """Like ``start_replica``, but the replicas stop when the test ends."""
-    started: list[Replica] = []
-
-    def start(*args: str) -> Replica:
-        rep = launch(*args)
-        started.append(rep)
-        return rep
-
-    yield start
-    for rep in started:
-        rep.stop()
+    with replicas() as start:
+        yield start
 
 
 @pytest.fixture(scope="session")

@@ -13,6 +13,7 @@ import re
 import signal
 import subprocess
 import sys
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -84,6 +85,18 @@ class ReplicaProcess:
 
     def stats(self) -> dict[str, Any]:
         result: dict[str, Any] = self.get_json("/__replica__/stats")
+        return result
+
+    def advance(self, days: int = 1) -> dict[str, Any]:
+        """Move the site ``days`` forward (new articles, edits); returns the day and size."""
+        result: dict[str, Any] = self.get_json(f"/__replica__/advance?days={days}", "POST")
+        return result
+
+    def switch(self, **switches: object) -> dict[str, Any]:
+        """Change switches while it runs, e.g. ``switch(markup="alt")`` for a "redesign";
+        returns the switches now in force (a bad one raises ``urllib.error.HTTPError`` 400)."""
+        query = urllib.parse.urlencode(switches)
+        result: dict[str, Any] = self.get_json(f"/__replica__/switches?{query}", "POST")
         return result
 
     def __enter__(self) -> ReplicaProcess:

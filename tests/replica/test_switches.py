@@ -4,6 +4,8 @@ what one started with the same switches serves."""
 
 from __future__ import annotations
 
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from datetime import date
 from typing import Any
@@ -11,6 +13,7 @@ from typing import Any
 import pytest
 
 from replica.config import ReplicaConfig
+from replica.launch import USER_AGENT, ReplicaProcess
 from replica.server import Site
 from tests.replica.conftest import BROWSER_UA, Replica
 
@@ -155,3 +158,25 @@ def test_in_process_site_matches_the_cli(start_replica_here: Callable[..., Repli
     newest = site.state.articles[-1]
     assert site.renderer.article_page(newest.index) == rep.get(newest.path).body
     assert site.renderer.sitemap_index() == rep.get("/sitemap.xml").body
+
+
+def test_replica_process_helpers() -> None:
+    """``ReplicaProcess.switch`` and ``advance``: what a crawler test calls between two runs."""
+    with ReplicaProcess(articles=60, seed=3, extra_args=["--no-hostile"]) as process:
+        newest = process.base_url + process.truth()["articles"][-1]["path"]
+
+        def page() -> bytes:
+            request = urllib.request.Request(newest, headers={"User-Agent": USER_AGENT})
+            with urllib.request.urlopen(request, timeout=30) as response:
+                body: bytes = response.read()
+                return body
+
+        before = page()
+        assert process.switch(markup="alt", sitemap_layout="daily")["markup"] == "alt"
+        assert page() != before
+        assert process.advance(2) == {"day": 2, "articles": 460}
+        assert process.get_json("/__replica__/info")["sitemap_layout"] == "daily"
+        with pytest.raises(urllib.error.HTTPError) as info:
+            process.switch(markup="fancy")
+        assert info.value.code == 400
+        info.value.close()

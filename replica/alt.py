@@ -179,7 +179,6 @@ def _ad(slot: str) -> str:
 class AltRenderer(Renderer):
     """The default renderer with every [GUESS] part drawn in the alternative shapes."""
 
-    markup = "alt"
     tag_listing = "/tags/"
     tag_alias = "/tag/"
     server_batch = 0

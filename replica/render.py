@@ -179,7 +179,6 @@ class Renderer:
     """Renders every page of one ``SiteState`` in the default markup; article pieces are shared
     across days. ``replica.alt.AltRenderer`` overrides the [GUESS] parts."""
 
-    markup = "default"
     tag_listing = "/tag/"
     """Where tag listing pages live; ``tag_alias`` answers 301 to it."""
     tag_alias = "/tags/"

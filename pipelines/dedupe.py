@@ -1,8 +1,10 @@
 """The dedupe stage: fingerprint each article and mark near-duplicate republications.
 
-Every ``ArticleItem`` gets ``content_hash`` (SHA-256 of title, lead and body; the store uses it
-to tell an edit from a re-fetch) and ``minhash`` (a 64-value MinHash signature of the body's
-word 3-shingles, ``pipelines.minhash``). Exact duplicates by id are the store's business (one
+Every ``ArticleItem`` gets its fingerprints from ``pipelines.schema.fingerprint``:
+``content_hash`` (SHA-256 of title, lead and body; the store uses it to tell an edit from a
+re-fetch), ``minhash`` (a 64-value MinHash signature of the body's word 3-shingles,
+``pipelines.minhash``) and ``minhash_bands`` (its LSH band keys, which the store writes and
+this stage queries). Exact duplicates by id are the store's business (one
 document per ``_id``); this stage looks for the same story republished under another id.
 
 Candidates come from MongoDB through the stored ``minhash_bands`` (10 LSH bands of 6 bins: a
@@ -78,11 +80,12 @@ from scrapy.crawler import Crawler
 from scrapy.settings import BaseSettings
 from scrapy.statscollectors import StatsCollector
 
-from pipelines import defaults, mongo
+from crawler import defaults, mongo
+from crawler.mongo import Document, MongoConfig, RetryDeadlineExceeded
 from pipelines.candidates import CandidateLookup, RecentWindow
 from pipelines.common import is_article
-from pipelines.minhash import BINS, bands, content_hash, signature, similarity
-from pipelines.mongo import Document, MongoConfig, RetryDeadlineExceeded
+from pipelines.minhash import BINS, bands, similarity
+from pipelines.schema import CANDIDATE_FIELDS, fingerprint
 
 logger = logging.getLogger(__name__)
 
@@ -94,21 +97,27 @@ class DedupeConfig:
     """Whether to look for near-duplicates, and how near counts."""
 
     near_enabled: bool = True
-    min_similarity: float = defaults.DEDUPE_MIN_SIMILARITY
+    min_similarity: float = defaults.TASS_DEDUPE_MIN_SIMILARITY
     recent_size: int = defaults.DEDUPE_RECENT_SIZE
-    lookup_batch_size: int = defaults.DEDUPE_LOOKUP_BATCH_SIZE
-    lookup_interval: float = defaults.DEDUPE_LOOKUP_INTERVAL
+    lookup_batch_size: int = defaults.TASS_DEDUPE_LOOKUP_BATCH_SIZE
+    lookup_interval: float = defaults.TASS_DEDUPE_LOOKUP_INTERVAL
 
     @classmethod
     def from_settings(cls, settings: BaseSettings) -> Self:
         enabled = settings.getbool("TASS_DEDUPE_NEAR_ENABLED", True)
-        minimum = settings.getfloat("TASS_DEDUPE_MIN_SIMILARITY", defaults.DEDUPE_MIN_SIMILARITY)
+        minimum = settings.getfloat(
+            "TASS_DEDUPE_MIN_SIMILARITY", defaults.TASS_DEDUPE_MIN_SIMILARITY
+        )
         if not 0 < minimum <= 1:
             raise ValueError(f"TASS_DEDUPE_MIN_SIMILARITY must be in (0, 1], got {minimum}")
-        batch = settings.getint("TASS_DEDUPE_LOOKUP_BATCH_SIZE", defaults.DEDUPE_LOOKUP_BATCH_SIZE)
+        batch = settings.getint(
+            "TASS_DEDUPE_LOOKUP_BATCH_SIZE", defaults.TASS_DEDUPE_LOOKUP_BATCH_SIZE
+        )
         if batch <= 0:
             raise ValueError(f"TASS_DEDUPE_LOOKUP_BATCH_SIZE must be > 0, got {batch}")
-        interval = settings.getfloat("TASS_DEDUPE_LOOKUP_INTERVAL", defaults.DEDUPE_LOOKUP_INTERVAL)
+        interval = settings.getfloat(
+            "TASS_DEDUPE_LOOKUP_INTERVAL", defaults.TASS_DEDUPE_LOOKUP_INTERVAL
+        )
         if not interval > 0:
             raise ValueError(f"TASS_DEDUPE_LOOKUP_INTERVAL must be > 0 seconds, got {interval}")
         return cls(
@@ -190,7 +199,7 @@ class DedupePipeline:
             logger.info("Near-duplicate detection is off (TASS_DEDUPE_NEAR_ENABLED=false)")
             return
         conn = mongo.acquire(self.crawler, self.mongo_config)
-        self._articles = conn.db[defaults.ARTICLES]
+        self._articles = conn.db[mongo.ARTICLES]
         self._lookup = CandidateLookup(
             self._fetch_candidates,
             batch_size=self.config.lookup_batch_size,
@@ -208,19 +217,15 @@ class DedupePipeline:
     async def process_item(self, item: Any) -> Any:
         if not is_article(item):
             return item
-        adapter = ItemAdapter(item)
-        adapter["content_hash"] = content_hash(
-            adapter.get("title") or "", adapter.get("lead"), adapter.get("body") or ""
-        )
-        fingerprint = signature(adapter.get("body") or "")
-        adapter["minhash"] = fingerprint
+        adapter = fingerprint(item)
         self.stats.inc_value("tass/dedupe/hashed")
         if self._articles is None:
             return item
         aid: int = adapter["id"]
         published: datetime | None = adapter.get("published_at")
         adapter["duplicate_of"] = None
-        this = _Seen(aid, fingerprint, published, None, adapter, frozenset(bands(fingerprint)))
+        keys = frozenset(adapter["minhash_bands"])
+        this = _Seen(aid, adapter["minhash"], published, None, adapter, keys)
         self._recent.remember(this)
         try:
             docs = await self._candidates(this)
@@ -241,20 +246,18 @@ class DedupePipeline:
         if self._articles is None or not is_article(item):
             return
         adapter = ItemAdapter(item)
-        fingerprint = adapter.get("minhash")
-        if not fingerprint:
+        signature = adapter.get("minhash")
+        if not signature:
             return
         earlier = self._recent.get(adapter["id"])
         if earlier and earlier.settled and earlier.adapter and earlier.adapter.item is item:
             self.stats.inc_value("tass/dedupe/late_skipped")
             return
-        if earlier and earlier.minhash == fingerprint:
-            keys = earlier.bands  # the first check's, not hashed again
-        else:
-            keys = frozenset(bands(fingerprint))
+        # The first check's keys, carried by the item (pipelines.schema), not hashed again.
+        keys = frozenset(adapter.get("minhash_bands") or bands(signature))
         this = _Seen(
             adapter["id"],
-            fingerprint,
+            signature,
             adapter.get("published_at"),
             adapter.get("duplicate_of"),
             adapter,
@@ -290,13 +293,7 @@ class DedupePipeline:
 
         def find() -> list[Document]:
             query = {"minhash_bands": {"$in": keys}}
-            projection = {
-                "minhash": 1,
-                "minhash_bands": 1,
-                "published_at": 1,
-                "duplicate_of": 1,
-                "content_hash": 1,
-            }
+            projection = dict.fromkeys(CANDIDATE_FIELDS, 1)
             return list(articles.find(query, projection).limit(limit))
 
         self.stats.inc_value("tass/dedupe/lookups")

@@ -148,7 +148,7 @@ DOWNLOADER_MIDDLEWARES = {
 # Article links this worker knows are queued are dropped as they leave the callback. Depth is
 # not used (scope is decided by the spider), and its meta key would only grow queue members.
 SPIDER_MIDDLEWARES = {
-    "crawler.frontier.known.KnownArticlesMiddleware": 950,
+    "crawler.frontier.middleware.KnownArticlesMiddleware": 950,
     "scrapy.spidermiddlewares.depth.DepthMiddleware": None,
 }
 # A page yields at most one item: Scrapy starts this many tasks per response to process its

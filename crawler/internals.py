@@ -35,8 +35,15 @@ class InternalsChanged(RuntimeError):
     """A private internal the crawler relies on is gone or changed shape (an upgrade)."""
 
 
+def _engine(crawler: Crawler) -> Any:
+    try:
+        return crawler.engine  # Scrapy 2.19 raises until the crawl starts
+    except RuntimeError:
+        return None
+
+
 def _slot(crawler: Crawler) -> Any:
-    engine = crawler.engine
+    engine = _engine(crawler)
     slot = getattr(engine, "_slot", None) if engine is not None else None
     if slot is None:
         raise InternalsChanged(
@@ -53,7 +60,7 @@ def check(crawler: Crawler) -> None:
         raise InternalsChanged("Scrapy's engine slot has no remove_request() to acknowledge on")
     if not callable(getattr(getattr(slot, "nextcall", None), "schedule", None)):
         raise InternalsChanged("Scrapy's engine slot has no nextcall.schedule() to wake it")
-    active = getattr(getattr(crawler.engine, "downloader", None), "active", None)
+    active = getattr(getattr(_engine(crawler), "downloader", None), "active", None)
     if not isinstance(active, set):
         raise InternalsChanged("Scrapy's downloader has no 'active' set of requests")
 
@@ -72,7 +79,7 @@ def on_request_done(crawler: Crawler, callback: Callable[[Request], None]) -> No
 
 def wake_engine(crawler: Crawler) -> None:
     """Make the engine ask for requests now, once it is fully open (else a no-op)."""
-    engine = crawler.engine
+    engine = _engine(crawler)
     slot = getattr(engine, "_slot", None) if engine is not None else None
     if slot is not None and engine is not None and engine.scraper.slot is not None:
         slot.nextcall.schedule()
@@ -80,7 +87,7 @@ def wake_engine(crawler: Crawler) -> None:
 
 def downloader_active(crawler: Crawler) -> int:
     """Requests in this worker's downloader (0 before the engine exists)."""
-    engine = crawler.engine
+    engine = _engine(crawler)
     return len(engine.downloader.active) if engine is not None else 0
 
 

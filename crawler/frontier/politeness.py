@@ -39,4 +39,5 @@ class BudgetedDownloadHandler(HTTP11DownloadHandler):
                     frontier.queue, frontier.config.budget, frontier.worker_id
                 )
             await self.send_times.acquire()
+            frontier.counters.count("tass/frontier/send_waits")
         return await super().download_request(request)

@@ -95,7 +95,10 @@ class Frontier:
 
 def frontier_of(crawler: Crawler) -> Frontier | None:
     """The crawler's frontier once the engine has opened its ``TassScheduler``."""
-    engine = crawler.engine
+    try:
+        engine = crawler.engine  # Scrapy 2.19 raises until the crawl starts
+    except RuntimeError:
+        return None
     scheduler = engine.scheduler if engine is not None else None
     return scheduler.frontier if isinstance(scheduler, TassScheduler) else None
 

@@ -104,7 +104,7 @@ class DedupeConfig:
 
     @classmethod
     def from_settings(cls, settings: BaseSettings) -> Self:
-        enabled = settings.getbool("TASS_DEDUPE_NEAR_ENABLED", True)
+        enabled = settings.getbool("TASS_DEDUPE_NEAR_ENABLED", defaults.TASS_DEDUPE_NEAR_ENABLED)
         minimum = settings.getfloat(
             "TASS_DEDUPE_MIN_SIMILARITY", defaults.TASS_DEDUPE_MIN_SIMILARITY
         )

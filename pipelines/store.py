@@ -113,7 +113,7 @@ class StoreConfig:
         close = settings.getfloat("TASS_STORE_CLOSE_DEADLINE", defaults.TASS_STORE_CLOSE_DEADLINE)
         if not close >= 0:
             raise ValueError(f"TASS_STORE_CLOSE_DEADLINE must be >= 0 seconds, got {close}")
-        data_dir = (settings.get("TASS_DATA_DIR") or ".tass").strip() or ".tass"
+        data_dir = (settings.get("TASS_DATA_DIR") or "").strip() or defaults.TASS_DATA_DIR
         return cls(batch_size, interval, close, str(Path(data_dir) / "spill"))
 
 

@@ -165,9 +165,13 @@ class TassScheduler:
 
     def push_for(self, request: Request) -> Push:
         """How ``request`` is queued (``codec.push_for`` with this crawler's fingerprinter)."""
+        assert self.spider is not None
+        return push_for(request, self.spider, self._fingerprint)
+
+    def _fingerprint(self, request: Request) -> bytes:
         fingerprinter = self.crawler.request_fingerprinter
-        assert self.spider is not None and fingerprinter is not None
-        return push_for(request, self.spider, fingerprinter.fingerprint)
+        assert fingerprinter is not None
+        return fingerprinter.fingerprint(request)
 
     # --- signals and the engine's hooks, forwarded to the core -------------------------------
     def request_done(self, request: Request) -> None:

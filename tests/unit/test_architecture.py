@@ -119,3 +119,24 @@ FORBIDDEN = [
 def test_packages_import_one_way(importer: str, imported: str) -> None:
     chains = graph().find_shortest_chains(importer=importer, imported=imported)
     assert not chains, f"{importer} must not import {imported}: {sorted(chains)}"
+
+
+MAX_FUNCTION_LINES = 60
+
+
+def test_no_function_in_the_frontier_is_longer_than_sixty_lines() -> None:
+    import ast
+    from pathlib import Path
+
+    import crawler.frontier
+
+    root = Path(crawler.frontier.__file__).parent
+    long = [
+        f"{path.name}:{node.lineno} {node.name} ({node.end_lineno - node.lineno + 1} lines)"
+        for path in sorted(root.glob("*.py"))
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        and node.end_lineno is not None
+        and node.end_lineno - node.lineno + 1 > MAX_FUNCTION_LINES
+    ]
+    assert long == []

@@ -22,14 +22,19 @@ stands for its *original* (its ``duplicate_of``, or itself); the original of the
 one published first (ties: the smaller id):
 
 - the incoming article is later: it gets ``duplicate_of = <original id>`` and is still stored;
-- the incoming article is earlier: it stays an original, and this stage re-points the stored
-  group at it directly (``update_many`` on ``_id`` and on ``duplicate_of``), as well as recent
-  items still waiting in this process's store buffer. The store writes the incoming article a
-  moment later, so for that moment copies point at an id that is not stored yet.
+- the incoming article is earlier: it stays an original, and its group is re-pointed at it:
+  at once for the articles this process still holds (its recent window: their ``duplicate_of``
+  is this stage's field, see ``pipelines.schema``), and for the stored group
+  (``update_many`` on ``_id`` and on ``duplicate_of``) only once the incoming article is
+  stored itself, at its late check below. So the stage never writes ``articles`` ahead of the
+  store, and no stored copy ever points at an id that is not stored yet.
 
-No chains: an article that becomes a copy hands its own copies to the new original.
+No chains: an article that becomes a copy hands its own copies to the new original (the same
+two steps).
 
-The late check. Two near-duplicates deduplicated at the same moment by *different* workers see
+The late check (Scrapy's ``item_scraped``, after the store wrote the article) first writes the
+re-points its first check decided, then matches again. Two near-duplicates deduplicated at the
+same moment by *different* workers see
 nothing of each other (neither is stored yet), so each article is matched again on
 ``item_scraped``, once the store has written it: of two such articles, the one stored second
 then finds the other and settles the group (counted as ``tass/dedupe/late_matches``). Until
@@ -39,7 +44,8 @@ together and share one query (with any first look-ups waiting at that moment).
 
 The late check is skipped (``tass/dedupe/late_skipped``) for an article whose first look-up
 found its own stored document with the same ``content_hash``, signature and ``duplicate_of``,
-and whose first check modified no stored document. Why that is safe: the store then only moves
+and whose first check's re-points (written just before) modified no stored document. Why that
+is safe: the store then only moves
 its ``last_seen_at``, so this pass writes no ``duplicate_of`` that could be stale; and a
 near-duplicate Y in another worker that the first look-up (at time q) did not find was stored
 after q. If Y's own first look-up started after the earlier version X' of this article was
@@ -69,7 +75,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Self
 
@@ -138,6 +144,8 @@ class _Seen:
     duplicate_of: int | None
     adapter: ItemAdapter | None = None
     bands: frozenset[int] = frozenset()
+    pending: list[tuple[list[int], int]] = field(default_factory=list)
+    """Re-points its first check decided, for stored documents: written after its store."""
     wrote: bool = False  # a check re-pointed stored documents for it
     settled: bool = False  # its first check proved the late check needless (module docstring)
 
@@ -229,7 +237,7 @@ class DedupePipeline:
         self._recent.remember(this)
         try:
             docs = await self._candidates(this)
-            await self._match(this, docs)
+            await self._match(this, docs, write=False)
             this.settled = _settled(this, docs)
         except RetryDeadlineExceeded as exc:
             self.stats.inc_value("tass/dedupe/unchecked")
@@ -250,7 +258,20 @@ class DedupePipeline:
         if not signature:
             return
         earlier = self._recent.get(adapter["id"])
-        if earlier and earlier.settled and earlier.adapter and earlier.adapter.item is item:
+        if not (earlier and earlier.adapter and earlier.adapter.item is item):
+            earlier = None
+        try:
+            if earlier is not None:
+                # What the first check decided for stored documents, now that this one is
+                # stored too (so no copy ever points at an id that is not stored yet).
+                pending, earlier.pending = earlier.pending, []
+                for old_roots, new_root in pending:
+                    earlier.wrote |= await self._repoint(old_roots, new_root, write=True)
+        except RetryDeadlineExceeded as exc:
+            self.stats.inc_value("tass/dedupe/unchecked")
+            logger.error("Near-duplicate re-point skipped for %s: %s", adapter.get("url"), exc)
+            return
+        if earlier is not None and earlier.settled and not earlier.wrote:
             self.stats.inc_value("tass/dedupe/late_skipped")
             return
         # The first check's keys, carried by the item (pipelines.schema), not hashed again.
@@ -264,7 +285,7 @@ class DedupePipeline:
             keys,
         )
         try:
-            if await self._match(this, await self._candidates(this)):
+            if await self._match(this, await self._candidates(this), write=True):
                 self.stats.inc_value("tass/dedupe/late_matches")
         except RetryDeadlineExceeded as exc:
             self.stats.inc_value("tass/dedupe/unchecked")
@@ -300,9 +321,10 @@ class DedupePipeline:
         found: list[Document] = await self._call("dedupe candidate lookup", find)
         return found
 
-    async def _match(self, this: _Seen, docs: list[Document]) -> bool:
+    async def _match(self, this: _Seen, docs: list[Document], *, write: bool) -> bool:
         """Mark ``this`` or re-point its group, given its stored candidates ``docs``; whether
-        anything changed."""
+        anything changed. Stored documents are re-pointed only with ``write`` (the late check,
+        once ``this`` is stored); the first check keeps its re-points in ``this.pending``."""
         articles = self._articles
         assert articles is not None and this.adapter is not None
         if not this.bands:
@@ -344,14 +366,24 @@ class DedupePipeline:
             this.adapter["duplicate_of"] = first
             if before is None:
                 self.stats.inc_value("tass/dedupe/near_duplicates")
-            this.wrote |= await self._repoint([this.id], first)
+            await self._decide(this, [this.id], first, write=write)
         else:
-            this.wrote |= await self._repoint(sorted(roots), this.id)
+            await self._decide(this, sorted(roots), this.id, write=write)
         return True
 
-    async def _repoint(self, old_roots: list[int], new_root: int) -> bool:
-        """Make the originals ``old_roots`` and their copies duplicates of ``new_root``;
-        whether any stored document was modified."""
+    async def _decide(
+        self, this: _Seen, old_roots: list[int], new_root: int, *, write: bool
+    ) -> None:
+        if write:
+            this.wrote |= await self._repoint(old_roots, new_root, write=True)
+        else:
+            await self._repoint(old_roots, new_root, write=False)
+            this.pending.append((old_roots, new_root))
+
+    async def _repoint(self, old_roots: list[int], new_root: int, *, write: bool) -> bool:
+        """Make the originals ``old_roots`` and their copies duplicates of ``new_root``: the
+        articles this process holds now, and (``write``) the stored ones; whether any stored
+        document was modified."""
         articles = self._articles
         assert articles is not None
         for seen in self._recent.values():
@@ -359,6 +391,8 @@ class DedupePipeline:
                 continue
             if seen.id in old_roots or seen.adapter.get("duplicate_of") in old_roots:
                 seen.adapter["duplicate_of"] = new_root
+        if not write:
+            return False
 
         def update() -> tuple[int, int]:
             moved = articles.update_many(

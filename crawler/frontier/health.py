@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import Any
 
 from redis.exceptions import RedisError
 
@@ -39,3 +40,18 @@ class RedisHealth:
         if not self.ok:
             logger.info("Redis reachable again: carrying on")
         self.ok = True
+
+    def retrying(self, what: str, deadline: Callable[[], float] | None = None) -> dict[str, Any]:
+        """The frontier's retry policy for one Redis call (``crawler.retrying.retry``'s
+        arguments): transient errors only, backoff 0.5 s doubling to 5 s, health marked down
+        on each failure; until ``deadline`` (None: while the task lives)."""
+        return {
+            "what": what,
+            "retry_on": transient,
+            "on_retry": self.down,
+            "deadline": deadline,
+            "initial": 0.5,
+            "maximum": 5.0,
+            "jitter": False,
+            "log": False,
+        }

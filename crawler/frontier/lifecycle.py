@@ -145,7 +145,7 @@ class RunLifecycle:
 
     async def open(self, args: Mapping[str, Any]) -> None:
         if self.mode == "crawl":
-            await retry(lambda: self.begin_run(args), **self._redis("begin the run"))
+            await retry(lambda: self.begin_run(args), **self.health.retrying("begin the run"))
         self._task = asyncio.get_running_loop().create_task(self._tick_loop())
 
     async def close(self) -> None:
@@ -159,17 +159,6 @@ class RunLifecycle:
             if not transient(exc):
                 raise
             logger.warning("Could not say goodbye to Redis: %s", exc)
-
-    def _redis(self, what: str) -> dict[str, Any]:
-        return {
-            "what": what,
-            "retry_on": transient,
-            "on_retry": self.health.down,
-            "initial": 0.5,
-            "maximum": 5.0,
-            "jitter": False,
-            "log": False,
-        }
 
     # --- runs -------------------------------------------------------------------------------
     async def begin_run(self, args: Mapping[str, Any]) -> None:

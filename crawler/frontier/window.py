@@ -143,19 +143,6 @@ class LeaseWindow:
     def _submit(self, write: Write) -> None:
         self.writes.submit(write)
 
-    def _redis(self, what: str, deadline: Callable[[], float] | None = None) -> dict[str, Any]:
-        """The retry policy of every Redis call here: backoff 0.5 s to 5 s, health marked."""
-        return {
-            "what": what,
-            "retry_on": transient,
-            "on_retry": self.health.down,
-            "deadline": deadline,
-            "initial": 0.5,
-            "maximum": 5.0,
-            "jitter": False,
-            "log": False,
-        }
-
     async def _fill_loop(self) -> None:
         budget = self.config.budget
         while True:
@@ -170,7 +157,7 @@ class LeaseWindow:
                     self.worker_id,
                     self._fetching(),
                 ),
-                **self._redis("lease"),
+                **self.health.retrying("lease"),
             )
             self.health.up()
             self.counters.count("tass/frontier/leases_reaped", result.reaped)
@@ -212,7 +199,7 @@ class LeaseWindow:
                     max_articles=self._max_articles(),
                     now_ms=int(time.time() * 1000),
                 ),
-                **self._redis("queue write", self._deadline),
+                **self.health.retrying("queue write", self._deadline),
             )
         except RetryDeadlineExceeded as exc:
             logger.error(

@@ -192,7 +192,7 @@ def test_every_request_on_the_wire_waited_for_a_send_time(plain_crawl) -> None:
 
 
 def test_retries_and_pauses_go_through_the_frontier(crawl, mongo_uri) -> None:
-    done = crawl({"fault_503": 0.2, "fault_429": 0.05})
+    done = crawl({"fault_503": 0.2, "fault_429": 0.02})
     stats, site = done.stats, done.site
     assert site["by_kind"].get("fault_503", 0) > 0
     # Each 503 became a delayed retry queued in Redis, then fetched again.

@@ -33,8 +33,20 @@ class Probe(Spider):
             yield Request(self.base + path, headers={"User-Agent": "tass-crawler-tests/0.1"})
 
     def parse(self, response):
-        self.seen.setdefault("active", []).append(internals.downloader_active(self.crawler))
-        internals.wake_engine(self.crawler)  # must not fail while the engine runs
+        # wake_engine goes through the engine slot's nextcall.schedule().
+        nextcall = self.crawler.engine._slot.nextcall
+        original, calls = nextcall.schedule, []
+
+        def schedule(*args: Any) -> None:
+            calls.append(args)
+            original(*args)
+
+        nextcall.schedule = schedule
+        try:
+            internals.wake_engine(self.crawler)
+        finally:
+            nextcall.schedule = original
+        self.seen.setdefault("woken", []).append(len(calls) == 1)
         return []
 
 
@@ -49,13 +61,21 @@ def test_the_engine_internals_acknowledge_wake_and_count() -> None:
                 internals.check(crawler)
                 internals.on_request_done(crawler, seen["done"].append)
 
+            def request_reached_downloader(request: Request, spider: Spider) -> None:
+                seen.setdefault("active", []).append(internals.downloader_active(crawler))
+
             crawler.signals.connect(spider_opened, signal=signals.spider_opened)
+            crawler.signals.connect(
+                request_reached_downloader, signal=signals.request_reached_downloader
+            )
             await maybe_deferred_to_future(crawler.crawl(base=server.site.base_url, seen=seen))
 
     inprocess.run(main)
     # remove_request was called once per request, after its callback ran.
     assert sorted(r.url.rsplit("/", 1)[1] for r in seen["done"]) == ["", "politics"]
-    assert len(seen["active"]) == 2 and all(n >= 0 for n in seen["active"])
+    # A request in the downloader is counted in its active set.
+    assert len(seen["active"]) == 2 and all(n >= 1 for n in seen["active"])
+    assert seen["woken"] == [True, True]
 
 
 def test_check_names_what_is_missing_before_the_engine_runs() -> None:

@@ -140,3 +140,40 @@ def test_no_function_in_the_frontier_is_longer_than_sixty_lines() -> None:
         and node.end_lineno - node.lineno + 1 > MAX_FUNCTION_LINES
     ]
     assert long == []
+
+
+CORE = (
+    "crawler.batch",
+    "crawler.retrying",
+    "crawler.frontier.counters",
+    "crawler.frontier.health",
+    "crawler.frontier.known",
+    "crawler.frontier.lifecycle",
+    "crawler.frontier.queue",
+    "crawler.frontier.run",
+    "crawler.frontier.sendtimes",
+    "crawler.frontier.window",
+)
+
+
+@pytest.mark.parametrize("module", CORE)
+def test_the_frontier_core_runs_without_scrapy(module: str) -> None:
+    """The core is unit-tested without an engine: at run time it imports nothing of Scrapy or
+    Twisted (type hints under ``TYPE_CHECKING`` do not count)."""
+    g = runtime_graph()
+    assert "scrapy" in g.modules, "the graph sees Scrapy (the check can fail)"
+    for external in ("scrapy", "twisted"):
+        if external not in g.modules:
+            continue  # nothing of ours imports it at run time
+        chain = g.find_shortest_chain(importer=module, imported=external)
+        assert chain is None, f"{module} imports {external} at run time: {chain}"
+
+
+@functools.cache
+def runtime_graph() -> grimp.ImportGraph:
+    return grimp.build_graph(
+        *PACKAGES,
+        include_external_packages=True,
+        exclude_type_checking_imports=True,
+        cache_dir=None,
+    )

@@ -31,7 +31,7 @@ from crawler.frontier.scheduler import TassScheduler, frontier_of
 from crawler.spiders.tass import TassSpider
 from tests import inprocess
 
-ARTICLES = 40
+ARTICLES = 25
 
 
 def project_settings(**overrides: Any) -> dict[str, Any]:
@@ -78,7 +78,8 @@ def run_crawl(
                 CRAWL_RATE=2000,
                 CRAWL_CONCURRENCY=64,
                 CONCURRENT_REQUESTS=16,
-                TASS_IDLE_GRACE=0.3,
+                TASS_IDLE_GRACE=0.1,
+                TASS_HEARTBEAT_INTERVAL=0.1,
                 TASS_RETRY_BACKOFF=0.05,
                 **extra,
             )
@@ -192,7 +193,7 @@ def test_every_request_on_the_wire_waited_for_a_send_time(plain_crawl) -> None:
 
 
 def test_retries_and_pauses_go_through_the_frontier(crawl, mongo_uri) -> None:
-    done = crawl({"fault_503": 0.2, "fault_429": 0.02})
+    done = crawl({"fault_503": 0.2, "fault_429": 0.05})
     stats, site = done.stats, done.site
     assert site["by_kind"].get("fault_503", 0) > 0
     # Each 503 became a delayed retry queued in Redis, then fetched again.

@@ -34,7 +34,7 @@ replica: $(BIN)/.installed-replica
 
 ## make demo: offline crawl of the replica by two local workers, then a report
 demo: $(BIN)/.installed-demo
-	$(BIN)/python -m crawler.demo $(ARGS)
+	$(BIN)/python -m tools.demo $(ARGS)
 
 ## make bench: benchmarks, written to BENCHMARKS.md
 bench: $(BIN)/.installed-bench

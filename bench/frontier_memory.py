@@ -141,7 +141,7 @@ async def _fill_ours(redis_url: str, urls: list[str], prefix: str) -> float:
             pushes = []
             for i, url in enumerate(urls[start : start + BATCH], start):
                 if i < SAMPLE:
-                    push = scheduler.push_for(spider.article_request(url))
+                    push = scheduler.push_for(spider.article_request(url, spider.run.params))
                     template = template or json.loads(push.member)
                     if fast(url) != push:
                         raise RuntimeError(f"fast path differs: {fast(url)} != {push}")

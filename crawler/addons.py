@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Self
 
 from scrapy import signals
 
+from crawler import defaults
 from crawler.embedded import LocalServices
 
 if TYPE_CHECKING:
@@ -45,7 +46,7 @@ class LocalServicesAddon:
                 f"{missing} is empty while the other server is set: set both to use your "
                 "servers, or neither to run the embedded ones"
             )
-        root = Path(settings.get("TASS_DATA_DIR") or ".tass")
+        root = Path(settings.get("TASS_DATA_DIR") or defaults.TASS_DATA_DIR)
         self.services = LocalServices(root)
         redis, mongo, started = self.services.acquire()
         # The empty values came from settings.py (project priority); replace them at theirs.

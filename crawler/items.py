@@ -83,6 +83,9 @@ class ArticleItem:
     minhash: list[int] | None = None
     """64-value MinHash signature of the body (each value < 2**58), set by the dedupe stage."""
 
+    minhash_bands: list[int] | None = None
+    """The signature's 10 LSH band keys (signed int64s), set with it; indexed for candidates."""
+
     duplicate_of: int | None = None
     """The id of the original when this story is a near-duplicate republication, else None."""
 

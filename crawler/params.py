@@ -13,11 +13,16 @@ With ``since`` (a date, or ``all``) a run is a *backfill* down to that date.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any, Self
 
+from crawler import defaults
 from crawler.urls import SECTION_ALIASES, SECTIONS
+
+if TYPE_CHECKING:
+    from scrapy.settings import BaseSettings
 
 MODES = ("crawl", "worker")
 
@@ -105,6 +110,34 @@ class CrawlParams:
         (None: no mark yet, or a backfill; then ``since`` applies)."""
         mark = self.marks.get(feed) if self.incremental else None
         return None if mark is None else datetime.fromtimestamp(mark, UTC) - self.overlap
+
+
+@dataclass(frozen=True, slots=True)
+class ParamDefaults:
+    """The settings that complete a run's arguments into its parameters (one crawl's)."""
+
+    since_days: int = defaults.TASS_SINCE_DAYS
+    overlap_hours: float = defaults.TASS_MARK_OVERLAP_HOURS
+    recheck_hours: float = defaults.TASS_RECHECK_HOURS
+
+    @classmethod
+    def from_settings(cls, settings: BaseSettings) -> Self:
+        return cls(
+            since_days=settings.getint("TASS_SINCE_DAYS", defaults.TASS_SINCE_DAYS),
+            overlap_hours=settings.getfloat(
+                "TASS_MARK_OVERLAP_HOURS", defaults.TASS_MARK_OVERLAP_HOURS
+            ),
+            recheck_hours=settings.getfloat("TASS_RECHECK_HOURS", defaults.TASS_RECHECK_HOURS),
+        )
+
+    def params(self, args: Mapping[str, Any]) -> CrawlParams:
+        """The parameters of a run from its arguments (``-a`` or a run's; ArgumentError)."""
+        return CrawlParams.from_args(
+            dict(args),
+            default_since_days=self.since_days,
+            overlap_hours=self.overlap_hours,
+            recheck_hours=self.recheck_hours,
+        )
 
 
 def _parse_since(raw: Any, default_days: int, now: datetime) -> datetime | None:

@@ -11,9 +11,10 @@ import os
 from collections.abc import Callable
 from typing import TypeVar
 
-# The pipelines' defaults live with the pipelines (they also serve crawlers built in tests);
-# this module only lets the environment override them.
-from pipelines import defaults as pipeline_defaults
+# Every default lives in crawler/defaults.py (it also serves crawlers built in tests); this module
+# only lets the environment override them. Imported under a lower-case name: Scrapy takes every
+# upper-case name of this module for a setting.
+from crawler import defaults
 
 T = TypeVar("T")
 
@@ -78,10 +79,10 @@ SPIDER_MODULES = ["crawler.spiders"]
 NEWSPIDER_MODULE = "crawler.spiders"
 
 # --- The site ------------------------------------------------------------------------------
-TASS_BASE_URL = _env("TASS_BASE_URL", "https://tass.com", _url, "an http(s) URL")
+TASS_BASE_URL = _env("TASS_BASE_URL", defaults.TASS_BASE_URL, _url, "an http(s) URL")
 USER_AGENT = _env(
     "USER_AGENT",
-    "tass-crawler/0.1 (+https://github.com/tass-crawler/tass-crawler; crawler@example.org)",
+    defaults.USER_AGENT,
     _str,
     "a string",
 )
@@ -91,38 +92,46 @@ ROBOTSTXT_OBEY = True
 # Empty REDIS_URL / MONGO_URI: the crawl starts embedded servers under TASS_DATA_DIR.
 REDIS_URL = _env("REDIS_URL", "", _str, "a redis:// URL")
 MONGO_URI = _env("MONGO_URI", "", _str, "a mongodb:// URL")
-MONGO_DATABASE = _env("MONGO_DATABASE", pipeline_defaults.MONGO_DATABASE, _str, "a database name")
+MONGO_DATABASE = _env("MONGO_DATABASE", defaults.MONGO_DATABASE, _str, "a database name")
 # How long one MongoDB attempt waits for the server, and how long an operation is retried
 # through an outage before the store gives up (and spills its batch to TASS_DATA_DIR/spill).
 TASS_MONGO_TIMEOUT = _env(
-    "TASS_MONGO_TIMEOUT", pipeline_defaults.MONGO_TIMEOUT, _positive_float, "seconds (> 0)"
+    "TASS_MONGO_TIMEOUT", defaults.TASS_MONGO_TIMEOUT, _positive_float, "seconds (> 0)"
 )
 TASS_MONGO_RETRY_DEADLINE = _env(
     "TASS_MONGO_RETRY_DEADLINE",
-    pipeline_defaults.MONGO_RETRY_DEADLINE,
+    defaults.TASS_MONGO_RETRY_DEADLINE,
     _positive_float,
     "seconds (> 0)",
 )
-TASS_DATA_DIR = _env("TASS_DATA_DIR", ".tass", _str, "a folder path")
+TASS_DATA_DIR = _env("TASS_DATA_DIR", defaults.TASS_DATA_DIR, _str, "a folder path")
 
-TASS_REDIS_PREFIX = _env("TASS_REDIS_PREFIX", "tass", _str, "a key prefix")
+TASS_REDIS_PREFIX = _env("TASS_REDIS_PREFIX", defaults.TASS_REDIS_PREFIX, _str, "a key prefix")
 
 # --- The shared frontier (crawler.frontier) -----------------------------------------------
 ADDONS = {"crawler.addons.LocalServicesAddon": 0}
 SCHEDULER = "crawler.frontier.scheduler.TassScheduler"
-TASS_IDLE_GRACE = _env("TASS_IDLE_GRACE", 2.0, _non_negative_float, "seconds (>= 0)")
-TASS_HEARTBEAT_INTERVAL = 0.5
+TASS_IDLE_GRACE = _env(
+    "TASS_IDLE_GRACE", defaults.TASS_IDLE_GRACE, _non_negative_float, "seconds (>= 0)"
+)
+TASS_HEARTBEAT_INTERVAL = defaults.TASS_HEARTBEAT_INTERVAL
 # A worker that dies holds its requests this long; live workers renew their leases.
-TASS_LEASE_SECONDS = _env("TASS_LEASE_SECONDS", 60.0, _positive_float, "seconds (> 0)")
+TASS_LEASE_SECONDS = _env(
+    "TASS_LEASE_SECONDS", defaults.TASS_LEASE_SECONDS, _positive_float, "seconds (> 0)"
+)
 COMMANDS_MODULE = "crawler.commands"
 
 # --- Politeness ----------------------------------------------------------------------------
 # The site's budget, shared by all workers through Redis: requests per second, and requests
 # in flight at once, for the whole cluster (robots.txt Crawl-delay and Retry-After apply too).
-CRAWL_RATE = _env("CRAWL_RATE", 2.0, _positive_float, "requests per second (> 0)")
-CRAWL_CONCURRENCY = _env("CRAWL_CONCURRENCY", 8, _positive_int, "an integer > 0")
+CRAWL_RATE = _env("CRAWL_RATE", defaults.CRAWL_RATE, _positive_float, "requests per second (> 0)")
+CRAWL_CONCURRENCY = _env(
+    "CRAWL_CONCURRENCY", defaults.CRAWL_CONCURRENCY, _positive_int, "an integer > 0"
+)
 # Requests one worker process fetches at once (its share of the budget comes from Redis).
-CONCURRENT_REQUESTS = _env("CONCURRENT_REQUESTS", 8, _positive_int, "an integer > 0")
+CONCURRENT_REQUESTS = _env(
+    "CONCURRENT_REQUESTS", defaults.CONCURRENT_REQUESTS, _positive_int, "an integer > 0"
+)
 CONCURRENT_REQUESTS_PER_DOMAIN = CONCURRENT_REQUESTS
 DOWNLOAD_DELAY = 0.0
 DOWNLOAD_TIMEOUT = _env("DOWNLOAD_TIMEOUT", 30.0, _positive_float, "seconds (> 0)")
@@ -139,7 +148,7 @@ DOWNLOADER_MIDDLEWARES = {
 # Article links this worker knows are queued are dropped as they leave the callback. Depth is
 # not used (scope is decided by the spider), and its meta key would only grow queue members.
 SPIDER_MIDDLEWARES = {
-    "crawler.frontier.known.KnownArticlesMiddleware": 950,
+    "crawler.frontier.middleware.KnownArticlesMiddleware": 950,
     "scrapy.spidermiddlewares.depth.DepthMiddleware": None,
 }
 # A page yields at most one item: Scrapy starts this many tasks per response to process its
@@ -150,8 +159,12 @@ DOWNLOAD_HANDLERS = {
     "http": "crawler.frontier.politeness.BudgetedDownloadHandler",
     "https": "crawler.frontier.politeness.BudgetedDownloadHandler",
 }
-TASS_RETRY_BACKOFF = _env("TASS_RETRY_BACKOFF", 1.0, _positive_float, "seconds (> 0)")
-TASS_RETRY_BACKOFF_MAX = _env("TASS_RETRY_BACKOFF_MAX", 60.0, _positive_float, "seconds (> 0)")
+TASS_RETRY_BACKOFF = _env(
+    "TASS_RETRY_BACKOFF", defaults.TASS_RETRY_BACKOFF, _positive_float, "seconds (> 0)"
+)
+TASS_RETRY_BACKOFF_MAX = _env(
+    "TASS_RETRY_BACKOFF_MAX", defaults.TASS_RETRY_BACKOFF_MAX, _positive_float, "seconds (> 0)"
+)
 # No sane article is 8 MB; the gzip bomb and the giant page stop here with a recorded reason.
 DOWNLOAD_MAXSIZE = _env("DOWNLOAD_MAXSIZE", 8 * 1024 * 1024, _positive_int, "bytes (> 0)")
 DOWNLOAD_WARNSIZE = 2 * 1024 * 1024
@@ -162,13 +175,21 @@ REQUEST_FINGERPRINTER_IMPLEMENTATION = "2.7"
 TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
 
 # --- Crawl scope ---------------------------------------------------------------------------
-TASS_SINCE_DAYS = _env("TASS_SINCE_DAYS", 7, _positive_int, "a number of days (> 0)")
-TASS_LISTING_LIMIT = _env("TASS_LISTING_LIMIT", 100, _positive_int, "items per API page (> 0)")
+TASS_SINCE_DAYS = _env(
+    "TASS_SINCE_DAYS", defaults.TASS_SINCE_DAYS, _positive_int, "a number of days (> 0)"
+)
+TASS_LISTING_LIMIT = _env(
+    "TASS_LISTING_LIMIT", defaults.TASS_LISTING_LIMIT, _positive_int, "items per API page (> 0)"
+)
 # Incremental runs: how far below the last run's marks to look (late-published items), and
 # how recent an article must be to be fetched again on every run (to catch edits).
-TASS_MARK_OVERLAP_HOURS = _env("TASS_MARK_OVERLAP_HOURS", 12.0, _positive_float, "hours (> 0)")
-TASS_RECHECK_HOURS = _env("TASS_RECHECK_HOURS", 48.0, _non_negative_float, "hours (>= 0)")
-CRAWL_SCHEDULE = _env("CRAWL_SCHEDULE", "0 2 * * *", _str, "a cron expression")
+TASS_MARK_OVERLAP_HOURS = _env(
+    "TASS_MARK_OVERLAP_HOURS", defaults.TASS_MARK_OVERLAP_HOURS, _positive_float, "hours (> 0)"
+)
+TASS_RECHECK_HOURS = _env(
+    "TASS_RECHECK_HOURS", defaults.TASS_RECHECK_HOURS, _non_negative_float, "hours (>= 0)"
+)
+CRAWL_SCHEDULE = _env("CRAWL_SCHEDULE", defaults.CRAWL_SCHEDULE, _str, "a cron expression")
 
 # --- Pipelines -----------------------------------------------------------------------------
 ITEM_PIPELINES = {
@@ -178,21 +199,23 @@ ITEM_PIPELINES = {
     "pipelines.store.StorePipeline": 400,
 }
 TASS_STORE_BATCH_SIZE = _env(
-    "TASS_STORE_BATCH_SIZE", pipeline_defaults.STORE_BATCH_SIZE, _positive_int, "an integer > 0"
+    "TASS_STORE_BATCH_SIZE", defaults.TASS_STORE_BATCH_SIZE, _positive_int, "an integer > 0"
 )
 TASS_STORE_FLUSH_INTERVAL = _env(
     "TASS_STORE_FLUSH_INTERVAL",
-    pipeline_defaults.STORE_FLUSH_INTERVAL,
+    defaults.TASS_STORE_FLUSH_INTERVAL,
     _positive_float,
     "seconds (> 0)",
 )
 TASS_STORE_CLOSE_DEADLINE = _env(
     "TASS_STORE_CLOSE_DEADLINE",
-    pipeline_defaults.STORE_CLOSE_DEADLINE,
+    defaults.TASS_STORE_CLOSE_DEADLINE,
     _positive_float,
     "seconds (> 0)",
 )
-TASS_DEDUPE_NEAR_ENABLED = _env("TASS_DEDUPE_NEAR_ENABLED", True, _bool, "true or false")
+TASS_DEDUPE_NEAR_ENABLED = _env(
+    "TASS_DEDUPE_NEAR_ENABLED", defaults.TASS_DEDUPE_NEAR_ENABLED, _bool, "true or false"
+)
 
 
 def _similarity(raw: str) -> float:
@@ -204,24 +227,24 @@ def _similarity(raw: str) -> float:
 
 TASS_DEDUPE_MIN_SIMILARITY = _env(
     "TASS_DEDUPE_MIN_SIMILARITY",
-    pipeline_defaults.DEDUPE_MIN_SIMILARITY,
+    defaults.TASS_DEDUPE_MIN_SIMILARITY,
     _similarity,
     "a similarity in (0, 1]",
 )
 TASS_DEDUPE_LOOKUP_BATCH_SIZE = _env(
     "TASS_DEDUPE_LOOKUP_BATCH_SIZE",
-    pipeline_defaults.DEDUPE_LOOKUP_BATCH_SIZE,
+    defaults.TASS_DEDUPE_LOOKUP_BATCH_SIZE,
     _positive_int,
     "an integer > 0",
 )
 TASS_DEDUPE_LOOKUP_INTERVAL = _env(
     "TASS_DEDUPE_LOOKUP_INTERVAL",
-    pipeline_defaults.DEDUPE_LOOKUP_INTERVAL,
+    defaults.TASS_DEDUPE_LOOKUP_INTERVAL,
     _positive_float,
     "seconds (> 0)",
 )
 TASS_VALIDATE_MIN_BODY = _env(
-    "TASS_VALIDATE_MIN_BODY", pipeline_defaults.VALIDATE_MIN_BODY, int, "a number of characters"
+    "TASS_VALIDATE_MIN_BODY", defaults.TASS_VALIDATE_MIN_BODY, int, "a number of characters"
 )
 
 LOG_LEVEL = _env("LOG_LEVEL", "INFO", _str, "a log level")

@@ -19,14 +19,13 @@ error (``RetryDeadlineExceeded`` after an outage) is raised to every waiter of t
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
-from pipelines.mongo import Document
+from crawler.batch import Batcher
+from crawler.mongo import Document
 
 
 class Banded(Protocol):
@@ -104,12 +103,6 @@ Fetch = Callable[[list[int], int], Awaitable[list[Document]]]
 the caller projects) whose ``minhash_bands`` contain any of ``keys``, at most ``limit``."""
 
 
-@dataclass(slots=True, eq=False)
-class _Waiter:
-    keys: frozenset[int]
-    future: asyncio.Future[list[Document]]
-
-
 class CandidateLookup:
     """Batches candidate look-ups: one ``fetch`` for the articles that arrive close together."""
 
@@ -122,60 +115,39 @@ class CandidateLookup:
         self.batch_size = batch_size
         self.interval = interval
         self.limit = limit
-        self._waiting: list[_Waiter] = []
-        self._timer: asyncio.TimerHandle | None = None
-        self._running: set[asyncio.Task[None]] = set()
-        self.batches = 0  # fetches sent
+        # Several batches may be in flight at once (the shared batcher, crawler.batch).
+        self._batcher: Batcher[frozenset[int], list[Document]] = Batcher(
+            self._run, size=batch_size, interval=interval, concurrency=None, name="dedupe-lookup"
+        )
+
+    @property
+    def waiting(self) -> int:
+        """Look-ups waiting for their batch to go."""
+        return self._batcher.waiting
+
+    @property
+    def batches(self) -> int:
+        """Fetches sent."""
+        return self._batcher.batches
 
     async def candidates(self, keys: frozenset[int]) -> list[Document]:
         """The stored documents sharing a band key with ``keys`` (its own one included)."""
         if not keys:
             return []
-        loop = asyncio.get_running_loop()
-        waiter = _Waiter(keys, loop.create_future())
-        self._waiting.append(waiter)
-        if len(self._waiting) >= self.batch_size:
-            self._fire()
-        elif self._timer is None:
-            self._timer = loop.call_later(self.interval, self._fire)
-        return await waiter.future
+        return await self._batcher.submit(keys)
 
     async def close(self) -> None:
         """Send what waits and let every batch in flight finish."""
-        self._fire()
-        while self._running:
-            await asyncio.gather(*self._running, return_exceptions=True)
+        await self._batcher.close()
 
-    def _fire(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        if not self._waiting:
-            return
-        batch, self._waiting = self._waiting, []
-        task = asyncio.get_running_loop().create_task(self._run(batch), name="tass-dedupe-lookup")
-        self._running.add(task)
-        task.add_done_callback(self._running.discard)
-
-    async def _run(self, batch: list[_Waiter]) -> None:
+    async def _run(self, batch: list[frozenset[int]]) -> list[list[Document]]:
         keys: set[int] = set()
-        for waiter in batch:
-            keys |= waiter.keys
-        self.batches += 1
-        try:
-            docs = await self._fetch(sorted(keys), self.limit * len(batch))
-        except asyncio.CancelledError:
-            for waiter in batch:
-                waiter.future.cancel()
-            raise
-        except Exception as exc:
-            for waiter in batch:
-                if not waiter.future.done():
-                    waiter.future.set_exception(exc)
-            return
+        for wanted in batch:
+            keys |= wanted
+        docs = await self._fetch(sorted(keys), self.limit * len(batch))
         by_key: dict[int, list[int]] = {}
-        for position, waiter in enumerate(batch):
-            for key in waiter.keys:
+        for position, wanted in enumerate(batch):
+            for key in wanted:
                 by_key.setdefault(key, []).append(position)
         found: list[list[Document]] = [[] for _ in batch]
         for doc in docs:
@@ -189,6 +161,4 @@ class CandidateLookup:
             for position in hit:
                 if len(found[position]) < self.limit:
                     found[position].append(doc)
-        for waiter, docs_of in zip(batch, found, strict=True):
-            if not waiter.future.done():
-                waiter.future.set_result(docs_of)
+        return found

@@ -2,17 +2,19 @@
 
 For ``ArticleItem`` items (anything else passes untouched):
 
-- every text is NFC-normalised with whitespace runs collapsed to one space and trimmed;
+- every text goes through the site-text rule (``crawler.text.clean_text``: NFC, U+FFFD
+  dropped, whitespace runs collapsed to one space, trimmed);
 - ``body`` is split on blank lines, each paragraph collapsed, and page furniture that slipped
   through the page object dropped: raw Angular templates (``{{…}}``), ``Реклама`` ad labels, a
   leftover "Read also" line, bare photo credits (``© …``) and inline scripts; the paragraphs are
   joined again with ``"\\n\\n"``;
-- ``title`` loses a trailing `` - TASS`` (and surrounding spaces); an empty ``lead``,
+- ``title`` loses a trailing `` - TASS`` (``crawler.text.strip_title_suffix``, the page objects'
+  rule: a spaced dash, so "ITAR-TASS" stays); an empty ``lead``,
   ``dateline`` or ``mark`` becomes None;
 - ``tags`` are trimmed and de-duplicated (case-insensitively), keeping the first spelling and
   the page order;
 - ``published_at`` and ``modified_at`` become aware UTC datetimes. A naive datetime is read as
-  Moscow time, UTC+03:00 (the site's time, fixed all year since October 2014); an ISO 8601
+  site time (``crawler.text.site_time``: Moscow, UTC+03:00 all year); an ISO 8601
   string or unix seconds are accepted too. A value that cannot be read becomes None (validate
   then rejects a missing ``published_at``);
 - ``images`` keep entries with a URL (protocol-relative ``//…`` made https), captions and
@@ -35,13 +37,11 @@ from itemadapter import ItemAdapter
 from scrapy.crawler import Crawler
 from scrapy.statscollectors import StatsCollector
 
-from pipelines import defaults
+from crawler.text import clean_text, site_time, strip_title_suffix
 from pipelines.common import is_article
 
-_SPACE = re.compile(r"\s+")
 _PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
 _TEMPLATE = re.compile(r"\{\{.*?\}\}")
-_TITLE_SUFFIX = re.compile(r"\s*[-–—]\s*TASS\s*$")
 _READ_ALSO = re.compile(r"^read\s+(also|more)\b", re.IGNORECASE)
 _AD_LABEL = re.compile(r"^[\W_]*реклама[\W_]*$", re.IGNORECASE)
 _CREDIT = re.compile(r"^©\s*\S")
@@ -50,13 +50,6 @@ _SCRIPT = re.compile(
     re.IGNORECASE,
 )
 _MAX_CREDIT_LENGTH = 150
-
-
-def clean_text(value: Any) -> str:
-    """NFC, whitespace runs collapsed to one space, trimmed; None becomes ``""``."""
-    if value is None:
-        return ""
-    return _SPACE.sub(" ", unicodedata.normalize("NFC", str(value))).strip()
 
 
 def clean_optional(value: Any) -> str | None:
@@ -89,21 +82,15 @@ def clean_body(value: Any) -> tuple[str, int]:
 
 
 def clean_title(value: Any) -> tuple[str, bool]:
-    """The title without a trailing `` - TASS``, and whether one was removed."""
-    title = clean_text(value)
-    stripped = False
-    while True:
-        shorter = _TITLE_SUFFIX.sub("", title)
-        if shorter == title:
-            return title.strip(), stripped
-        title, stripped = shorter, True
+    """The title without a trailing `` - TASS`` (the site-text rule), and whether one was
+    removed."""
+    return strip_title_suffix(clean_text(value))
 
 
 def to_utc(value: Any) -> tuple[datetime | None, str]:
     """``(aware UTC datetime or None, note)``; note is ``""``, ``"naive"`` or ``"bad"``."""
     if value is None or value == "":
         return None, ""
-    note = ""
     if isinstance(value, datetime):
         moment = value
     elif isinstance(value, int | float) and not isinstance(value, bool):
@@ -115,10 +102,8 @@ def to_utc(value: Any) -> tuple[datetime | None, str]:
             return None, "bad"
     else:
         return None, "bad"
-    if moment.tzinfo is None or moment.utcoffset() is None:
-        moment = moment.replace(tzinfo=defaults.SITE_TZ)
-        note = "naive"
-    return moment.astimezone(UTC), note
+    moment, naive = site_time(moment)
+    return moment, "naive" if naive else ""
 
 
 def clean_tags(values: Any) -> tuple[list[str], int]:

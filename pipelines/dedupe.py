@@ -1,8 +1,10 @@
 """The dedupe stage: fingerprint each article and mark near-duplicate republications.
 
-Every ``ArticleItem`` gets ``content_hash`` (SHA-256 of title, lead and body; the store uses it
-to tell an edit from a re-fetch) and ``minhash`` (a 64-value MinHash signature of the body's
-word 3-shingles, ``pipelines.minhash``). Exact duplicates by id are the store's business (one
+Every ``ArticleItem`` gets its fingerprints from ``pipelines.schema.fingerprint``:
+``content_hash`` (SHA-256 of title, lead and body; the store uses it to tell an edit from a
+re-fetch), ``minhash`` (a 64-value MinHash signature of the body's word 3-shingles,
+``pipelines.minhash``) and ``minhash_bands`` (its LSH band keys, which the store writes and
+this stage queries). Exact duplicates by id are the store's business (one
 document per ``_id``); this stage looks for the same story republished under another id.
 
 Candidates come from MongoDB through the stored ``minhash_bands`` (10 LSH bands of 6 bins: a
@@ -20,14 +22,19 @@ stands for its *original* (its ``duplicate_of``, or itself); the original of the
 one published first (ties: the smaller id):
 
 - the incoming article is later: it gets ``duplicate_of = <original id>`` and is still stored;
-- the incoming article is earlier: it stays an original, and this stage re-points the stored
-  group at it directly (``update_many`` on ``_id`` and on ``duplicate_of``), as well as recent
-  items still waiting in this process's store buffer. The store writes the incoming article a
-  moment later, so for that moment copies point at an id that is not stored yet.
+- the incoming article is earlier: it stays an original, and its group is re-pointed at it:
+  at once for the articles this process still holds (its recent window: their ``duplicate_of``
+  is this stage's field, see ``pipelines.schema``), and for the stored group
+  (``update_many`` on ``_id`` and on ``duplicate_of``) only once the incoming article is
+  stored itself, at its late check below. So the stage never writes ``articles`` ahead of the
+  store, and no stored copy ever points at an id that is not stored yet.
 
-No chains: an article that becomes a copy hands its own copies to the new original.
+No chains: an article that becomes a copy hands its own copies to the new original (the same
+two steps).
 
-The late check. Two near-duplicates deduplicated at the same moment by *different* workers see
+The late check (Scrapy's ``item_scraped``, after the store wrote the article) first writes the
+re-points its first check decided, then matches again. Two near-duplicates deduplicated at the
+same moment by *different* workers see
 nothing of each other (neither is stored yet), so each article is matched again on
 ``item_scraped``, once the store has written it: of two such articles, the one stored second
 then finds the other and settles the group (counted as ``tass/dedupe/late_matches``). Until
@@ -37,7 +44,8 @@ together and share one query (with any first look-ups waiting at that moment).
 
 The late check is skipped (``tass/dedupe/late_skipped``) for an article whose first look-up
 found its own stored document with the same ``content_hash``, signature and ``duplicate_of``,
-and whose first check modified no stored document. Why that is safe: the store then only moves
+and whose first check's re-points (written just before) modified no stored document. Why that
+is safe: the store then only moves
 its ``last_seen_at``, so this pass writes no ``duplicate_of`` that could be stale; and a
 near-duplicate Y in another worker that the first look-up (at time q) did not find was stored
 after q. If Y's own first look-up started after the earlier version X' of this article was
@@ -67,7 +75,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Self
 
@@ -78,11 +86,12 @@ from scrapy.crawler import Crawler
 from scrapy.settings import BaseSettings
 from scrapy.statscollectors import StatsCollector
 
-from pipelines import defaults, mongo
+from crawler import defaults, mongo
+from crawler.mongo import Document, MongoConfig, RetryDeadlineExceeded
 from pipelines.candidates import CandidateLookup, RecentWindow
 from pipelines.common import is_article
-from pipelines.minhash import BINS, bands, content_hash, signature, similarity
-from pipelines.mongo import Document, MongoConfig, RetryDeadlineExceeded
+from pipelines.minhash import BINS, bands, similarity
+from pipelines.schema import CANDIDATE_FIELDS, fingerprint
 
 logger = logging.getLogger(__name__)
 
@@ -94,21 +103,27 @@ class DedupeConfig:
     """Whether to look for near-duplicates, and how near counts."""
 
     near_enabled: bool = True
-    min_similarity: float = defaults.DEDUPE_MIN_SIMILARITY
+    min_similarity: float = defaults.TASS_DEDUPE_MIN_SIMILARITY
     recent_size: int = defaults.DEDUPE_RECENT_SIZE
-    lookup_batch_size: int = defaults.DEDUPE_LOOKUP_BATCH_SIZE
-    lookup_interval: float = defaults.DEDUPE_LOOKUP_INTERVAL
+    lookup_batch_size: int = defaults.TASS_DEDUPE_LOOKUP_BATCH_SIZE
+    lookup_interval: float = defaults.TASS_DEDUPE_LOOKUP_INTERVAL
 
     @classmethod
     def from_settings(cls, settings: BaseSettings) -> Self:
-        enabled = settings.getbool("TASS_DEDUPE_NEAR_ENABLED", True)
-        minimum = settings.getfloat("TASS_DEDUPE_MIN_SIMILARITY", defaults.DEDUPE_MIN_SIMILARITY)
+        enabled = settings.getbool("TASS_DEDUPE_NEAR_ENABLED", defaults.TASS_DEDUPE_NEAR_ENABLED)
+        minimum = settings.getfloat(
+            "TASS_DEDUPE_MIN_SIMILARITY", defaults.TASS_DEDUPE_MIN_SIMILARITY
+        )
         if not 0 < minimum <= 1:
             raise ValueError(f"TASS_DEDUPE_MIN_SIMILARITY must be in (0, 1], got {minimum}")
-        batch = settings.getint("TASS_DEDUPE_LOOKUP_BATCH_SIZE", defaults.DEDUPE_LOOKUP_BATCH_SIZE)
+        batch = settings.getint(
+            "TASS_DEDUPE_LOOKUP_BATCH_SIZE", defaults.TASS_DEDUPE_LOOKUP_BATCH_SIZE
+        )
         if batch <= 0:
             raise ValueError(f"TASS_DEDUPE_LOOKUP_BATCH_SIZE must be > 0, got {batch}")
-        interval = settings.getfloat("TASS_DEDUPE_LOOKUP_INTERVAL", defaults.DEDUPE_LOOKUP_INTERVAL)
+        interval = settings.getfloat(
+            "TASS_DEDUPE_LOOKUP_INTERVAL", defaults.TASS_DEDUPE_LOOKUP_INTERVAL
+        )
         if not interval > 0:
             raise ValueError(f"TASS_DEDUPE_LOOKUP_INTERVAL must be > 0 seconds, got {interval}")
         return cls(
@@ -129,6 +144,8 @@ class _Seen:
     duplicate_of: int | None
     adapter: ItemAdapter | None = None
     bands: frozenset[int] = frozenset()
+    pending: list[tuple[list[int], int]] = field(default_factory=list)
+    """Re-points its first check decided, for stored documents: written after its store."""
     wrote: bool = False  # a check re-pointed stored documents for it
     settled: bool = False  # its first check proved the late check needless (module docstring)
 
@@ -190,7 +207,7 @@ class DedupePipeline:
             logger.info("Near-duplicate detection is off (TASS_DEDUPE_NEAR_ENABLED=false)")
             return
         conn = mongo.acquire(self.crawler, self.mongo_config)
-        self._articles = conn.db[defaults.ARTICLES]
+        self._articles = conn.db[mongo.ARTICLES]
         self._lookup = CandidateLookup(
             self._fetch_candidates,
             batch_size=self.config.lookup_batch_size,
@@ -208,23 +225,19 @@ class DedupePipeline:
     async def process_item(self, item: Any) -> Any:
         if not is_article(item):
             return item
-        adapter = ItemAdapter(item)
-        adapter["content_hash"] = content_hash(
-            adapter.get("title") or "", adapter.get("lead"), adapter.get("body") or ""
-        )
-        fingerprint = signature(adapter.get("body") or "")
-        adapter["minhash"] = fingerprint
+        adapter = fingerprint(item)
         self.stats.inc_value("tass/dedupe/hashed")
         if self._articles is None:
             return item
         aid: int = adapter["id"]
         published: datetime | None = adapter.get("published_at")
         adapter["duplicate_of"] = None
-        this = _Seen(aid, fingerprint, published, None, adapter, frozenset(bands(fingerprint)))
+        keys = frozenset(adapter["minhash_bands"])
+        this = _Seen(aid, adapter["minhash"], published, None, adapter, keys)
         self._recent.remember(this)
         try:
             docs = await self._candidates(this)
-            await self._match(this, docs)
+            await self._match(this, docs, write=False)
             this.settled = _settled(this, docs)
         except RetryDeadlineExceeded as exc:
             self.stats.inc_value("tass/dedupe/unchecked")
@@ -241,27 +254,38 @@ class DedupePipeline:
         if self._articles is None or not is_article(item):
             return
         adapter = ItemAdapter(item)
-        fingerprint = adapter.get("minhash")
-        if not fingerprint:
+        signature = adapter.get("minhash")
+        if not signature:
             return
         earlier = self._recent.get(adapter["id"])
-        if earlier and earlier.settled and earlier.adapter and earlier.adapter.item is item:
+        if not (earlier and earlier.adapter and earlier.adapter.item is item):
+            earlier = None
+        try:
+            if earlier is not None:
+                # What the first check decided for stored documents, now that this one is
+                # stored too (so no copy ever points at an id that is not stored yet).
+                pending, earlier.pending = earlier.pending, []
+                for old_roots, new_root in pending:
+                    earlier.wrote |= await self._repoint(old_roots, new_root, write=True)
+        except RetryDeadlineExceeded as exc:
+            self.stats.inc_value("tass/dedupe/unchecked")
+            logger.error("Near-duplicate re-point skipped for %s: %s", adapter.get("url"), exc)
+            return
+        if earlier is not None and earlier.settled and not earlier.wrote:
             self.stats.inc_value("tass/dedupe/late_skipped")
             return
-        if earlier and earlier.minhash == fingerprint:
-            keys = earlier.bands  # the first check's, not hashed again
-        else:
-            keys = frozenset(bands(fingerprint))
+        # The first check's keys, carried by the item (pipelines.schema), not hashed again.
+        keys = frozenset(adapter.get("minhash_bands") or bands(signature))
         this = _Seen(
             adapter["id"],
-            fingerprint,
+            signature,
             adapter.get("published_at"),
             adapter.get("duplicate_of"),
             adapter,
             keys,
         )
         try:
-            if await self._match(this, await self._candidates(this)):
+            if await self._match(this, await self._candidates(this), write=True):
                 self.stats.inc_value("tass/dedupe/late_matches")
         except RetryDeadlineExceeded as exc:
             self.stats.inc_value("tass/dedupe/unchecked")
@@ -290,22 +314,17 @@ class DedupePipeline:
 
         def find() -> list[Document]:
             query = {"minhash_bands": {"$in": keys}}
-            projection = {
-                "minhash": 1,
-                "minhash_bands": 1,
-                "published_at": 1,
-                "duplicate_of": 1,
-                "content_hash": 1,
-            }
+            projection = dict.fromkeys(CANDIDATE_FIELDS, 1)
             return list(articles.find(query, projection).limit(limit))
 
         self.stats.inc_value("tass/dedupe/lookups")
         found: list[Document] = await self._call("dedupe candidate lookup", find)
         return found
 
-    async def _match(self, this: _Seen, docs: list[Document]) -> bool:
+    async def _match(self, this: _Seen, docs: list[Document], *, write: bool) -> bool:
         """Mark ``this`` or re-point its group, given its stored candidates ``docs``; whether
-        anything changed."""
+        anything changed. Stored documents are re-pointed only with ``write`` (the late check,
+        once ``this`` is stored); the first check keeps its re-points in ``this.pending``."""
         articles = self._articles
         assert articles is not None and this.adapter is not None
         if not this.bands:
@@ -347,14 +366,24 @@ class DedupePipeline:
             this.adapter["duplicate_of"] = first
             if before is None:
                 self.stats.inc_value("tass/dedupe/near_duplicates")
-            this.wrote |= await self._repoint([this.id], first)
+            await self._decide(this, [this.id], first, write=write)
         else:
-            this.wrote |= await self._repoint(sorted(roots), this.id)
+            await self._decide(this, sorted(roots), this.id, write=write)
         return True
 
-    async def _repoint(self, old_roots: list[int], new_root: int) -> bool:
-        """Make the originals ``old_roots`` and their copies duplicates of ``new_root``;
-        whether any stored document was modified."""
+    async def _decide(
+        self, this: _Seen, old_roots: list[int], new_root: int, *, write: bool
+    ) -> None:
+        if write:
+            this.wrote |= await self._repoint(old_roots, new_root, write=True)
+        else:
+            await self._repoint(old_roots, new_root, write=False)
+            this.pending.append((old_roots, new_root))
+
+    async def _repoint(self, old_roots: list[int], new_root: int, *, write: bool) -> bool:
+        """Make the originals ``old_roots`` and their copies duplicates of ``new_root``: the
+        articles this process holds now, and (``write``) the stored ones; whether any stored
+        document was modified."""
         articles = self._articles
         assert articles is not None
         for seen in self._recent.values():
@@ -362,6 +391,8 @@ class DedupePipeline:
                 continue
             if seen.id in old_roots or seen.adapter.get("duplicate_of") in old_roots:
                 seen.adapter["duplicate_of"] = new_root
+        if not write:
+            return False
 
         def update() -> tuple[int, int]:
             moved = articles.update_many(

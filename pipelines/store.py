@@ -4,8 +4,9 @@ Buffering and acknowledgement
     ``process_item`` appends the item to a buffer and awaits a future that the batch's flush
     resolves, so it returns only once the item is written (acknowledged by the server with the
     client's write concern) while items of many responses still share one batch. A batch is
-    flushed when ``TASS_STORE_BATCH_SIZE`` items wait, every ``TASS_STORE_FLUSH_INTERVAL``
-    seconds (a periodic task flushes whatever waits), and at close. One flush runs at a time;
+    flushed when ``TASS_STORE_BATCH_SIZE`` items wait, ``TASS_STORE_FLUSH_INTERVAL`` seconds
+    after the oldest waiting item came, and at close (the shared batcher, ``crawler.batch``).
+    One flush runs at a time;
     pymongo runs in a worker thread, never on the event loop.
 
 Outages
@@ -52,7 +53,6 @@ Stats: ``tass/store/inserted``, ``updated``, ``unchanged``, ``stale``, ``revisio
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import time
@@ -63,7 +63,6 @@ from typing import Any, Literal, Self
 
 import bson
 from bson import json_util
-from itemadapter import ItemAdapter
 from pymongo import ASCENDING, DeleteMany, InsertOne, UpdateOne
 from pymongo.database import Database
 from pymongo.errors import BulkWriteError
@@ -71,10 +70,11 @@ from scrapy.crawler import Crawler
 from scrapy.settings import BaseSettings
 from scrapy.statscollectors import StatsCollector
 
-from pipelines import defaults, mongo
+from crawler import defaults, mongo
+from crawler.batch import Batcher
+from crawler.mongo import Document, MongoConfig, TransientMongoError
 from pipelines.common import is_article, is_failure, utcnow
-from pipelines.minhash import bands, content_hash, signature
-from pipelines.mongo import Document, MongoConfig, TransientMongoError
+from pipelines.schema import ARTICLE_INDEXES, REVISION_DROPPED, article_doc, failure_doc
 
 logger = logging.getLogger(__name__)
 
@@ -95,23 +95,25 @@ class StoreWriteError(RuntimeError):
 class StoreConfig:
     """How the store batches and how long it holds on through an outage at close."""
 
-    batch_size: int = defaults.STORE_BATCH_SIZE
-    flush_interval: float = defaults.STORE_FLUSH_INTERVAL
-    close_deadline: float = defaults.STORE_CLOSE_DEADLINE
+    batch_size: int = defaults.TASS_STORE_BATCH_SIZE
+    flush_interval: float = defaults.TASS_STORE_FLUSH_INTERVAL
+    close_deadline: float = defaults.TASS_STORE_CLOSE_DEADLINE
     spill_dir: str = ".tass/spill"
 
     @classmethod
     def from_settings(cls, settings: BaseSettings) -> Self:
-        batch_size = settings.getint("TASS_STORE_BATCH_SIZE", defaults.STORE_BATCH_SIZE)
+        batch_size = settings.getint("TASS_STORE_BATCH_SIZE", defaults.TASS_STORE_BATCH_SIZE)
         if batch_size <= 0:
             raise ValueError(f"TASS_STORE_BATCH_SIZE must be > 0, got {batch_size}")
-        interval = settings.getfloat("TASS_STORE_FLUSH_INTERVAL", defaults.STORE_FLUSH_INTERVAL)
+        interval = settings.getfloat(
+            "TASS_STORE_FLUSH_INTERVAL", defaults.TASS_STORE_FLUSH_INTERVAL
+        )
         if not interval > 0:
             raise ValueError(f"TASS_STORE_FLUSH_INTERVAL must be > 0 seconds, got {interval}")
-        close = settings.getfloat("TASS_STORE_CLOSE_DEADLINE", defaults.STORE_CLOSE_DEADLINE)
+        close = settings.getfloat("TASS_STORE_CLOSE_DEADLINE", defaults.TASS_STORE_CLOSE_DEADLINE)
         if not close >= 0:
             raise ValueError(f"TASS_STORE_CLOSE_DEADLINE must be >= 0 seconds, got {close}")
-        data_dir = (settings.get("TASS_DATA_DIR") or ".tass").strip() or ".tass"
+        data_dir = (settings.get("TASS_DATA_DIR") or "").strip() or defaults.TASS_DATA_DIR
         return cls(batch_size, interval, close, str(Path(data_dir) / "spill"))
 
 
@@ -132,31 +134,6 @@ class WriteReport:
     revisions: int = 0
     recovered: int = 0
     conflicts: int = 0
-
-
-def article_doc(item: Any) -> Document:
-    """The stored fields of an article item (without the store's own bookkeeping)."""
-    data = ItemAdapter(item).asdict()
-    doc: Document = {"_id": data.pop("id")}
-    doc.update(data)
-    if not doc.get("content_hash"):
-        doc["content_hash"] = content_hash(doc.get("title") or "", doc.get("lead"), doc["body"])
-    if doc.get("minhash") is None:
-        doc["minhash"] = signature(doc.get("body") or "")
-    doc["minhash_bands"] = bands(doc["minhash"])
-    return doc
-
-
-def failure_doc(item: Any) -> Document:
-    data = ItemAdapter(item).asdict()
-    return {
-        "url": data["url"],
-        "reason": data.get("reason") or "unknown",
-        "detail": data.get("detail") or "",
-        "status": data.get("status"),
-        "attempts": max(1, int(data.get("attempts") or 1)),
-        "article_id": data.get("article_id"),
-    }
 
 
 def _op_for(item: Any) -> _Op:
@@ -194,12 +171,12 @@ class MongoWriter:
     """The blocking half of the store: pymongo calls, run in a worker thread."""
 
     def __init__(self, db: Database[Document]) -> None:
-        self.articles = db[defaults.ARTICLES]
-        self.failures = db[defaults.FAILURES]
-        self.revisions = db[defaults.REVISIONS]
+        self.articles = db[mongo.ARTICLES]
+        self.failures = db[mongo.FAILURES]
+        self.revisions = db[mongo.REVISIONS]
 
     def ensure_indexes(self) -> None:
-        for name in ("published_at", "section", "tags", "minhash_bands", "duplicate_of"):
+        for name in ARTICLE_INDEXES:
             self.articles.create_index([(name, ASCENDING)])
         self.failures.create_index([("url", ASCENDING)], unique=True)
         self.failures.create_index([("article_id", ASCENDING)])
@@ -343,7 +320,7 @@ def _stale(doc: Document, old: Document) -> bool:
 
 def _revision_upsert(old: Document, now: datetime) -> UpdateOne:
     revision = old.get("revision") or 1
-    fields = {k: v for k, v in old.items() if k not in ("_id", "minhash_bands", "revision")}
+    fields = {k: v for k, v in old.items() if k not in REVISION_DROPPED}
     fields.update(article_id=old["_id"], revision=revision, replaced_at=now)
     return UpdateOne(
         {"article_id": old["_id"], "revision": revision}, {"$setOnInsert": fields}, upsert=True
@@ -371,12 +348,6 @@ def _bulk_deleted(collection: Any, requests: list[Any]) -> int:
     return int(result.deleted_count)
 
 
-@dataclass(slots=True, eq=False)
-class _Entry:
-    item: Any
-    future: asyncio.Future[None]
-
-
 class StorePipeline:
     """Writes articles and failures to MongoDB in acknowledged batches."""
 
@@ -392,10 +363,14 @@ class StorePipeline:
         self.config = config
         self.mongo_config = mongo_config
         self._writer: MongoWriter | None = None
-        self._buffer: list[_Entry] = []
-        self._due = 0  # entries at the buffer's head that the timer asked to flush
-        self._drainer: asyncio.Task[None] | None = None
-        self._ticker: asyncio.Task[None] | None = None
+        # One batch at a time, in arrival order (the shared batcher, crawler.batch).
+        self._batcher: Batcher[Any, None] = Batcher(
+            self._write_batch,
+            size=config.batch_size,
+            interval=config.flush_interval,
+            concurrency=1,
+            name="store-flush",
+        )
         self._closing_at: float | None = None
 
     @classmethod
@@ -417,21 +392,11 @@ class StorePipeline:
         await mongo.retry(
             self._writer.ensure_indexes, what="store index creation", deadline=lambda: end
         )
-        self._ticker = asyncio.create_task(self._tick(), name="tass-store-flush-timer")
 
     async def close_spider(self) -> None:
         """Flush everything (through an outage, up to the close deadline), then let go."""
         self._closing_at = time.monotonic()
-        if self._ticker is not None:
-            self._ticker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._ticker
-            self._ticker = None
-        while self._buffer or (self._drainer is not None and not self._drainer.done()):
-            self._due = len(self._buffer)
-            self._kick()
-            assert self._drainer is not None
-            await self._drainer
+        await self._batcher.close()
         if self._writer is not None:
             self._writer = None
             await mongo.release(self.crawler)
@@ -443,40 +408,13 @@ class StorePipeline:
             return item
         if self._writer is None:
             raise StoreUnavailable("the store is not open")
-        entry = _Entry(item, asyncio.get_running_loop().create_future())
-        self._buffer.append(entry)
-        if len(self._buffer) >= self.config.batch_size or self._closing_at is not None:
-            if self._closing_at is not None:
-                self._due = len(self._buffer)
-            self._kick()
-        await entry.future
+        written = self._batcher.submit(item)
+        if self._closing_at is not None:
+            self._batcher.flush()
+        await written
         return item
 
     # --- flushing ---------------------------------------------------------------------------
-
-    async def _tick(self) -> None:
-        while True:
-            await asyncio.sleep(self.config.flush_interval)
-            if self._buffer:
-                self._due = len(self._buffer)
-                self._kick()
-
-    def _kick(self) -> None:
-        if self._drainer is None or self._drainer.done():
-            self._drainer = asyncio.create_task(self._drain(), name="tass-store-flush")
-
-    async def _drain(self) -> None:
-        size = self.config.batch_size
-        while self._buffer and (len(self._buffer) >= size or self._due > 0):
-            batch = self._buffer[:size]
-            del self._buffer[:size]
-            self._due = max(0, self._due - len(batch))
-            try:
-                await self._flush(batch)
-            except Exception as exc:  # a bug: never leave an item waiting forever
-                logger.exception("Store flush of %d items failed", len(batch))
-                for entry in batch:
-                    _settle(entry, exc)
 
     def _deadline(self, started: float) -> float:
         end = started + self.mongo_config.retry_deadline
@@ -487,22 +425,24 @@ class StorePipeline:
     def _on_retry(self, _exc: BaseException) -> None:
         self.stats.inc_value("tass/store/retries")
 
-    async def _flush(self, batch: list[_Entry]) -> None:
+    async def _write_batch(self, items: list[Any]) -> list[BaseException | None]:
+        """Write one batch; each item's outcome (None: written), in order."""
         writer = self._writer
         assert writer is not None
-        entries: list[_Entry] = []
+        results: list[BaseException | None] = [None] * len(items)
+        positions: list[int] = []
         ops: list[_Op] = []
-        for entry in batch:
+        for position, item in enumerate(items):
             try:
-                ops.append(_op_for(entry.item))
+                ops.append(_op_for(item))
             except Exception as exc:
                 self.stats.inc_value("tass/store/errors")
-                logger.error("Cannot store %r: %s", entry.item, exc)
-                _settle(entry, StoreWriteError(f"cannot encode the item: {exc}"))
+                logger.error("Cannot store %r: %s", item, exc)
+                results[position] = StoreWriteError(f"cannot encode the item: {exc}")
                 continue
-            entries.append(entry)
+            positions.append(position)
         if not ops:
-            return
+            return results
         self.stats.inc_value("tass/store/batches")
         started = time.monotonic()
         try:
@@ -513,29 +453,31 @@ class StorePipeline:
                 on_retry=self._on_retry,
             )
         except Exception as exc:
-            await self._spill(ops, entries, exc)
-            return
+            error = await self._spill(ops, exc)
+            for position in positions:
+                results[position] = error
+            return results
         counts: dict[str, int] = {}
-        for index, entry in enumerate(entries):
+        for index, position in enumerate(positions):
             outcome = report.outcomes[index]
             if isinstance(outcome, StoreWriteError):
                 self.stats.inc_value("tass/store/errors")
                 logger.error("MongoDB refused %s: %s", ops[index].doc.get("url"), outcome)
-                _settle(entry, outcome)
+                results[position] = outcome
                 continue
             key: str = "failures" if outcome == "failure" else outcome
             counts[key] = counts.get(key, 0) + 1
             if outcome == "stale":
                 counts["unchanged"] = counts.get("unchanged", 0) + 1
-            _settle(entry, None)
         counts.update(
             revisions=report.revisions, recovered=report.recovered, conflicts=report.conflicts
         )
         for key, count in counts.items():
             if count:
                 self.stats.inc_value(f"tass/store/{key}", count)
+        return results
 
-    async def _spill(self, ops: list[_Op], entries: list[_Entry], exc: BaseException) -> None:
+    async def _spill(self, ops: list[_Op], exc: BaseException) -> StoreUnavailable:
         folder = Path(self.config.spill_dir)
         path = folder / f"store-{os.getpid()}-{time.time_ns()}.jsonl"
 
@@ -557,19 +499,8 @@ class StorePipeline:
             where = f"LOST (spill to {path} failed: {spill_error})"
             self.stats.inc_value("tass/store/lost", len(ops))
         logger.error("STORE: %d items NOT written to MongoDB (%s): %s", len(ops), where, exc)
-        error = StoreUnavailable(f"not stored ({where}): {exc}")
-        for entry in entries:
-            _settle(entry, error)
+        return StoreUnavailable(f"not stored ({where}): {exc}")
 
 
 def _collection_of(op: _Op) -> str:
-    return defaults.ARTICLES if op.kind == "article" else defaults.FAILURES
-
-
-def _settle(entry: _Entry, error: BaseException | None) -> None:
-    if entry.future.done():
-        return
-    if error is None:
-        entry.future.set_result(None)
-    else:
-        entry.future.set_exception(error)
+    return mongo.ARTICLES if op.kind == "article" else mongo.FAILURES

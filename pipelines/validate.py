@@ -36,8 +36,8 @@ from scrapy.crawler import Crawler
 from scrapy.settings import BaseSettings
 from scrapy.statscollectors import StatsCollector
 
+from crawler import defaults
 from crawler.items import ARTICLE_KINDS, PageFailure
-from pipelines import defaults
 from pipelines.common import is_article
 
 logger = logging.getLogger(__name__)
@@ -49,12 +49,12 @@ _ARTICLE_PATH = re.compile(r"^/[a-z0-9][a-z0-9-]*/(\d+)$")
 class ValidateConfig:
     """The limits an article must meet."""
 
-    min_body: int = defaults.VALIDATE_MIN_BODY
+    min_body: int = defaults.TASS_VALIDATE_MIN_BODY
     max_title: int = defaults.MAX_TITLE_LENGTH
 
     @classmethod
     def from_settings(cls, settings: BaseSettings) -> Self:
-        min_body = settings.getint("TASS_VALIDATE_MIN_BODY", defaults.VALIDATE_MIN_BODY)
+        min_body = settings.getint("TASS_VALIDATE_MIN_BODY", defaults.TASS_VALIDATE_MIN_BODY)
         if min_body < 0:
             raise ValueError(f"TASS_VALIDATE_MIN_BODY must be >= 0 characters, got {min_body}")
         return cls(min_body=min_body)

@@ -82,4 +82,11 @@ def mongo_db(
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Stop the in-process reactor's threads, if a test started it (``tests.inprocess``)."""
+    from tests import inprocess
+
+    inprocess.shutdown()
+
+
 from tests.crawls import crawl_env_factory  # noqa: E402, F401  (the crawl fixture)

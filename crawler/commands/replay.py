@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 from scrapy.commands import ScrapyCommand
 from scrapy.exceptions import UsageError
 
+from crawler import defaults
 from crawler.frontier.keys import FrontierKeys
 from crawler.frontier.queue import RedisFrontier
 from crawler.frontier.redis import open_redis, redis_url
@@ -41,7 +42,7 @@ class Command(ScrapyCommand):
             url = redis_url(self.settings)
         except ValueError as exc:
             raise UsageError(str(exc), print_help=False) from exc
-        keys = FrontierKeys(self.settings.get("TASS_REDIS_PREFIX", "tass"))
+        keys = FrontierKeys(self.settings.get("TASS_REDIS_PREFIX", defaults.TASS_REDIS_PREFIX))
         print(asyncio.run(self.replay(url, keys, args, opts.reason, listing=opts.list)))
 
     async def replay(

@@ -6,10 +6,10 @@ import argparse
 import json
 from typing import ClassVar
 
-import pymongo
 from scrapy.commands import ScrapyCommand
-from scrapy.exceptions import UsageError
+from scrapy.exceptions import NotConfigured, UsageError
 
+from crawler.mongo import MongoConfig
 from crawler.report import format_report, store_report
 
 
@@ -26,16 +26,10 @@ class Command(ScrapyCommand):
 
     def run(self, args: list[str], opts: argparse.Namespace) -> None:
         assert self.settings is not None
-        uri = self.settings.get("MONGO_URI")
-        if not uri:
-            raise UsageError(
-                "MONGO_URI is empty: point it at the crawl's MongoDB", print_help=False
-            )
-        client: pymongo.MongoClient[dict[str, object]] = pymongo.MongoClient(
-            uri, serverSelectionTimeoutMS=10_000
-        )
         try:
-            report = store_report(client[self.settings.get("MONGO_DATABASE")])
-        finally:
-            client.close()
+            config = MongoConfig.from_settings(self.settings)
+        except (NotConfigured, ValueError) as exc:
+            raise UsageError(f"{exc} (point it at the crawl's MongoDB)", print_help=False) from exc
+        with config.open() as db:
+            report = store_report(db)
         print(json.dumps(report, indent=2) if opts.json else format_report(report))

@@ -9,13 +9,15 @@ import logging
 from datetime import UTC, datetime
 from typing import ClassVar
 
-from redis.exceptions import RedisError
 from scrapy.commands import ScrapyCommand
 from scrapy.exceptions import UsageError
 
+from crawler import defaults
+from crawler.frontier.health import transient
 from crawler.frontier.keys import FrontierKeys
 from crawler.frontier.redis import open_redis, redis_url
 from crawler.frontier.run import RunCoordinator
+from crawler.retrying import retry
 from crawler.schedule import CronSchedule, Decision, ScheduleError, Scheduler
 
 logger = logging.getLogger(__name__)
@@ -39,7 +41,7 @@ class Command(ScrapyCommand):
             url = redis_url(self.settings)
         except (ScheduleError, ValueError) as exc:
             raise UsageError(str(exc), print_help=False) from exc
-        keys = FrontierKeys(self.settings.get("TASS_REDIS_PREFIX", "tass"))
+        keys = FrontierKeys(self.settings.get("TASS_REDIS_PREFIX", defaults.TASS_REDIS_PREFIX))
         decision = asyncio.run(self.loop(schedule, url, keys, once=opts.once))
         if opts.once and decision is not None:
             print(f"{decision.action} {decision.due.isoformat() if decision.due else ''}")
@@ -52,12 +54,15 @@ class Command(ScrapyCommand):
         logger.info("Scheduling crawls on %r (UTC)", schedule.expression)
         try:
             while True:
-                try:
-                    decision = await scheduler.step(datetime.now(UTC))
-                except (RedisError, OSError) as exc:  # Redis away: retry, never die
-                    logger.warning("Scheduling step failed (%s); retrying in 10 s", exc)
-                    await asyncio.sleep(10)
-                    continue
+                # Redis away: retry every 10 s, never die.
+                decision = await retry(
+                    lambda: scheduler.step(datetime.now(UTC)),
+                    what="scheduling step",
+                    retry_on=transient,
+                    initial=10.0,
+                    maximum=10.0,
+                    jitter=False,
+                )
                 if once:
                     return decision
                 wait = (decision.wake_at - datetime.now(UTC)).total_seconds()

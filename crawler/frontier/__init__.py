@@ -1,10 +1,18 @@
 """The shared URL frontier in Redis: leases, acknowledgements, retries, politeness, runs.
 
-Where to look:
-- ``scheduler``: the Scrapy scheduler of each worker (local buffer, outbox, acks).
-- ``queue`` and ``lua``: the queue in Redis, every change one atomic script.
-- ``codec``: requests as compact JSON (never pickle: a Redis write must not run code).
+Scrapy adapters (thin: each forwards to the core in a few lines):
+- ``scheduler``: Scrapy's scheduler interface and the frontier's signals; builds the core.
+- ``middleware``: drops article links this worker knows are queued.
 - ``retry``: retries with backoff through the frontier, ``Retry-After`` pauses the cluster.
-- ``run`` and ``lifecycle``: one run at a time, seeded once, finished once, then reported.
-- ``keys``, ``config``, ``redis``: key names, settings, the client.
+- ``politeness``: the download handler that waits for the cluster's send budget.
+
+The Scrapy-free core (unit-tested against a real Redis):
+- ``window``: one worker's leases, requests in flight, and its batched queue writes.
+- ``lifecycle``: one run at a time, seeded once, finished once, then reported; the
+  ``RunSpider`` protocol a spider implements and the ``RunScope`` it is handed.
+- ``queue`` and ``lua``: the queue in Redis, every change one atomic script; ``run``: runs.
+- ``known``, ``sendtimes``, ``health``, ``counters``: the seen-articles copy, send times,
+  Redis health, stats deltas.
+- ``codec``: requests as compact JSON (never pickle: a Redis write must not run code).
+- ``keys``, ``config``, ``redis``, ``report``: key names, settings, the client, the run report.
 """

@@ -17,8 +17,15 @@ from typing import TYPE_CHECKING, Any
 from scrapy import Request
 from scrapy.utils.request import request_from_dict
 
+from crawler.frontier.queue import Push
+
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from scrapy import Spider
+
+DELAY_META = "frontier_delay"
+"""Meta key of a retry's backoff (seconds): set by the retry middleware, taken by ``push_for``."""
 
 _BYTES = "$b"
 _UTF8 = "$u"
@@ -101,3 +108,22 @@ def decode_request(member: bytes | str, spider: Spider) -> Request:
     if not isinstance(data, dict) or "url" not in data:
         raise ValueError(f"not a queued request: {member[:200]!r}")
     return request_from_dict(data, spider=spider)
+
+
+def push_for(request: Request, spider: Spider, fingerprint: Callable[[Request], bytes]) -> Push:
+    """How ``request`` is queued: member, priority, dedupe key and delay (the delay's meta key
+    is taken out of the request, so it is not part of the member)."""
+    delay = float(request.meta.pop(DELAY_META, 0) or 0)
+    raw_id = request.meta.get("article_id")
+    article_id = raw_id if isinstance(raw_id, int) and 0 < raw_id < 2**32 else 0
+    return Push(
+        member=encode_request(request, spider),
+        priority=request.priority,
+        article_id=article_id,
+        fingerprint="" if article_id else fingerprint(request).hex(),
+        # A redirect continues under the claim of the request it came from; a retry was
+        # deduplicated when first queued.
+        unfiltered=request.dont_filter or bool(request.meta.get("redirect_times")),
+        refresh=bool(request.meta.get("refresh")) and article_id > 0,
+        delay_ms=int(delay * 1000),
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Self
 
+from crawler import defaults
 from crawler.frontier.keys import FrontierKeys
 from crawler.frontier.queue import Budget
 from crawler.frontier.redis import redis_url
@@ -40,18 +41,27 @@ class FrontierConfig:
             return value
 
         url = redis_url(settings)
-        rate = positive("CRAWL_RATE", settings.getfloat("CRAWL_RATE", 2.0))
-        concurrency = int(positive("CRAWL_CONCURRENCY", settings.getint("CRAWL_CONCURRENCY", 8)))
-        lease = positive("TASS_LEASE_SECONDS", settings.getfloat("TASS_LEASE_SECONDS", 60.0))
-        heartbeat = positive(
-            "TASS_HEARTBEAT_INTERVAL", settings.getfloat("TASS_HEARTBEAT_INTERVAL", 0.5)
+        rate = positive("CRAWL_RATE", settings.getfloat("CRAWL_RATE", defaults.CRAWL_RATE))
+        concurrency = int(
+            positive(
+                "CRAWL_CONCURRENCY",
+                settings.getint("CRAWL_CONCURRENCY", defaults.CRAWL_CONCURRENCY),
+            )
         )
-        grace = settings.getfloat("TASS_IDLE_GRACE", 2.0)
+        lease = positive(
+            "TASS_LEASE_SECONDS",
+            settings.getfloat("TASS_LEASE_SECONDS", defaults.TASS_LEASE_SECONDS),
+        )
+        heartbeat = positive(
+            "TASS_HEARTBEAT_INTERVAL",
+            settings.getfloat("TASS_HEARTBEAT_INTERVAL", defaults.TASS_HEARTBEAT_INTERVAL),
+        )
+        grace = settings.getfloat("TASS_IDLE_GRACE", defaults.TASS_IDLE_GRACE)
         if grace < 0:
             raise ValueError(f"TASS_IDLE_GRACE={grace!r}: must be >= 0")
         return cls(
             redis_url=url,
-            keys=FrontierKeys(settings.get("TASS_REDIS_PREFIX", "tass")),
+            keys=FrontierKeys(settings.get("TASS_REDIS_PREFIX", defaults.TASS_REDIS_PREFIX)),
             budget=Budget(
                 # 10% under the budget: requests reach the site with some jitter after their
                 # slot, and a late one must not push a one-second window over CRAWL_RATE.
@@ -61,9 +71,9 @@ class FrontierConfig:
                 lease_ms=int(lease * 1000),
                 stale_ms=int(max(3 * heartbeat, 5.0) * 1000),
             ),
-            prefetch=max(1, settings.getint("CONCURRENT_REQUESTS", 8)),
+            prefetch=max(1, settings.getint("CONCURRENT_REQUESTS", defaults.CONCURRENT_REQUESTS)),
             idle_grace=grace,
             heartbeat=heartbeat,
-            flush_delay=0.05,
+            flush_delay=defaults.FRONTIER_FLUSH_DELAY,
             worker_stale=max(3 * heartbeat, lease),
         )

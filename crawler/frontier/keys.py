@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from crawler import defaults
+
 
 @dataclass(frozen=True, slots=True)
 class FrontierKeys:
     """Key names under ``prefix``; tests give each crawl a prefix of its own."""
 
-    prefix: str = "tass"
+    prefix: str = defaults.TASS_REDIS_PREFIX
 
     def __post_init__(self) -> None:
         if not self.prefix or "%" in self.prefix or " " in self.prefix:

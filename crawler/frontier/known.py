@@ -4,23 +4,18 @@ Most links on an article page ("Read also", the same tags, the feeds seen again)
 articles already queued. The frontier would refuse them, but only after each one went through
 Scrapy's middlewares, the engine, encoding and a Redis script. This worker keeps a copy of the
 cluster's seen-articles bitmap (refreshed every few seconds by the run lifecycle) plus the ids
-it queued itself since, and a spider middleware drops ordinary article requests for those ids
-as they leave the callback. Refreshes (recent or changed articles), redirects, retries and
-``dont_filter`` requests always go through; a stale copy only lets a few more through, and
-the bitmap in Redis still decides.
+it queued itself since, and a spider middleware (``middleware.KnownArticlesMiddleware``) drops
+ordinary article requests for those ids as they leave the callback. Refreshes (recent or
+changed articles), redirects, retries and ``dont_filter`` requests always go through; a stale
+copy only lets a few more through, and the bitmap in Redis still decides. Scrapy-free.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable, Iterator
-from typing import TYPE_CHECKING, Any, Self
-
-from scrapy import Request
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from scrapy import Spider
-    from scrapy.crawler import Crawler
-    from scrapy.http import Response
+    from scrapy import Request
 
 
 class KnownArticles:
@@ -57,44 +52,3 @@ def droppable(request: Request) -> int | None:
     ):
         return None
     return article_id
-
-
-class KnownArticlesMiddleware:
-    """Spider middleware: drops requests for articles this worker knows are queued."""
-
-    def __init__(self, crawler: Crawler) -> None:
-        self.crawler = crawler
-
-    @classmethod
-    def from_crawler(cls, crawler: Crawler) -> Self:
-        return cls(crawler)
-
-    def _known(self) -> KnownArticles | None:
-        from crawler.frontier.scheduler import frontier_scheduler
-
-        scheduler = frontier_scheduler(self.crawler)
-        return scheduler.known if scheduler is not None else None
-
-    def _keep(self, known: KnownArticles | None, output: Any) -> bool:
-        if known is None or not isinstance(output, Request):
-            return True
-        article_id = droppable(output)
-        if article_id is None or article_id not in known:
-            return True
-        if self.crawler.stats is not None:
-            self.crawler.stats.inc_value("tass/frontier/known_dropped")
-        return False
-
-    def process_spider_output(
-        self, response: Response, result: Iterable[Any], spider: Spider | None = None
-    ) -> Iterator[Any]:
-        known = self._known()
-        return (output for output in result if self._keep(known, output))
-
-    async def process_spider_output_async(
-        self, response: Response, result: AsyncIterator[Any], spider: Spider | None = None
-    ) -> AsyncIterator[Any]:
-        known = self._known()
-        async for output in result:
-            if self._keep(known, output):
-                yield output

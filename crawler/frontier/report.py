@@ -6,7 +6,7 @@ import asyncio
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from pipelines.mongo import MongoConfig
+from crawler.mongo import RUNS, MongoConfig
 
 if TYPE_CHECKING:
     from scrapy.settings import BaseSettings
@@ -49,9 +49,7 @@ def _summary(report: dict[str, Any]) -> str:
 
 
 def _store(config: MongoConfig, report: dict[str, Any]) -> dict[str, int]:
-    client = config.client()
-    try:
-        db = client[config.database]
+    with config.open() as db:
         rows = db.failures.aggregate(
             [
                 {"$match": {"last_failed_at": {"$gte": report["started_at"]}}},
@@ -59,11 +57,9 @@ def _store(config: MongoConfig, report: dict[str, Any]) -> dict[str, int]:
             ]
         )
         by_reason = {str(r["_id"]): int(r["n"]) for r in rows}
-        db.runs.replace_one({"_id": report["_id"]}, {**report, "failures_by_reason": by_reason},
-                            upsert=True)  # fmt: skip
+        db[RUNS].replace_one({"_id": report["_id"]}, {**report, "failures_by_reason": by_reason},
+                             upsert=True)  # fmt: skip
         return by_reason
-    finally:
-        client.close()
 
 
 async def write_run_report(

@@ -14,16 +14,18 @@ import time
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 
-from scrapy.downloadermiddlewares.retry import RetryMiddleware
+from scrapy.downloadermiddlewares.retry import RetryMiddleware, get_retry_request
 from scrapy.utils.response import response_status_message
 
+from crawler import defaults
 from crawler.frontier import signals as frontier_signals
+from crawler.frontier.codec import DELAY_META
+from crawler.retrying import backoff
 
 if TYPE_CHECKING:
     from scrapy import Request, Spider
     from scrapy.http import Response
 
-DELAY_META = "frontier_delay"
 MAX_RETRY_AFTER = 3600.0
 
 
@@ -44,14 +46,31 @@ def retry_after_seconds(value: bytes | None, now: float | None = None) -> float 
 
 
 class FrontierRetryMiddleware(RetryMiddleware):
-    """RetryMiddleware whose retries wait in the frontier instead of being sent at once."""
+    """RetryMiddleware whose retries wait in the frontier instead of being sent at once.
+
+    Only the public parts of Scrapy's middleware are used: its settings (retry codes,
+    exceptions, ``RETRY_TIMES``...) and ``get_retry_request()``, which counts, logs and gives up
+    as Scrapy does."""
 
     def backoff(self, request: Request) -> float:
         settings = self.crawler.settings
-        base = settings.getfloat("TASS_RETRY_BACKOFF", 1.0)
-        cap = settings.getfloat("TASS_RETRY_BACKOFF_MAX", 60.0)
-        attempt = int(request.meta.get("retry_times", 1))
-        return float(min(cap, base * 2 ** max(0, attempt - 1)))
+        base = settings.getfloat("TASS_RETRY_BACKOFF", defaults.TASS_RETRY_BACKOFF)
+        cap = settings.getfloat("TASS_RETRY_BACKOFF_MAX", defaults.TASS_RETRY_BACKOFF_MAX)
+        return backoff(int(request.meta.get("retry_times", 1)), base, cap)
+
+    def retry(self, request: Request, reason: str | Exception) -> Request | None:
+        """The retry of ``request`` (``get_retry_request`` with the middleware's settings and
+        the request's own ``max_retry_times``/``priority_adjust``), or None once exhausted."""
+        assert self.crawler.spider is not None
+        meta = request.meta
+        return get_retry_request(
+            request,
+            spider=self.crawler.spider,
+            reason=reason,
+            max_retry_times=meta.get("max_retry_times", self.max_retry_times),
+            priority_adjust=meta.get("priority_adjust", self.priority_adjust),
+            give_up_log_level=meta.get("give_up_log_level", self.give_up_log_level),
+        )
 
     def _delayed(self, retry: Request | None, wait: float | None) -> Request | None:
         if retry is None:
@@ -72,7 +91,7 @@ class FrontierRetryMiddleware(RetryMiddleware):
             self.crawler.signals.send_catch_log(
                 signal=frontier_signals.pause_requested, seconds=wait
             )
-        retry = self._delayed(self._retry(request, response_status_message(response.status)), wait)
+        retry = self._delayed(self.retry(request, response_status_message(response.status)), wait)
         return retry or response
 
     def process_exception(
@@ -81,5 +100,5 @@ class FrontierRetryMiddleware(RetryMiddleware):
         if isinstance(exception, self.exceptions_to_retry) and not request.meta.get(
             "dont_retry", False
         ):
-            return self._delayed(self._retry(request, exception), None)
+            return self._delayed(self.retry(request, exception), None)
         return None

@@ -172,7 +172,6 @@ class RunCoordinator:
         bitmap = results.pop() if snapshot else None
         raw_run, pending, leased, delayed, workers = results[-5:]
         now = time.time()
-        unflushed = 0
         stale = []
         unflushed = 0
         for worker, raw in workers.items():

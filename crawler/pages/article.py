@@ -47,10 +47,9 @@ from parsel import Selector
 
 from crawler.items import ArticleItem, ArticleKind, Image, Related
 from crawler.pages.errors import ExtractionError
-from crawler.pages.text import clean_text, decode_html, from_unix, parse_iso
+from crawler.text import clean_text, decode_html, from_unix, parse_iso, strip_title_suffix
 from crawler.urls import SiteUrls
 
-TITLE_SUFFIX_RE = re.compile(r"\s+[-–—|]\s+TASS\s*$")
 DATELINE_RE = re.compile(
     r"^(?P<city>[A-Z][A-Z .'\-]*(?: /[^/]+/)?), [A-Z][a-z]+ \d{1,2}\. /TASS/\."
 )
@@ -213,11 +212,6 @@ def _is_news_article(obj: dict[str, Any]) -> bool:
     return "NewsArticle" in kinds
 
 
-def strip_suffix(title: str) -> str:
-    """A page title without the `` - TASS`` suffix."""
-    return TITLE_SUFFIX_RE.sub("", title).strip()
-
-
 def dateline_of(paragraph: str) -> str | None:
     """The city printed at the start of a first paragraph, or None."""
     match = DATELINE_RE.match(paragraph)
@@ -376,14 +370,14 @@ class ArticlePage:
             if title:
                 return title
         og = self._meta("og:title")
-        if og and strip_suffix(og):
-            return strip_suffix(og)
+        if og and strip_title_suffix(og)[0]:
+            return strip_title_suffix(og)[0]
         h1 = self._headline_el(root)
         if h1 is not None and element_text(h1):
             return element_text(h1)
         page_title = clean_text(" ".join(self.sel.xpath("//title//text()").getall()))
-        if page_title and strip_suffix(page_title):
-            return strip_suffix(page_title)
+        if page_title and strip_title_suffix(page_title)[0]:
+            return strip_title_suffix(page_title)[0]
         raise ExtractionError("missing_field:title", "no JSON-LD headline, og:title, h1 or title")
 
     def published_at(self) -> datetime | None:

@@ -8,13 +8,13 @@ Entries whose link is out of scope are dropped; links are made canonical.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from email.utils import parsedate_to_datetime
 
 from lxml import etree
 
 from crawler.pages.errors import ExtractionError
-from crawler.pages.text import MSK, clean_text, parse_iso
+from crawler.text import clean_text, parse_iso, site_time
 from crawler.urls import SiteUrls
 
 
@@ -79,9 +79,7 @@ def parse_rfc822(value: str | None) -> datetime | None:
         parsed = parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError):
         return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=MSK)
-    return parsed.astimezone(UTC)
+    return site_time(parsed)[0]
 
 
 def parse_lastmod(value: str | None) -> datetime | None:

@@ -13,7 +13,7 @@ import re
 
 from parsel import Selector
 
-from crawler.pages.text import decode_html
+from crawler.text import decode_html
 from crawler.urls import SiteUrls
 
 SECTION_ID_RE = re.compile(r"""\bsectionId\s*[:=]\s*["']?(\d+)""")

@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from crawler.pages.errors import ExtractionError
-from crawler.pages.text import clean_text, from_unix
+from crawler.text import clean_text, from_unix
 from crawler.urls import SiteUrls
 
 DEFAULT_IMAGE_SIZE = 434

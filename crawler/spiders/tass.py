@@ -12,15 +12,17 @@ Discovery, by request type:
 | news sitemap    | sitemap index                     | ``parse_sitemap``  | 10       |
 
 Articles come first so the queue stays short. Fields are extracted by the page objects in
-``crawler.pages``; whether this worker seeds a run, and when the crawl is over, is decided by
-``crawler.frontier.lifecycle``. The spider touches neither Redis nor MongoDB.
+``crawler.pages``; whether this worker seeds a run, when the crawl is over and which parameters a
+run has is decided by ``crawler.frontier.lifecycle`` (the spider implements its ``RunSpider``
+protocol). The spider touches neither Redis nor MongoDB.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Self
 from urllib.parse import urlsplit
 
@@ -29,6 +31,8 @@ from scrapy.exceptions import IgnoreRequest
 from scrapy.http import JsonRequest, Response, TextResponse
 from scrapy.spidermiddlewares.httperror import HttpError
 
+from crawler import defaults
+from crawler.frontier.lifecycle import RunScope
 from crawler.items import ArticleItem, PageFailure
 from crawler.pages import (
     ArticlePage,
@@ -41,7 +45,7 @@ from crawler.pages import (
     listing_request_body,
     next_cursor,
 )
-from crawler.params import CrawlParams, parse_mode
+from crawler.params import CrawlParams, ParamDefaults, parse_mode
 from crawler.urls import SECTIONS, SiteUrls
 
 if TYPE_CHECKING:
@@ -54,7 +58,13 @@ PRIORITY = {"article": 100, "rss": 60, "listing": 50, "hub": 40, "sitemap": 10}
 
 
 class TassSpider(Spider):
-    """Crawls tass.com (or the replica at ``TASS_BASE_URL``) into article items."""
+    """Crawls tass.com (or the replica at ``TASS_BASE_URL``) into article items.
+
+    It implements the frontier's ``RunSpider`` protocol: ``mode`` and ``run_args`` (from
+    ``-a``), ``seed_requests(params)`` and ``enter_run(scope)``. The run lifecycle owns the run
+    parameters and hands each run's ``RunScope`` here; every callback reads the scope it
+    started with (``run = self.run``), so a new run never changes parameters under it.
+    """
 
     name = "tass"
 
@@ -64,57 +74,25 @@ class TassSpider(Spider):
         }
         super().__init__(**kwargs)
         self.mode = parse_mode(mode)
-        self.args = args
-        self.urls = SiteUrls("https://tass.com")
-        self.params = CrawlParams(since=None)
-        self.listing_limit = 100
-        self.settings_args: dict[str, float] = {}
-        self.marks_reached: dict[str, int] = {}
+        self.run_args: Mapping[str, Any] = MappingProxyType(args)
+        self.urls = SiteUrls(defaults.TASS_BASE_URL)
+        self.listing_limit = defaults.TASS_LISTING_LIMIT
+        # Until the lifecycle hands it a run: the requested arguments, validated now so that a
+        # malformed one stops the crawl before it starts.
+        self.run = RunScope("", ParamDefaults().params(args))
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> Self:
         spider = super().from_crawler(crawler, *args, **kwargs)
         settings = crawler.settings
-        spider.urls = SiteUrls(settings.get("TASS_BASE_URL"))
-        spider.listing_limit = settings.getint("TASS_LISTING_LIMIT", 100)
-        spider.settings_args = {
-            "default_since_days": settings.getint("TASS_SINCE_DAYS", 7),
-            "overlap_hours": settings.getfloat("TASS_MARK_OVERLAP_HOURS", 12.0),
-            "recheck_hours": settings.getfloat("TASS_RECHECK_HOURS", 48.0),
-        }
-        spider.params = spider.params_from(spider.args)
+        spider.urls = SiteUrls(settings.get("TASS_BASE_URL", defaults.TASS_BASE_URL))
+        spider.listing_limit = settings.getint("TASS_LISTING_LIMIT", defaults.TASS_LISTING_LIMIT)
+        spider.run = RunScope("", ParamDefaults.from_settings(settings).params(spider.run_args))
         return spider
 
-    def params_from(self, args: dict[str, Any]) -> CrawlParams:
-        """Run parameters from arguments (``-a`` or a run's), with this crawl's settings."""
-        s = self.settings_args
-        return CrawlParams.from_args(
-            args,
-            default_since_days=int(s.get("default_since_days", 7)),
-            overlap_hours=s.get("overlap_hours", 12.0),
-            recheck_hours=s.get("recheck_hours", 48.0),
-        )
-
-    def reach_mark(self, feed: str, when: datetime | None) -> None:
-        """Record that ``feed`` is complete up to ``when`` in this run (its high-water mark)."""
-        if when is not None:
-            ts = int(when.timestamp())
-            self.marks_reached[feed] = max(ts, self.marks_reached.get(feed, ts))
-
-    def take_marks(self) -> dict[str, int]:
-        """The marks reached since the last call (the run lifecycle stores them in Redis)."""
-        marks, self.marks_reached = self.marks_reached, {}
-        return marks
-
-    @property
-    def max_articles(self) -> int:
-        return self.params.max_articles
-
-    def configure(self, params: CrawlParams) -> None:
-        """Adopt the parameters of the run this worker works on."""
-        if params != self.params:
-            logger.info("Run parameters: %s", params.to_args())
-        self.params = params
+    def enter_run(self, scope: RunScope) -> None:
+        """Work on the run ``scope`` (the run lifecycle's; callbacks started before keep theirs)."""
+        self.run = scope
 
     async def start(self) -> AsyncIterator[Any]:
         """Seeds are queued by the run lifecycle (once per run, by one worker), not here."""
@@ -123,13 +101,13 @@ class TassSpider(Spider):
             yield request
 
     # --- seeds ----------------------------------------------------------------------------
-    def seed_requests(self) -> Iterator[Request]:
+    def seed_requests(self, params: CrawlParams) -> Iterator[Request]:
         """The entry points of a run: section pages, and for a whole-site run also the home
         page (themes, tags), RSS and the sitemaps."""
-        slugs = self.params.sections or tuple(SECTIONS)
+        slugs = params.sections or tuple(SECTIONS)
         for slug in slugs:
             yield self.hub_request(self.urls.section_url(slug))
-        if self.params.sections:
+        if params.sections:
             return
         yield self.hub_request(f"{self.urls.base}/")
         yield Request(
@@ -160,14 +138,16 @@ class TassSpider(Spider):
             meta={"kind": "sitemap"},
         )
 
-    def article_request(self, url: str, *, refresh: bool = False) -> Request | None:
+    def article_request(
+        self, url: str, params: CrawlParams, *, refresh: bool = False
+    ) -> Request | None:
         """A request for an article URL in the run's scope, or None (out of scope). A refresh
         fetches an article again (recent, or changed) even if an earlier run fetched it."""
         article_id = self.urls.article_id(url)
         if article_id is None:
             return None
         section = self.urls.section_of(url) or ""
-        if not self.params.in_scope(section):
+        if not params.in_scope(section):
             self._stat("tass/skipped/out_of_sections")
             return None
         return Request(
@@ -199,25 +179,26 @@ class TassSpider(Spider):
             meta=meta,
         )
 
-    def follow_links(self, links: Iterable[str]) -> Iterator[Request]:
+    def follow_links(self, links: Iterable[str], params: CrawlParams) -> Iterator[Request]:
         """Requests for canonical links met on a page: articles, and hubs when in scope."""
         for url in links:
             kind = self.urls.url_kind(url)
             if kind == "article":
-                request = self.article_request(url)
+                request = self.article_request(url, params)
                 if request is not None:
                     yield request
             elif kind == "section":
-                if self.params.in_scope(first_segment(url)):
+                if params.in_scope(first_segment(url)):
                     yield self.hub_request(url)
             elif kind == "theme_or_tag":
-                if not self.params.sections:
+                if not params.sections:
                     yield self.hub_request(url)
             else:
                 self._stat(f"tass/skipped/{kind}")
 
     # --- callbacks ------------------------------------------------------------------------
     def parse_hub(self, response: Response) -> Iterator[Request | PageFailure]:
+        run = self.run
         if not isinstance(response, TextResponse):
             yield self.failure(response.url, "not_text", f"{response.status} non-text hub")
             return
@@ -225,10 +206,12 @@ class TassSpider(Spider):
         section_id = page.section_id()
         if section_id is not None:
             yield self.listing_request(section_id)
-        yield from self.follow_links(page.article_links())
-        yield from self.follow_links(page.hub_links())
+        yield from self.follow_links(page.article_links(), run.params)
+        yield from self.follow_links(page.hub_links(), run.params)
 
     def parse_listing(self, response: Response) -> Iterator[Request | PageFailure]:
+        run = self.run
+        params = run.params
         try:
             page = ListingPage(response.url, response.body, self.urls)
         except ExtractionError as exc:
@@ -241,10 +224,10 @@ class TassSpider(Spider):
             head = int(max(e.date for e in page.entries).timestamp())
         # Page down to the floor (the feed's mark, or since) and through the re-check window;
         # items in the window are fetched again, to catch edits.
-        floor = self.params.floor(feed)
+        floor = params.floor(feed)
         recheck_after = (
-            datetime.fromtimestamp(head, UTC) - self.params.recheck
-            if head is not None and self.params.incremental
+            datetime.fromtimestamp(head, UTC) - params.recheck
+            if head is not None and params.incremental
             else None
         )
         stop_at = min((t for t in (floor, recheck_after) if t is not None), default=None)
@@ -255,7 +238,7 @@ class TassSpider(Spider):
                 continue
             refresh = recheck_after is not None and entry.date >= recheck_after
             if refresh or floor is None or entry.date >= floor:
-                request = self.article_request(entry.url, refresh=refresh)
+                request = self.article_request(entry.url, params, refresh=refresh)
                 if request is not None:
                     yield request
         complete = not page.entries or (
@@ -267,18 +250,19 @@ class TassSpider(Spider):
         if cursor is None:
             # The feed was walked down to where this run needed it: its new high-water mark.
             if head is not None:
-                self.reach_mark(feed, datetime.fromtimestamp(head, UTC))
+                run.marks.reach(feed, datetime.fromtimestamp(head, UTC))
             return
         timestamp, exclude = cursor
         yield self.listing_request(section_id, timestamp, exclude, head)
 
     def parse_rss(self, response: Response) -> Iterator[Request | PageFailure]:
+        run = self.run
         try:
             entries = RssPage(response.url, response.body, self.urls).entries()
         except ExtractionError as exc:
             yield self.failure(response.url, exc.reason, exc.detail, response.status)
             return
-        yield from self.follow_links(e.url for e in entries)
+        yield from self.follow_links((e.url for e in entries), run.params)
 
     def parse_sitemaps(self, response: Response) -> Iterator[Request | PageFailure]:
         try:
@@ -290,27 +274,29 @@ class TassSpider(Spider):
             yield self.sitemap_request(url, index=False)
 
     def parse_sitemap(self, response: Response) -> Iterator[Request | PageFailure]:
+        run = self.run
         try:
             entries = SitemapPage(response.url, response.body, self.urls).entries()
         except ExtractionError as exc:
             yield self.failure(response.url, exc.reason, exc.detail, response.status)
             return
         feed = f"sitemap:{urlsplit(response.url).path}"
-        changed_after = self.params.changed_after(feed)
+        changed_after = run.params.changed_after(feed)
         for entry in entries:
             if changed_after is not None:
                 # Incremental: what moved past the sitemap's mark is new or edited.
                 if entry.lastmod is not None and entry.lastmod >= changed_after:
-                    request = self.article_request(entry.url, refresh=True)
+                    request = self.article_request(entry.url, run.params, refresh=True)
                     if request is not None:
                         yield request
-            elif self.params.recent_enough(entry.lastmod):
-                yield from self.follow_links([entry.url])
+            elif run.params.recent_enough(entry.lastmod):
+                yield from self.follow_links([entry.url], run.params)
         dated = [e.lastmod for e in entries if e.lastmod is not None]
         if dated:
-            self.reach_mark(feed, max(dated))
+            run.marks.reach(feed, max(dated))
 
     def parse_article(self, response: Response) -> Iterator[Request | ArticleItem | PageFailure]:
+        run = self.run
         url = self.urls.canonical(response.url) or response.url
         if not isinstance(response, TextResponse):
             yield self.failure(url, "not_text", "the article URL did not answer with text")
@@ -324,8 +310,8 @@ class TassSpider(Spider):
         yield item
         # Links of an article inside the window are followed; older articles reached through
         # "Read also" are stored but do not spread further, so a nightly run stays bounded.
-        if self.params.recent_enough(item.published_at):
-            yield from self.follow_links(page.links())
+        if run.params.recent_enough(item.published_at):
+            yield from self.follow_links(page.links(), run.params)
 
     def on_error(self, failure: Failure) -> Iterator[PageFailure]:
         request: Request = failure.request  # type: ignore[attr-defined]

@@ -18,8 +18,8 @@ from crawler.pages import (
     listing_request_body,
     next_cursor,
 )
-from crawler.pages.article import dateline_of, split_credit, strip_suffix
-from crawler.pages.text import clean_text, decode_html
+from crawler.pages.article import dateline_of, split_credit
+from crawler.text import clean_text, decode_html, strip_title_suffix
 from crawler.urls import SiteUrls
 
 TASS = SiteUrls("https://tass.com")
@@ -277,9 +277,17 @@ def test_split_credit(text: str, caption: str | None, credit: str | None) -> Non
 
 
 def test_strip_suffix() -> None:
+    def strip_suffix(title: str) -> str:
+        return strip_title_suffix(title)[0]
+
     assert strip_suffix("Putin meets Xi - TASS") == "Putin meets Xi"
     assert strip_suffix("Putin meets Xi — TASS") == "Putin meets Xi"
     assert strip_suffix("TASS chief speaks") == "TASS chief speaks"
+    # One rule for the page objects and the clean stage: the dash is spaced on both sides.
+    assert strip_title_suffix("Putin meets head of ITAR-TASS") == (
+        "Putin meets head of ITAR-TASS",
+        False,
+    )
 
 
 def test_clean_text_drops_replacement_characters() -> None:

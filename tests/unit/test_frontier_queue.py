@@ -44,7 +44,7 @@ def test_codec_round_trips_a_json_request_without_pickle() -> None:
     assert restored.body == request.body and restored.meta == request.meta
     assert restored.headers.to_unicode_dict() == request.headers.to_unicode_dict()
     assert restored.callback == s.parse_listing and restored.priority == 50
-    plain = s.article_request("https://tass.com/politics/2150013")
+    plain = s.article_request("https://tass.com/politics/2150013", s.run.params)
     assert plain is not None and len(encode_request(plain, s)) < 200
 
 

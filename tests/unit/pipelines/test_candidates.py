@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 import pytest
 
+from crawler.mongo import Document
 from pipelines.candidates import CandidateLookup, RecentWindow
-from pipelines.mongo import Document
 
 from .helpers import run
 
@@ -120,7 +120,7 @@ def test_lookup_keeps_at_most_limit_per_waiter_and_close_sends_what_waits() -> N
         tasks = [asyncio.create_task(lookup.candidates(frozenset({7}))) for _ in range(2)]
         empty = await lookup.candidates(frozenset())  # no bands: no query, no wait
         assert empty == [] and lookup.batches == 0
-        while len(lookup._waiting) < 2:
+        while lookup.waiting < 2:
             await asyncio.sleep(0)
         await lookup.close()  # the batch is neither full nor due: close sends it
         return list(await asyncio.gather(*tasks))

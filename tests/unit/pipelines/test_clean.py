@@ -40,6 +40,8 @@ def test_title_suffix_removed() -> None:
     assert clean_title("  Putin meets Xi - TASS ") == ("Putin meets Xi", True)
     assert clean_title("FACTBOX: Grain deal — TASS") == ("FACTBOX: Grain deal", True)
     assert clean_title("TASS reports") == ("TASS reports", False)
+    assert clean_title("Putin meets head of ITAR-TASS") == ("Putin meets head of ITAR-TASS", False)
+    assert clean_title("Undecodable \ufffd byte - TASS") == ("Undecodable byte", True)
 
 
 def test_datetimes_to_utc_naive_is_moscow_time() -> None:

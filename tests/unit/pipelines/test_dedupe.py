@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 
-from pipelines import defaults
+from crawler import defaults
 from pipelines.dedupe import DedupePipeline
 from pipelines.minhash import bands, content_hash, signature, similarity
 
@@ -78,7 +78,7 @@ def test_config_needs_mongo_uri_only_when_enabled() -> None:
         with pytest.raises(ValueError, match=name):
             DedupePipeline.from_crawler(make_crawler("mongodb://x", **{name: bad}))
     config = DedupePipeline.from_crawler(make_crawler("mongodb://x")).config
-    assert config.min_similarity == defaults.DEDUPE_MIN_SIMILARITY
+    assert config.min_similarity == defaults.TASS_DEDUPE_MIN_SIMILARITY
     strict = make_crawler("mongodb://x", TASS_DEDUPE_MIN_SIMILARITY="1")
     assert DedupePipeline.from_crawler(strict).config.min_similarity == 1.0
 

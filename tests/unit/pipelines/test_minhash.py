@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from pipelines import defaults
+from crawler import defaults
 from pipelines.minhash import (
     BAND_COUNT,
     BINS,
@@ -108,7 +108,7 @@ def test_replica_copies_are_found_and_unrelated_articles_are_not(
     sigs = {a["id"]: signature("\n\n".join(a["body"])) for a in articles}
     keys = {aid: set(bands(sig)) for aid, sig in sigs.items()}
     root = {a["id"]: a["duplicate_of"] or a["id"] for a in articles}
-    threshold = defaults.DEDUPE_MIN_SIMILARITY
+    threshold = defaults.TASS_DEDUPE_MIN_SIMILARITY
 
     copies = [(a["id"], a["duplicate_of"]) for a in articles if a["duplicate_of"]]
     assert len(copies) >= 10

@@ -14,10 +14,10 @@ import sys
 import time
 from pathlib import Path
 
-import pymongo
 import redis
 
 from crawler.embedded import LocalServices
+from crawler.mongo import MongoConfig
 from crawler.report import format_report, store_report
 from replica.launch import ReplicaProcess
 
@@ -46,8 +46,9 @@ def main(argv: list[str] | None = None) -> int:
         if stale:
             client.delete(*stale)
         client.close()
-        mongo: pymongo.MongoClient[dict[str, object]] = pymongo.MongoClient(mongo_server.url)
-        mongo.drop_database(DEMO_DB)
+        mongo = MongoConfig(uri=mongo_server.url, database=DEMO_DB)
+        with mongo.open() as db:
+            db.client.drop_database(DEMO_DB)
 
         env = {
             **os.environ,
@@ -73,8 +74,8 @@ def main(argv: list[str] | None = None) -> int:
         codes = [w.wait() for w in workers]
         elapsed = time.monotonic() - started
         truth = replica.truth()
-        report = store_report(mongo[DEMO_DB])
-        mongo.close()
+        with mongo.open() as db:
+            report = store_report(db)
     finally:
         replica.stop()
         services.release()

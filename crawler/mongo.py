@@ -1,4 +1,4 @@
-"""The one MongoDB client of a crawler, shared by the dedupe and store stages, and retries.
+"""The one MongoDB connection helper: every command, stage and report builds its client here.
 
 ``MongoConfig.from_settings`` reads ``MONGO_URI``, ``MONGO_DATABASE``, ``TASS_MONGO_TIMEOUT`` and
 ``TASS_MONGO_RETRY_DEADLINE``; an empty ``MONGO_URI`` raises ``NotConfigured`` (the zero-config
@@ -6,18 +6,21 @@ add-on fills it before the pipelines are built). ``acquire``/``release`` hand ou
 crawler, counted, and close it when the last stage lets go: the registry is keyed by the crawler
 object (weakly), so two crawlers in one process never share a client or any other state.
 
+``MongoConfig.open()`` is the same client for one-off use (``scrapy report``, the run report,
+the demo), closed when the ``with`` block ends.
+
 pymongo is blocking; callers run every call in a worker thread (``asyncio.to_thread``) and wrap
-it in ``retry``, which waits out a MongoDB outage with capped exponential backoff.
+it in ``retry``, which waits out a MongoDB outage with capped exponential backoff (the policy;
+the mechanism is ``crawler.retrying``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-import random
-import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC
 from typing import Any, Self, TypeVar
@@ -29,12 +32,31 @@ from scrapy.crawler import Crawler
 from scrapy.exceptions import NotConfigured
 from scrapy.settings import BaseSettings
 
-from pipelines import defaults
+from crawler import defaults, retrying
+from crawler.retrying import RetryDeadlineExceeded
+
+__all__ = [
+    "Document",
+    "MongoConfig",
+    "MongoConnection",
+    "RetryDeadlineExceeded",
+    "TransientMongoError",
+    "acquire",
+    "is_transient",
+    "release",
+    "retry",
+]
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 Document = dict[str, Any]
+
+# The collections, by name (the document shapes are ``pipelines.schema``'s).
+ARTICLES = "articles"
+FAILURES = "failures"
+REVISIONS = "revisions"
+RUNS = "runs"
 
 # Server error codes that mean "try again later" (shutdown, election, interrupted, timeouts).
 TRANSIENT_CODES = frozenset(
@@ -48,8 +70,8 @@ class MongoConfig:
 
     uri: str
     database: str = defaults.MONGO_DATABASE
-    timeout: float = defaults.MONGO_TIMEOUT
-    retry_deadline: float = defaults.MONGO_RETRY_DEADLINE
+    timeout: float = defaults.TASS_MONGO_TIMEOUT
+    retry_deadline: float = defaults.TASS_MONGO_RETRY_DEADLINE
 
     @classmethod
     def from_settings(cls, settings: BaseSettings) -> Self:
@@ -64,10 +86,12 @@ class MongoConfig:
         database = (settings.get("MONGO_DATABASE") or "").strip()
         if not database or any(c in database for c in '/\\. "$'):
             raise ValueError(f"MONGO_DATABASE must be a plain database name, got {database!r}")
-        timeout = settings.getfloat("TASS_MONGO_TIMEOUT", defaults.MONGO_TIMEOUT)
+        timeout = settings.getfloat("TASS_MONGO_TIMEOUT", defaults.TASS_MONGO_TIMEOUT)
         if not timeout > 0:
             raise ValueError(f"TASS_MONGO_TIMEOUT must be > 0 seconds, got {timeout}")
-        deadline = settings.getfloat("TASS_MONGO_RETRY_DEADLINE", defaults.MONGO_RETRY_DEADLINE)
+        deadline = settings.getfloat(
+            "TASS_MONGO_RETRY_DEADLINE", defaults.TASS_MONGO_RETRY_DEADLINE
+        )
         if not deadline > 0:
             raise ValueError(f"TASS_MONGO_RETRY_DEADLINE must be > 0 seconds, got {deadline}")
         return cls(uri=uri, database=database, timeout=timeout, retry_deadline=deadline)
@@ -84,6 +108,15 @@ class MongoConfig:
             socketTimeoutMS=max(ms * 6, 60_000),
             appname="tass-crawler",
         )
+
+    @contextlib.contextmanager
+    def open(self) -> Iterator[Database[Document]]:
+        """The database on a client of its own, closed when the block ends."""
+        client = self.client()
+        try:
+            yield client[self.database]
+        finally:
+            client.close()
 
 
 @dataclass(slots=True)
@@ -143,10 +176,6 @@ def is_transient(exc: BaseException) -> bool:
     return False
 
 
-class RetryDeadlineExceeded(RuntimeError):
-    """MongoDB stayed unreachable past the retry deadline."""
-
-
 async def retry(
     call: Callable[[], T],
     *,
@@ -156,32 +185,15 @@ async def retry(
 ) -> T:
     """Run the blocking ``call`` in a thread until it succeeds or ``deadline()`` passes.
 
-    ``deadline`` returns a ``time.monotonic()`` instant and is asked again after every failure,
-    so a caller may shorten it (a closing store does). Only transient errors are retried; others
-    propagate at once. After the deadline the last error is chained to ``RetryDeadlineExceeded``.
+    MongoDB's policy for the one retry helper (``crawler.retrying``): only transient errors are
+    retried, with capped, jittered exponential backoff; ``deadline`` returns a
+    ``time.monotonic()`` instant and is asked again after every failure, so a caller may shorten
+    it (a closing store does). After it, the last error is chained to ``RetryDeadlineExceeded``.
     """
-    delay = defaults.BACKOFF_INITIAL
-    attempt = 0
-    while True:
-        try:
-            return await asyncio.to_thread(call)
-        except Exception as exc:
-            if not is_transient(exc):
-                raise
-            attempt += 1
-            if time.monotonic() + delay > deadline():
-                raise RetryDeadlineExceeded(
-                    f"{what}: MongoDB unreachable after {attempt} attempts: {exc}"
-                ) from exc
-            if on_retry is not None:
-                on_retry(exc)
-            log = logger.warning if attempt == 1 or attempt % 10 == 0 else logger.info
-            log(
-                "%s failed (attempt %d, retrying in %.1fs): %s",
-                what,
-                attempt,
-                delay,
-                str(exc)[:300],
-            )
-            await asyncio.sleep(delay * (0.75 + random.random() / 2))
-            delay = min(delay * 2, defaults.BACKOFF_MAX)
+    return await retrying.retry(
+        lambda: asyncio.to_thread(call),
+        what=what,
+        retry_on=is_transient,
+        deadline=deadline,
+        on_retry=on_retry,
+    )

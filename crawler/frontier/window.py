@@ -1,0 +1,216 @@
+"""One worker's local window onto the shared queue: leases ready, requests in flight, writes.
+
+Scrapy-free: requests are their queue members (``codec``) and an opaque key per request in
+flight; the scheduler adapter (``scheduler``) turns them into Scrapy requests and back.
+
+- *Fill*: ``want()`` asks the fill loop for leases when fewer than ``prefetch`` are ready; the
+  loop leases them from Redis (``RedisFrontier.pop``) and calls ``on_leased`` (the adapter
+  wakes the engine). It never blocks the engine: ``take()`` returns None when nothing is ready.
+- *Writes*: pushes, acknowledgements, releases and dead letters go through one batcher
+  (``crawler.batch``, one batch at a time, gathered for ``flush_delay``) into one script call
+  (``RedisFrontier.flush``): in arrival order, so a request's children are queued with or
+  before its acknowledgement. A failed write is retried with backoff (``crawler.retrying``)
+  while the rest waits behind it; nothing is dropped while the worker lives.
+- *Renew*: every third of the lease, the leases held (ready and in flight) are renewed.
+- *Close*: ready and in-flight leases are released at once (not left to expire), every write
+  is handed to Redis for up to ``FRONTIER_CLOSE_DEADLINE`` seconds, then the loops stop.
+
+``unflushed()`` is what the heartbeat publishes: writes Redis does not have yet, including a
+batch on its way, so no other worker ends the run while this one still holds work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from collections import deque
+from collections.abc import Callable, Hashable
+from typing import TYPE_CHECKING, Any
+
+from crawler import defaults
+from crawler.batch import Batcher
+from crawler.frontier.health import transient
+from crawler.frontier.queue import DeadLetter, Push
+from crawler.retrying import RetryDeadlineExceeded, retry
+
+if TYPE_CHECKING:
+    from crawler.frontier.config import FrontierConfig
+    from crawler.frontier.counters import Counters
+    from crawler.frontier.health import RedisHealth
+    from crawler.frontier.queue import RedisFrontier
+
+logger = logging.getLogger(__name__)
+
+Write = tuple[str, Any]
+"""``("push", Push)``, ``("ack", member)``, ``("release", member)`` or ``("dead", DeadLetter)``."""
+
+
+class LeaseWindow:
+    """Leases, requests in flight and queue writes of one worker (module docstring)."""
+
+    def __init__(
+        self,
+        queue: RedisFrontier,
+        config: FrontierConfig,
+        worker_id: str,
+        health: RedisHealth,
+        counters: Counters,
+        *,
+        fetching: Callable[[], int],
+        on_leased: Callable[[], None],
+        max_articles: Callable[[], int],
+    ) -> None:
+        self.queue = queue
+        self.config = config
+        self.worker_id = worker_id
+        self.health = health
+        self.counters = counters
+        self._fetching = fetching
+        self._on_leased = on_leased
+        self._max_articles = max_articles
+        self.ready: deque[bytes] = deque()
+        self.inflight: dict[Hashable, bytes] = {}
+        self.writes: Batcher[Write, None] = Batcher(
+            self._write, size=None, interval=config.flush_delay, name="frontier-flush"
+        )
+        self._closing_at: float | None = None
+        self._fill_wanted = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    # --- what the adapter calls ------------------------------------------------------------
+    def start(self) -> None:
+        """Start the fill and renew loops (on the running event loop)."""
+        loop = asyncio.get_running_loop()
+        self._tasks = [
+            loop.create_task(self._fill_loop(), name="tass-frontier-fill"),
+            loop.create_task(self._renew_loop(), name="tass-frontier-renew"),
+        ]
+
+    def want(self) -> None:
+        """Ask for leases if fewer than ``prefetch`` are ready."""
+        if len(self.ready) < self.config.prefetch:
+            self._fill_wanted.set()
+
+    def take(self) -> bytes | None:
+        """The next ready lease, or None."""
+        return self.ready.popleft() if self.ready else None
+
+    def started(self, key: Hashable, member: bytes) -> None:
+        """The lease ``member`` is now the request ``key``, in flight."""
+        self.inflight[key] = member
+
+    def finished(self, key: Hashable) -> None:
+        """The request ``key`` is done with: acknowledge its lease (after its children)."""
+        member = self.inflight.pop(key, None)
+        if member is not None:
+            self._submit(("ack", member))
+
+    def push(self, push: Push) -> None:
+        self._submit(("push", push))
+
+    def dead(self, letter: DeadLetter, ack: bytes | None = None) -> None:
+        """Keep ``letter`` (and acknowledge the lease ``ack`` it replaces, if any)."""
+        self._submit(("dead", letter))
+        if ack is not None:
+            self._submit(("ack", ack))
+
+    def unflushed(self) -> int:
+        """Writes Redis does not have yet (waiting, or on their way)."""
+        return len(self.writes)
+
+    def holding(self) -> bool:
+        """Whether this worker holds leases (ready or in flight)."""
+        return bool(self.ready or self.inflight)
+
+    def held(self) -> list[bytes]:
+        return [*self.ready, *self.inflight.values()]
+
+    async def close(self) -> None:
+        """Release every lease, hand every write to Redis (within the deadline), stop."""
+        self._closing_at = time.monotonic()
+        for member in [*self.ready, *self.inflight.values()]:
+            self._submit(("release", member))
+        self.ready.clear()
+        self.inflight.clear()
+        await self.writes.close()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    # --- loops -----------------------------------------------------------------------------
+    def _submit(self, write: Write) -> None:
+        self.writes.submit(write)
+
+    async def _fill_loop(self) -> None:
+        budget = self.config.budget
+        while True:
+            await self._fill_wanted.wait()
+            self._fill_wanted.clear()
+            if len(self.ready) >= self.config.prefetch or self._closing_at is not None:
+                continue
+            result = await retry(
+                lambda: self.queue.pop(
+                    max(1, self.config.prefetch - len(self.ready)),
+                    budget,
+                    self.worker_id,
+                    self._fetching(),
+                ),
+                **self.health.retrying("lease"),
+            )
+            self.health.up()
+            self.counters.count("tass/frontier/leases_reaped", result.reaped)
+            self.ready.extend(result.leases)
+            if result.leases:
+                self.counters.count("tass/frontier/leased", len(result.leases))
+                self._on_leased()
+            else:
+                await asyncio.sleep(0.05)  # nothing to lease now: do not spin on Redis
+
+    async def _renew_loop(self) -> None:
+        lease_ms = self.config.budget.lease_ms
+        while True:
+            await asyncio.sleep(lease_ms / 3000)
+            try:
+                await self.queue.renew(self.held(), lease_ms)
+            except Exception as exc:
+                if not transient(exc):
+                    raise
+                self.health.down(exc)
+
+    def _deadline(self) -> float:
+        if self._closing_at is None:
+            return math.inf
+        return self._closing_at + defaults.FRONTIER_CLOSE_DEADLINE
+
+    async def _write(self, batch: list[Write]) -> list[BaseException | None]:
+        """One script call for a batch of writes, retried until Redis takes it."""
+        parts: dict[str, list[Any]] = {"push": [], "ack": [], "release": [], "dead": []}
+        for kind, value in batch:
+            parts[kind].append(value)
+        try:
+            result = await retry(
+                lambda: self.queue.flush(
+                    parts["push"],
+                    parts["ack"],
+                    parts["release"],
+                    parts["dead"],
+                    max_articles=self._max_articles(),
+                    now_ms=int(time.time() * 1000),
+                ),
+                **self.health.retrying("queue write", self._deadline),
+            )
+        except RetryDeadlineExceeded as exc:
+            logger.error(
+                "Closing with %d queue writes Redis never took: their requests will be "
+                "fetched again when their leases expire",
+                len(batch),
+            )
+            return [exc] * len(batch)
+        self.health.up()
+        self.counters.count("tass/frontier/queued", result.queued)
+        self.counters.count("tass/frontier/filtered", result.filtered)
+        self.counters.count("tass/frontier/over_max_articles", result.capped)
+        self.counters.count("tass/frontier/acked", result.acked)
+        return [None] * len(batch)

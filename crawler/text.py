@@ -1,0 +1,101 @@
+"""The site's text and time, one set of rules for the page objects and the clean stage.
+
+Text: ``clean_text`` is the one normaliser (NFC, U+FFFD dropped, whitespace runs collapsed,
+trimmed). The page objects used to drop U+FFFD and the clean stage kept it; it is dropped
+everywhere now, deliberately: U+FFFD only ever stands for bytes that could not be decoded, never
+for article text, so keeping it in a stored body is a defect, whichever stage sees it first.
+``strip_title_suffix`` is the one `` - TASS`` rule: the dash needs a space on each side, so a
+headline ending in "ITAR-TASS" keeps it (the clean stage's own rule used to cut it).
+
+Time: the site prints Moscow time, UTC+03:00 all year since October 2014 (``SITE_TZ``).
+``site_time`` is the one place where a naive moment is read as site time and made UTC; the page
+objects' parsers and the clean stage both go through it.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from datetime import UTC, datetime, timedelta, timezone
+
+from w3lib.encoding import html_to_unicode
+
+_WS = re.compile(r"\s+")
+_TITLE_SUFFIX = re.compile(r"\s+[-–—|]\s+TASS\s*$")
+
+SITE_TZ = timezone(timedelta(hours=3), "MSK")
+"""The site's time zone: Moscow, UTC+03:00 all year since October 2014."""
+
+
+def clean_text(value: object) -> str:
+    """NFC-normalised text, U+FFFD (undecodable bytes) dropped, whitespace collapsed, stripped;
+    None becomes ``""``."""
+    if value is None:
+        return ""
+    text = unicodedata.normalize("NFC", str(value)).replace("\ufffd", "")
+    return _WS.sub(" ", text).strip()
+
+
+def strip_title_suffix(title: str) -> tuple[str, bool]:
+    """``title`` without trailing `` - TASS`` suffixes (any dash or ``|``, spaced), and whether
+    one was removed. The text is cleaned first."""
+    title = clean_text(title)
+    stripped = False
+    while True:
+        shorter = _TITLE_SUFFIX.sub("", title)
+        if shorter == title:
+            return title.strip(), stripped
+        title, stripped = shorter, True
+
+
+def decode_html(body: str | bytes, encoding: str | None = None) -> str:
+    """The page as text: ``body`` itself, or bytes decoded with ``encoding``.
+
+    Without an ``encoding`` (the HTTP charset), the BOM and then ``<meta charset>`` decide,
+    UTF-8 by default. Undecodable bytes become U+FFFD rather than failing the page.
+    """
+    if isinstance(body, str):
+        return body
+    header = f"text/html; charset={encoding}" if encoding else None
+    _enc, text = html_to_unicode(header, body)
+    return text
+
+
+def site_time(moment: datetime) -> tuple[datetime, bool]:
+    """``moment`` in UTC, and whether it was naive (then read as site time, ``SITE_TZ``)."""
+    naive = moment.tzinfo is None or moment.utcoffset() is None
+    if naive:
+        moment = moment.replace(tzinfo=SITE_TZ)
+    return moment.astimezone(UTC), naive
+
+
+def parse_iso(value: object) -> datetime | None:
+    """An aware UTC datetime from an ISO 8601 string; None when unusable. ``Z`` is UTC; a value
+    without an offset is site time."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    raw = value.strip()
+    if raw.endswith(("Z", "z")):
+        raw = raw[:-1] + "+00:00"
+    try:
+        parsed = datetime.fromisoformat(raw)
+    except ValueError:
+        return None
+    return site_time(parsed)[0]
+
+
+def from_unix(value: object) -> datetime | None:
+    """An aware UTC datetime from unix seconds (int or digit string); None when unusable."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        value = value.strip()
+        if not re.fullmatch(r"\d{1,12}(\.\d+)?", value):
+            return None
+        value = float(value)
+    if not isinstance(value, int | float) or value <= 0:
+        return None
+    try:
+        return datetime.fromtimestamp(value, UTC)
+    except (OverflowError, OSError, ValueError):
+        return None

@@ -1,0 +1,74 @@
+"""The stored article document: its fields, fingerprints and band keys, in one place.
+
+The dedupe and store stages share this module instead of reaching into each other:
+
+- ``fingerprint(item)`` sets the three fingerprint fields of an ``ArticleItem``:
+  ``content_hash`` (SHA-256 of title, lead and body: an edit changes it), ``minhash`` (the
+  64-bin MinHash of the body, ``pipelines.minhash``) and ``minhash_bands`` (its 10 LSH band
+  keys, indexed in MongoDB so that near-duplicate candidates are one ``$in`` query). Dedupe
+  calls it for every article; the store calls it only for an item that skipped dedupe.
+- ``article_doc(item)`` is the document the store writes (``_id`` = article id, every item
+  field), without the store's own bookkeeping (``revision``, ``first_seen_at``,
+  ``last_seen_at``), which the store adds as it writes.
+- ``failure_doc(item)`` is a ``PageFailure``'s fields as stored in ``failures``.
+- ``CANDIDATE_FIELDS`` is what dedupe reads of a stored candidate; ``REVISION_DROPPED`` what a
+  revision does not keep (its bands: an old version is never a candidate).
+
+Who writes what: the store owns each article's document (insert, edit with a revision, or
+only ``last_seen_at``); dedupe owns ``duplicate_of``: it sets the field on the item before the
+store writes it, and re-points stored documents when an earlier original turns up.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from itemadapter import ItemAdapter
+
+from crawler.mongo import Document
+from pipelines.minhash import bands, content_hash, signature
+
+CANDIDATE_FIELDS = ("minhash", "minhash_bands", "published_at", "duplicate_of", "content_hash")
+"""The fields of a stored article that dedupe matches against."""
+
+REVISION_DROPPED = ("_id", "minhash_bands", "revision")
+"""Fields of an article a revision does not copy (it gets ``article_id`` and its own number)."""
+
+ARTICLE_INDEXES = ("published_at", "section", "tags", "minhash_bands", "duplicate_of")
+
+
+def fingerprint(item: Any) -> ItemAdapter:
+    """Set ``content_hash``, ``minhash`` and ``minhash_bands`` from the item's current text."""
+    adapter = ItemAdapter(item)
+    adapter["content_hash"] = content_hash(
+        adapter.get("title") or "", adapter.get("lead"), adapter.get("body") or ""
+    )
+    adapter["minhash"] = signature(adapter.get("body") or "")
+    adapter["minhash_bands"] = bands(adapter["minhash"])
+    return adapter
+
+
+def article_doc(item: Any) -> Document:
+    """The stored fields of an article item (without the store's own bookkeeping)."""
+    adapter = ItemAdapter(item)
+    if not adapter.get("content_hash") or adapter.get("minhash") is None:
+        fingerprint(item)  # it skipped dedupe
+    elif adapter.get("minhash_bands") is None:
+        adapter["minhash_bands"] = bands(adapter["minhash"])
+    data = adapter.asdict()
+    doc: Document = {"_id": data.pop("id")}
+    doc.update(data)
+    return doc
+
+
+def failure_doc(item: Any) -> Document:
+    """A ``PageFailure`` as stored in ``failures`` (its times are the store's)."""
+    data = ItemAdapter(item).asdict()
+    return {
+        "url": data["url"],
+        "reason": data.get("reason") or "unknown",
+        "detail": data.get("detail") or "",
+        "status": data.get("status"),
+        "attempts": max(1, int(data.get("attempts") or 1)),
+        "article_id": data.get("article_id"),
+    }

@@ -15,7 +15,9 @@ Outages
     still cannot be written is spilled as canonical extended JSON lines to
     ``<TASS_DATA_DIR>/spill/store-<pid>-<time>.jsonl`` (logged as an error with the count), and
     its items' ``process_item`` raise ``StoreUnavailable``: they are not acknowledged. A batch is
-    idempotent, so retrying one that half-succeeded is safe.
+    idempotent, so retrying one that half-succeeded is safe. When a store opens, it writes the
+    spilled batches back through the same batch write and deletes each file once written
+    (``pipelines.spill``).
 
 Articles (collection ``articles``, ``_id`` = article id)
     One document per id whatever the number of workers. The batch reads the stored versions,
@@ -46,7 +48,8 @@ and ``article_id``; revisions unique ``(article_id, revision)``. Revisions keep 
 ``minhash`` but not its bands.
 
 Stats: ``tass/store/inserted``, ``updated``, ``unchanged``, ``stale``, ``revisions``,
-``failures``, ``recovered``, ``conflicts``, ``batches``, ``retries``, ``errors``, ``spilled``.
+``failures``, ``recovered``, ``conflicts``, ``batches``, ``retries``, ``errors``, ``spilled``,
+and the read-back's ``spill_*`` (``pipelines.spill``).
 """
 
 from __future__ import annotations
@@ -54,7 +57,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -62,7 +64,6 @@ from pathlib import Path
 from typing import Any, Literal, Self
 
 import bson
-from bson import json_util
 from itemadapter import ItemAdapter
 from pymongo import ASCENDING, DeleteMany, InsertOne, UpdateOne
 from pymongo.database import Database
@@ -71,7 +72,7 @@ from scrapy.crawler import Crawler
 from scrapy.settings import BaseSettings
 from scrapy.statscollectors import StatsCollector
 
-from pipelines import defaults, mongo
+from pipelines import defaults, mongo, spill
 from pipelines.common import is_article, is_failure, utcnow
 from pipelines.minhash import bands, content_hash, signature
 from pipelines.mongo import Document, MongoConfig, TransientMongoError
@@ -161,13 +162,18 @@ def failure_doc(item: Any) -> Document:
 
 def _op_for(item: Any) -> _Op:
     if is_failure(item):
-        doc = failure_doc(item)
+        return _op_of(defaults.FAILURES, failure_doc(item))
+    return _op_of(defaults.ARTICLES, article_doc(item))
+
+
+def _op_of(collection: str, doc: Document) -> _Op:
+    """The op writing ``doc`` (an ``article_doc`` or ``failure_doc``) to ``collection``."""
+    if collection == defaults.FAILURES:
         keys = {("url", doc["url"])}
-        if doc["article_id"] is not None:
+        if doc.get("article_id") is not None:
             keys.add(("id", doc["article_id"]))
         op = _Op("failure", doc, frozenset(keys))
     else:
-        doc = article_doc(item)
         op = _Op("article", doc, frozenset({("id", doc["_id"]), ("url", doc["url"])}))
     bson.encode(op.doc)  # an unencodable value fails here, for this item alone
     return op
@@ -417,6 +423,7 @@ class StorePipeline:
         await mongo.retry(
             self._writer.ensure_indexes, what="store index creation", deadline=lambda: end
         )
+        await spill.replay(Path(self.config.spill_dir), self._write_spilled, self.stats)
         self._ticker = asyncio.create_task(self._tick(), name="tass-store-flush-timer")
 
     async def close_spider(self) -> None:
@@ -515,19 +522,23 @@ class StorePipeline:
         except Exception as exc:
             await self._spill(ops, entries, exc)
             return
-        counts: dict[str, int] = {}
+        self._count(ops, report)
         for index, entry in enumerate(entries):
             outcome = report.outcomes[index]
+            _settle(entry, outcome if isinstance(outcome, StoreWriteError) else None)
+
+    def _count(self, ops: list[_Op], report: WriteReport) -> None:
+        """Stats for a written batch; an op MongoDB refused is logged."""
+        counts: dict[str, int] = {}
+        for index, outcome in report.outcomes.items():
             if isinstance(outcome, StoreWriteError):
                 self.stats.inc_value("tass/store/errors")
                 logger.error("MongoDB refused %s: %s", ops[index].doc.get("url"), outcome)
-                _settle(entry, outcome)
                 continue
             key: str = "failures" if outcome == "failure" else outcome
             counts[key] = counts.get(key, 0) + 1
             if outcome == "stale":
                 counts["unchanged"] = counts.get("unchanged", 0) + 1
-            _settle(entry, None)
         counts.update(
             revisions=report.revisions, recovered=report.recovered, conflicts=report.conflicts
         )
@@ -535,26 +546,40 @@ class StorePipeline:
             if count:
                 self.stats.inc_value(f"tass/store/{key}", count)
 
+    async def _write_spilled(self, records: list[spill.Record]) -> list[spill.Record]:
+        """Write spilled records as one batch; the ones MongoDB refused for good."""
+        writer = self._writer
+        assert writer is not None
+        refused: list[spill.Record] = []
+        kept: list[spill.Record] = []
+        ops: list[_Op] = []
+        for record in records:
+            try:
+                ops.append(_op_of(record.collection, record.doc))
+                kept.append(record)
+            except Exception as exc:
+                logger.error("Cannot store spilled %s: %s", record.doc.get("url"), exc)
+                refused.append(record)
+        end = time.monotonic() + self.mongo_config.retry_deadline
+        report = await mongo.retry(
+            lambda: writer.write(ops),
+            what=f"spilled batch of {len(ops)}",
+            deadline=lambda: end,
+            on_retry=self._on_retry,
+        )
+        self._count(ops, report)
+        errors = [r for i, r in enumerate(kept) if isinstance(report.outcomes[i], StoreWriteError)]
+        return refused + errors
+
     async def _spill(self, ops: list[_Op], entries: list[_Entry], exc: BaseException) -> None:
         folder = Path(self.config.spill_dir)
-        path = folder / f"store-{os.getpid()}-{time.time_ns()}.jsonl"
-
-        def write() -> None:
-            folder.mkdir(parents=True, exist_ok=True)
-            with path.open("w", encoding="utf-8") as out:
-                for op in ops:
-                    record = {"collection": _collection_of(op), "doc": op.doc}
-                    out.write(
-                        json_util.dumps(record, json_options=json_util.CANONICAL_JSON_OPTIONS)
-                    )
-                    out.write("\n")
-
+        records = [spill.Record(_collection_of(op), op.doc) for op in ops]
         try:
-            await asyncio.to_thread(write)
+            path = await asyncio.to_thread(spill.write, folder, records)
             where = f"spilled to {path}"
             self.stats.inc_value("tass/store/spilled", len(ops))
         except OSError as spill_error:
-            where = f"LOST (spill to {path} failed: {spill_error})"
+            where = f"LOST (spill to {folder} failed: {spill_error})"
             self.stats.inc_value("tass/store/lost", len(ops))
         logger.error("STORE: %d items NOT written to MongoDB (%s): %s", len(ops), where, exc)
         error = StoreUnavailable(f"not stored ({where}): {exc}")

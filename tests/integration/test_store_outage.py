@@ -1,4 +1,5 @@
-"""MongoDB goes away mid-crawl: nothing is lost, and nothing is acknowledged unwritten.
+"""MongoDB goes away mid-crawl: nothing is lost, and nothing is acknowledged unwritten; what a
+closing store spilled is written back when a store opens next.
 
 Each test starts its own SecantusDB server (never the session's) so it can stop it by pid and
 start it again on the same port and data folder.
@@ -131,3 +132,48 @@ def test_close_during_an_outage_spills_to_disk(own_mongo: OwnMongo, tmp_path: Pa
     ]
     assert records[0]["doc"]["body"] == items[0].body
     assert crawler.stats.get_value("tass/store/spilled") == 3
+
+
+def test_what_a_closing_store_spilled_is_written_back_when_mongodb_returns(
+    own_mongo: OwnMongo, tmp_path: Path
+) -> None:
+    """MongoDB stops while a worker is closing; the next store to open, with MongoDB back,
+    writes the spilled batch and deletes the file: nothing is lost."""
+    settings = {
+        "TASS_MONGO_TIMEOUT": 0.3,
+        "TASS_STORE_FLUSH_INTERVAL": 0.05,
+        "TASS_STORE_CLOSE_DEADLINE": 1.0,
+        "TASS_DATA_DIR": str(tmp_path / "data"),
+    }
+    closing = StorePipeline.from_crawler(make_crawler(own_mongo.url, DATABASE, **settings))
+    items = [article(500 + i) for i in range(4)]
+
+    async def close_during_outage():
+        await closing.open_spider()
+        await asyncio.gather(*(closing.process_item(item) for item in items[:2]))
+        own_mongo.stop()
+        tasks = [asyncio.create_task(closing.process_item(item)) for item in items[2:]]
+        await asyncio.sleep(0.2)
+        await closing.close_spider()
+        return await asyncio.gather(*tasks, return_exceptions=True)
+
+    assert all(isinstance(r, StoreUnavailable) for r in run(close_during_outage))
+    assert len(list((tmp_path / "data" / "spill").glob("store-*.jsonl"))) == 1
+    server = start_mongo(Path(own_mongo.server.data_dir), port=own_mongo.server.port)
+    try:
+        crawler = make_crawler(server.url, DATABASE, **settings)
+        opening = StorePipeline.from_crawler(crawler)
+
+        async def open_again():
+            await opening.open_spider()
+            await opening.close_spider()
+
+        run(open_again)
+        client: pymongo.MongoClient[dict[str, object]] = pymongo.MongoClient(server.url)
+        ids = sorted(d["_id"] for d in client[DATABASE].articles.find({}, {"_id": 1}))
+        client.close()
+        assert ids == [500, 501, 502, 503]
+        assert list((tmp_path / "data" / "spill").iterdir()) == []
+        assert crawler.stats.get_value("tass/store/spill_replayed") == 2
+    finally:
+        server.stop()

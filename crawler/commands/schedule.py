@@ -1,11 +1,18 @@
 """``scrapy schedule``: the compose ``scheduler`` service; asks the workers for a crawl on
-``CRAWL_SCHEDULE`` (see ``crawler.schedule``). ``--once`` makes one decision and exits."""
+``CRAWL_SCHEDULE`` (see ``crawler.schedule``). ``--once`` makes one decision and exits.
+
+SIGTERM (``docker compose stop``) or SIGINT ends it at once with exit status 0, also while
+it waits for the next due time or for Redis to come back; a decision under way is finished
+first, so a requested run is always recorded as handled.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
+import signal
 from datetime import UTC, datetime
 from typing import ClassVar
 
@@ -49,18 +56,40 @@ class Command(ScrapyCommand):
     ) -> Decision | None:
         client = open_redis(url)
         scheduler = Scheduler(schedule, RunCoordinator(client, keys, worker_id="scheduler"))
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in STOP_SIGNALS:
+            loop.add_signal_handler(sig, _stopping, sig, stop)
         logger.info("Scheduling crawls on %r (UTC)", schedule.expression)
         try:
-            while True:
+            while not stop.is_set():
                 try:
                     decision = await scheduler.step(datetime.now(UTC))
                 except (RedisError, OSError) as exc:  # Redis away: retry, never die
                     logger.warning("Scheduling step failed (%s); retrying in 10 s", exc)
-                    await asyncio.sleep(10)
+                    await _sleep(10, stop)
                     continue
                 if once:
                     return decision
                 wait = (decision.wake_at - datetime.now(UTC)).total_seconds()
-                await asyncio.sleep(max(1.0, wait))
+                await _sleep(max(1.0, wait), stop)
+            logger.info("Scheduler stopped")
+            return None
         finally:
+            for sig in STOP_SIGNALS:
+                loop.remove_signal_handler(sig)
             await client.aclose()
+
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+def _stopping(sig: signal.Signals, stop: asyncio.Event) -> None:
+    logger.info("Received %s: stopping the scheduler", sig.name)
+    stop.set()
+
+
+async def _sleep(seconds: float, stop: asyncio.Event) -> None:
+    """Sleep ``seconds``, or less if ``stop`` is set meanwhile."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), timeout=seconds)

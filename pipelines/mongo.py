@@ -7,13 +7,15 @@ crawler, counted, and close it when the last stage lets go: the registry is keye
 object (weakly), so two crawlers in one process never share a client or any other state.
 
 pymongo is blocking; callers run every call in a worker thread (``asyncio.to_thread``) and wrap
-it in ``retry``, which waits out a MongoDB outage with capped exponential backoff.
+it in ``retry``, which waits out a MongoDB outage with capped exponential backoff; a
+``ShutdownClock`` cuts that wait short once the crawler is being stopped.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import random
 import time
 import weakref
@@ -121,6 +123,38 @@ async def release(crawler: Crawler) -> None:
     if conn.users <= 0:
         del _CONNECTIONS[crawler]
         await asyncio.to_thread(conn.client.close)
+
+
+class ShutdownClock:
+    """The last instant a stage may keep waiting out MongoDB once its crawler is stopping.
+
+    On SIGTERM Scrapy first waits for every item in the pipelines and only then closes them, so
+    a stage holding an item through a MongoDB outage must notice the stop by itself, or the
+    worker waits for the whole ``TASS_MONGO_RETRY_DEADLINE`` and is killed before the store can
+    spill. The stop shows as ``Crawler.crawling`` turning false while the engine exists (at
+    once on SIGTERM; after the pipelines are closed on a normal end). From the first time a
+    deadline is asked after that, MongoDB calls get ``grace`` more seconds
+    (``TASS_STORE_CLOSE_DEADLINE``).
+    """
+
+    def __init__(self, crawler: Crawler, grace: float) -> None:
+        self.crawler = crawler
+        self.grace = grace
+        self.began: float | None = None
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> Self:
+        grace = crawler.settings.getfloat(
+            "TASS_STORE_CLOSE_DEADLINE", defaults.STORE_CLOSE_DEADLINE
+        )
+        return cls(crawler, grace)
+
+    def deadline(self) -> float:
+        """A ``time.monotonic()`` instant; infinity while the crawler is not stopping."""
+        if self.began is None and self.crawler.engine is not None and not self.crawler.crawling:
+            self.began = time.monotonic()
+            logger.info("The crawler is stopping: MongoDB is waited for %.0fs more", self.grace)
+        return math.inf if self.began is None else self.began + self.grace
 
 
 class TransientMongoError(RuntimeError):

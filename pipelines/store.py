@@ -11,7 +11,8 @@ Buffering and acknowledgement
 Outages
     A batch that fails with a transient error (server away, restarting, stepping down) is kept
     and retried with capped exponential backoff, for up to ``TASS_MONGO_RETRY_DEADLINE``
-    seconds; once the spider closes, for at most ``TASS_STORE_CLOSE_DEADLINE`` more. A batch that
+    seconds; once the spider closes (or the crawler is stopped: ``mongo.ShutdownClock``), for at
+    most ``TASS_STORE_CLOSE_DEADLINE`` more. A batch that
     still cannot be written is spilled as canonical extended JSON lines to
     ``<TASS_DATA_DIR>/spill/store-<pid>-<time>.jsonl`` (logged as an error with the count), and
     its items' ``process_item`` raise ``StoreUnavailable``: they are not acknowledged. A batch is
@@ -403,6 +404,7 @@ class StorePipeline:
         self._drainer: asyncio.Task[None] | None = None
         self._ticker: asyncio.Task[None] | None = None
         self._closing_at: float | None = None
+        self._shutdown = mongo.ShutdownClock(crawler, config.close_deadline)
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
@@ -489,7 +491,7 @@ class StorePipeline:
         end = started + self.mongo_config.retry_deadline
         if self._closing_at is not None:
             end = min(end, self._closing_at + self.config.close_deadline)
-        return end
+        return min(end, self._shutdown.deadline())  # SIGTERM: before close_spider is called
 
     def _on_retry(self, _exc: BaseException) -> None:
         self.stats.inc_value("tass/store/retries")

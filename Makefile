@@ -41,7 +41,7 @@ bench: $(BIN)/.installed-bench
 	$(BIN)/python -m bench $(ARGS)
 
 ## make secrets: random passwords for the compose stack, one file each in $(SECRETS)/
-## (an existing file is kept). Kubernetes: make secrets SECRETS=kubernetes/base/secrets
+## (an existing file is kept). Kubernetes: make secrets SECRETS=kubernetes/common/secrets
 SECRETS ?= secrets
 secrets:
 	@mkdir -p $(SECRETS) && chmod 700 $(SECRETS)

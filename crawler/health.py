@@ -38,7 +38,7 @@ from crawler.frontier.keys import FrontierKeys
 from crawler.frontier.redis import open_redis, redis_url
 from crawler.frontier.run import RunCoordinator
 
-DEFAULT_STATE_FILE = "/tmp/tass-health-hung-since"  # noqa: S108  (the container's own /tmp)
+DEFAULT_STATE_FILE = "/tmp/tass-health-hung-since"  # the container's own /tmp
 
 
 @dataclass(frozen=True, slots=True)

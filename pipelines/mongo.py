@@ -131,15 +131,16 @@ class ShutdownClock:
     On SIGTERM Scrapy first waits for every item in the pipelines and only then closes them, so
     a stage holding an item through a MongoDB outage must notice the stop by itself, or the
     worker waits for the whole ``TASS_MONGO_RETRY_DEADLINE`` and is killed before the store can
-    spill. The stop shows as ``Crawler.crawling`` turning false while the engine exists (at
-    once on SIGTERM; after the pipelines are closed on a normal end). From the first time a
-    deadline is asked after that, MongoDB calls get ``grace`` more seconds
-    (``TASS_STORE_CLOSE_DEADLINE``).
+    spill. The stop shows as ``Crawler.crawling`` turning false (at once on SIGTERM; after the
+    pipelines are closed on a normal end); a stage built outside a crawl (``crawling`` false
+    from the start, as in tests) never sees one. From the first time a deadline is asked after
+    the stop, MongoDB calls get ``grace`` more seconds (``TASS_STORE_CLOSE_DEADLINE``).
     """
 
     def __init__(self, crawler: Crawler, grace: float) -> None:
         self.crawler = crawler
         self.grace = grace
+        self.armed = bool(crawler.crawling)  # stages are built when the crawl starts
         self.began: float | None = None
 
     @classmethod
@@ -151,7 +152,7 @@ class ShutdownClock:
 
     def deadline(self) -> float:
         """A ``time.monotonic()`` instant; infinity while the crawler is not stopping."""
-        if self.began is None and self.crawler.engine is not None and not self.crawler.crawling:
+        if self.began is None and self.armed and not self.crawler.crawling:
             self.began = time.monotonic()
             logger.info("The crawler is stopping: MongoDB is waited for %.0fs more", self.grace)
         return math.inf if self.began is None else self.began + self.grace

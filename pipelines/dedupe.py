@@ -174,7 +174,7 @@ class DedupePipeline:
         self._articles: Collection[Document] | None = None
         self._recent: RecentWindow[_Seen] = RecentWindow(config.recent_size)
         self._lookup: CandidateLookup | None = None
-        self._shutdown = mongo.ShutdownClock.from_crawler(crawler)
+        self._shutdown = mongo.ShutdownClock.of(crawler)
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:

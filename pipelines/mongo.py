@@ -133,8 +133,10 @@ class ShutdownClock:
     worker waits for the whole ``TASS_MONGO_RETRY_DEADLINE`` and is killed before the store can
     spill. The stop shows as ``Crawler.crawling`` turning false (at once on SIGTERM; after the
     pipelines are closed on a normal end); a stage built outside a crawl (``crawling`` false
-    from the start, as in tests) never sees one. From the first time a deadline is asked after
-    the stop, MongoDB calls get ``grace`` more seconds (``TASS_STORE_CLOSE_DEADLINE``).
+    from the start, as in tests) never sees one. From the first time any stage of the crawler
+    asks for a deadline after the stop, its MongoDB calls get ``grace`` more seconds
+    (``TASS_STORE_CLOSE_DEADLINE``): one clock per crawler (``of``), so the dedupe and store
+    stages share one wait instead of adding theirs up.
     """
 
     def __init__(self, crawler: Crawler, grace: float) -> None:
@@ -144,11 +146,15 @@ class ShutdownClock:
         self.began: float | None = None
 
     @classmethod
-    def from_crawler(cls, crawler: Crawler) -> Self:
-        grace = crawler.settings.getfloat(
-            "TASS_STORE_CLOSE_DEADLINE", defaults.STORE_CLOSE_DEADLINE
-        )
-        return cls(crawler, grace)
+    def of(cls, crawler: Crawler) -> ShutdownClock:
+        """The crawler's clock, made on first use."""
+        clock = _CLOCKS.get(crawler)
+        if clock is None:
+            grace = crawler.settings.getfloat(
+                "TASS_STORE_CLOSE_DEADLINE", defaults.STORE_CLOSE_DEADLINE
+            )
+            clock = _CLOCKS[crawler] = cls(crawler, grace)
+        return clock
 
     def deadline(self) -> float:
         """A ``time.monotonic()`` instant; infinity while the crawler is not stopping."""
@@ -156,6 +162,9 @@ class ShutdownClock:
             self.began = time.monotonic()
             logger.info("The crawler is stopping: MongoDB is waited for %.0fs more", self.grace)
         return math.inf if self.began is None else self.began + self.grace
+
+
+_CLOCKS: weakref.WeakKeyDictionary[Crawler, ShutdownClock] = weakref.WeakKeyDictionary()
 
 
 class TransientMongoError(RuntimeError):

@@ -404,7 +404,7 @@ class StorePipeline:
         self._drainer: asyncio.Task[None] | None = None
         self._ticker: asyncio.Task[None] | None = None
         self._closing_at: float | None = None
-        self._shutdown = mongo.ShutdownClock(crawler, config.close_deadline)
+        self._shutdown = mongo.ShutdownClock.of(crawler)
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:

@@ -13,7 +13,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from pipelines import defaults
+from tests.unit.test_compose import longest_close
 
 REPO = Path(__file__).resolve().parents[2]
 ROOT = REPO / "kubernetes"
@@ -97,7 +97,7 @@ def test_workers_are_probed_with_the_health_check_and_outlast_the_close_deadline
     docs = all_resources()
     worker = by_kind(docs, "Deployment", "tass-worker")
     spec = pod_spec(worker)
-    assert spec["terminationGracePeriodSeconds"] >= defaults.STORE_CLOSE_DEADLINE + 30
+    assert spec["terminationGracePeriodSeconds"] >= longest_close()
     [container] = spec["containers"]
     assert container["command"] == ["scrapy", "crawl", "tass", "-a", "mode=worker"]
     for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
@@ -118,7 +118,7 @@ def test_one_scheduler_and_a_cron_job_that_never_overlaps() -> None:
     assert cron["spec"]["concurrencyPolicy"] == "Forbid"
     assert cron["spec"]["timeZone"] == "Etc/UTC"
     assert pod_spec(cron)["containers"][0]["command"] == ["scrapy", "crawl", "tass"]
-    assert pod_spec(cron)["terminationGracePeriodSeconds"] >= defaults.STORE_CLOSE_DEADLINE + 30
+    assert pod_spec(cron)["terminationGracePeriodSeconds"] >= longest_close()
 
 
 def test_passwords_are_files_from_the_secret_never_environment() -> None:

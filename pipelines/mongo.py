@@ -201,14 +201,19 @@ async def retry(
     """Run the blocking ``call`` in a thread until it succeeds or ``deadline()`` passes.
 
     ``deadline`` returns a ``time.monotonic()`` instant and is asked again after every failure,
-    so a caller may shorten it (a closing store does). Only transient errors are retried; others
-    propagate at once. After the deadline the last error is chained to ``RetryDeadlineExceeded``.
+    and every second while an attempt is under way, so a caller may shorten it (a stopping
+    crawler does: ``ShutdownClock``). An attempt that outlives the deadline is abandoned (its
+    thread ends by itself; a write it still makes is one the caller treats as not made, and
+    the store's writes are idempotent). Only transient errors are retried; others propagate
+    at once. After the deadline the last error is chained to ``RetryDeadlineExceeded``.
     """
     delay = defaults.BACKOFF_INITIAL
     attempt = 0
     while True:
         try:
-            return await asyncio.to_thread(call)
+            return await _attempt(call, what, deadline)
+        except RetryDeadlineExceeded:
+            raise
         except Exception as exc:
             if not is_transient(exc):
                 raise
@@ -229,3 +234,24 @@ async def retry(
             )
             await asyncio.sleep(delay * (0.75 + random.random() / 2))
             delay = min(delay * 2, defaults.BACKOFF_MAX)
+
+
+ATTEMPT_POLL = 1.0
+"""Seconds between looks at the deadline while one attempt is under way."""
+
+
+async def _attempt(call: Callable[[], T], what: str, deadline: Callable[[], float]) -> T:
+    task = asyncio.ensure_future(asyncio.to_thread(call))
+    while True:
+        done, _ = await asyncio.wait({task}, timeout=ATTEMPT_POLL)
+        if done:
+            return task.result()
+        if time.monotonic() > deadline():
+            task.add_done_callback(_forget)
+            raise RetryDeadlineExceeded(f"{what}: MongoDB did not answer before the deadline")
+
+
+def _forget(task: asyncio.Future[Any]) -> None:
+    """Retrieve an abandoned attempt's outcome, so that asyncio does not report it."""
+    if not task.cancelled():
+        task.exception()

@@ -14,9 +14,11 @@ it in ``retry``, which waits out a MongoDB outage with capped exponential backof
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import random
+import threading
 import time
 import weakref
 from collections.abc import Callable
@@ -241,7 +243,7 @@ ATTEMPT_POLL = 1.0
 
 
 async def _attempt(call: Callable[[], T], what: str, deadline: Callable[[], float]) -> T:
-    task = asyncio.ensure_future(asyncio.to_thread(call))
+    task = _in_own_thread(call)
     while True:
         done, _ = await asyncio.wait({task}, timeout=ATTEMPT_POLL)
         if done:
@@ -249,6 +251,38 @@ async def _attempt(call: Callable[[], T], what: str, deadline: Callable[[], floa
         if time.monotonic() > deadline():
             task.add_done_callback(_forget)
             raise RetryDeadlineExceeded(f"{what}: MongoDB did not answer before the deadline")
+
+
+def _in_own_thread(call: Callable[[], T]) -> asyncio.Future[T]:
+    """Run ``call`` in a daemon thread of its own, not in the event loop's default executor.
+
+    Through an outage one attempt can hold its thread for minutes (seen: name lookups of a
+    MongoDB container that is gone). In the default executor a few of those starve everything
+    else that runs in threads there (the loop's own name lookups for Redis, the store's spill
+    write), and the interpreter waits for its threads at exit; a daemon thread of its own
+    blocks nothing and is abandoned at exit.
+    """
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[T] = loop.create_future()
+
+    def settle(result: T | None, error: BaseException | None) -> None:
+        if future.done():
+            return
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)  # type: ignore[arg-type]
+
+    def run() -> None:
+        try:
+            result, error = call(), None
+        except BaseException as exc:
+            result, error = None, exc
+        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: nobody waits
+            loop.call_soon_threadsafe(settle, result, error)
+
+    threading.Thread(target=run, name="tass-mongo-call", daemon=True).start()
+    return future
 
 
 def _forget(task: asyncio.Future[Any]) -> None:

@@ -71,3 +71,27 @@ def test_the_shutdown_clock_starts_when_a_crawl_stops_and_is_shared() -> None:
     deadline = clock.deadline()
     assert before + 7.0 <= deadline <= time.monotonic() + 7.0
     assert clock.deadline() == deadline  # fixed from the first look on
+
+
+def test_attempts_held_up_by_an_outage_leave_the_default_executor_free() -> None:
+    """Name lookups for Redis and the store's spill run in the loop's default executor: many
+    MongoDB attempts stuck in an outage must not starve them."""
+    release = threading.Event()
+
+    def stuck() -> None:
+        release.wait(60)
+
+    async def body():
+        stuck_calls = [
+            asyncio.create_task(mongo.retry(stuck, what="stuck", deadline=lambda: math.inf))
+            for _ in range(40)  # more than the default executor has threads
+        ]
+        await asyncio.sleep(0.1)
+        loop = asyncio.get_running_loop()
+        assert await loop.getaddrinfo("localhost", 6379)  # done while all 40 are stuck
+        assert await asyncio.to_thread(lambda: "spilled") == "spilled"
+        assert not any(t.done() for t in stuck_calls)
+        release.set()
+        await asyncio.gather(*stuck_calls)
+
+    run(body)

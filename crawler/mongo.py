@@ -9,9 +9,10 @@ object (weakly), so two crawlers in one process never share a client or any othe
 ``MongoConfig.open()`` is the same client for one-off use (``scrapy report``, the run report,
 the demo), closed when the ``with`` block ends.
 
-pymongo is blocking; callers run every call in a worker thread (``asyncio.to_thread``) and wrap
-it in ``retry``, which waits out a MongoDB outage with capped exponential backoff (the policy;
-the mechanism is ``crawler.retrying``).
+pymongo is blocking; callers run every call in a thread of its own and wrap it in ``retry``,
+which waits out a MongoDB outage with capped exponential backoff (the policy; the mechanism is
+``crawler.retrying``); a ``ShutdownClock`` cuts that wait short once the crawler is being
+stopped.
 """
 
 from __future__ import annotations
@@ -19,6 +20,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
+import threading
+import time
 import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -40,6 +44,7 @@ __all__ = [
     "MongoConfig",
     "MongoConnection",
     "RetryDeadlineExceeded",
+    "ShutdownClock",
     "TransientMongoError",
     "acquire",
     "is_transient",
@@ -156,6 +161,48 @@ async def release(crawler: Crawler) -> None:
         await asyncio.to_thread(conn.client.close)
 
 
+class ShutdownClock:
+    """The last instant a stage may keep waiting out MongoDB once its crawler is stopping.
+
+    On SIGTERM Scrapy first waits for every item in the pipelines and only then closes them, so
+    a stage holding an item through a MongoDB outage must notice the stop by itself, or the
+    worker waits for the whole ``TASS_MONGO_RETRY_DEADLINE`` and is killed before the store can
+    spill. The stop shows as ``Crawler.crawling`` turning false (at once on SIGTERM; after the
+    pipelines are closed on a normal end); a stage built outside a crawl (``crawling`` false
+    from the start, as in tests) never sees one. From the first time any stage of the crawler
+    asks for a deadline after the stop, its MongoDB calls get ``grace`` more seconds
+    (``TASS_STORE_CLOSE_DEADLINE``): one clock per crawler (``of``), so the dedupe and store
+    stages share one wait instead of adding theirs up.
+    """
+
+    def __init__(self, crawler: Crawler, grace: float) -> None:
+        self.crawler = crawler
+        self.grace = grace
+        self.armed = bool(crawler.crawling)  # stages are built when the crawl starts
+        self.began: float | None = None
+
+    @classmethod
+    def of(cls, crawler: Crawler) -> ShutdownClock:
+        """The crawler's clock, made on first use."""
+        clock = _CLOCKS.get(crawler)
+        if clock is None:
+            grace = crawler.settings.getfloat(
+                "TASS_STORE_CLOSE_DEADLINE", defaults.TASS_STORE_CLOSE_DEADLINE
+            )
+            clock = _CLOCKS[crawler] = cls(crawler, grace)
+        return clock
+
+    def deadline(self) -> float:
+        """A ``time.monotonic()`` instant; infinity while the crawler is not stopping."""
+        if self.began is None and self.armed and not self.crawler.crawling:
+            self.began = time.monotonic()
+            logger.info("The crawler is stopping: MongoDB is waited for %.0fs more", self.grace)
+        return math.inf if self.began is None else self.began + self.grace
+
+
+_CLOCKS: weakref.WeakKeyDictionary[Crawler, ShutdownClock] = weakref.WeakKeyDictionary()
+
+
 class TransientMongoError(RuntimeError):
     """A write failed on the server for a reason that may pass; the caller retries it."""
 
@@ -186,14 +233,70 @@ async def retry(
     """Run the blocking ``call`` in a thread until it succeeds or ``deadline()`` passes.
 
     MongoDB's policy for the one retry helper (``crawler.retrying``): only transient errors are
-    retried, with capped, jittered exponential backoff; ``deadline`` returns a
-    ``time.monotonic()`` instant and is asked again after every failure, so a caller may shorten
-    it (a closing store does). After it, the last error is chained to ``RetryDeadlineExceeded``.
+    retried, with capped, jittered exponential backoff. ``deadline`` returns a
+    ``time.monotonic()`` instant and is asked again after every failure, and every second while
+    an attempt is under way, so a caller may shorten it (a stopping crawler does:
+    ``ShutdownClock``). An attempt that outlives the deadline is abandoned (its thread ends by
+    itself; a write it still makes is one the caller treats as not made, and the store's writes
+    are idempotent). After the deadline the last error is chained to ``RetryDeadlineExceeded``.
     """
     return await retrying.retry(
-        lambda: asyncio.to_thread(call),
+        lambda: _attempt(call, what, deadline),
         what=what,
         retry_on=is_transient,
         deadline=deadline,
         on_retry=on_retry,
     )
+
+
+ATTEMPT_POLL = 1.0
+"""Seconds between looks at the deadline while one attempt is under way."""
+
+
+async def _attempt(call: Callable[[], T], what: str, deadline: Callable[[], float]) -> T:
+    task = _in_own_thread(call)
+    while True:
+        done, _ = await asyncio.wait({task}, timeout=ATTEMPT_POLL)
+        if done:
+            return task.result()
+        if time.monotonic() > deadline():
+            task.add_done_callback(_forget)
+            raise RetryDeadlineExceeded(f"{what}: MongoDB did not answer before the deadline")
+
+
+def _in_own_thread(call: Callable[[], T]) -> asyncio.Future[T]:
+    """Run ``call`` in a daemon thread of its own, not in the event loop's default executor.
+
+    Through an outage one attempt can hold its thread for minutes (seen: name lookups of a
+    MongoDB container that is gone). In the default executor a few of those starve everything
+    else that runs in threads there (the loop's own name lookups for Redis, the store's spill
+    write), and the interpreter waits for its threads at exit; a daemon thread of its own
+    blocks nothing and is abandoned at exit.
+    """
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[T] = loop.create_future()
+
+    def settle(result: T | None, error: BaseException | None) -> None:
+        if future.done():
+            return
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)  # type: ignore[arg-type]
+
+    def run() -> None:
+        try:
+            result, error = call(), None
+        except BaseException as exc:
+            result, error = None, exc
+        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: nobody waits
+            loop.call_soon_threadsafe(settle, result, error)
+
+    threading.Thread(target=run, name="tass-mongo-call", daemon=True).start()
+    return future
+
+
+def _forget(task: asyncio.Future[Any]) -> None:
+    """Retrieve an abandoned attempt's outcome, so that asyncio does not report it."""
+    if not task.cancelled():
+        task.exception()

@@ -7,7 +7,8 @@ with ±25 % jitter when ``jitter``); any other error propagates at once. ``deadl
 as a closing store does) ends the retrying: when the next wait would pass it, the last error is
 chained to ``RetryDeadlineExceeded``. Without a deadline it retries for as long as the caller's
 task lives (cancel the task to stop it). ``on_retry(exc)`` is told of every failure that will be
-retried (counters, health flags).
+retried (counters, health flags). ``sleep(seconds)`` replaces ``asyncio.sleep`` for the waits
+(a caller that must stop at once lets it return early and raise).
 
 Built on tenacity (a well-kept library) instead of the five hand-written loops the crawler had:
 the policy (what to retry, how long) stays with each caller, the mechanism is here.
@@ -15,6 +16,7 @@ the policy (what to retry, how long) stays with each caller, the mechanism is he
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import random
@@ -52,6 +54,7 @@ async def retry(
     maximum: float = defaults.BACKOFF_MAX,
     jitter: bool = True,
     log: bool = True,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
 ) -> T:
     """Await ``call()`` until it succeeds, retrying what ``retry_on`` accepts (module doc)."""
 
@@ -93,6 +96,7 @@ async def retry(
         stop=stop,
         before_sleep=before_sleep,
         retry_error_callback=give_up,
+        sleep=sleep,
     )
     result: T = await retrying(attempt)
     return result

@@ -3,13 +3,25 @@
 This is the only module that reads ``os.environ``. Every environment variable has the same name
 as the setting it sets; a malformed value stops the program with a message naming the variable.
 Components validate their own settings again (``-s NAME=value`` bypasses this module).
+
+Any variable may instead be read from a file: ``NAME_FILE=/path`` (as Docker and Kubernetes
+secrets are mounted) gives ``NAME`` the file's text without its trailing line ends. Setting
+both is an error; so is a file that cannot be read or is empty. Values that may hold a password
+(the server URLs and the passwords) are never shown in a message, wherever they came from.
+
+The passwords may be given apart from the URLs (``REDIS_PASSWORD``, ``MONGO_USER`` and
+``MONGO_PASSWORD``, usually as ``*_FILE``, as the compose stack and the Kubernetes manifests
+do): they are percent-encoded into ``REDIS_URL`` and ``MONGO_URI`` here, and a placeholder such
+as ``change-me`` is refused.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from typing import TypeVar
+from pathlib import Path
+from typing import NoReturn, TypeVar
+from urllib.parse import quote, urlsplit, urlunsplit
 
 # Every default lives in crawler/defaults.py (it also serves crawlers built in tests); this module
 # only lets the environment override them. Imported under a lower-case name: Scrapy takes every
@@ -23,15 +35,42 @@ class SettingError(ValueError):
     """An environment variable holds a value its setting cannot take."""
 
 
-def _env(name: str, default: T, parse: Callable[[str], T], what: str) -> T:
-    raw = os.environ.get(name)
-    if raw is None or raw.strip() == "":
-        return default
+def _stop(message: str) -> NoReturn:
+    raise SystemExit(f"tass-crawler: {message}") from SettingError(message)
+
+
+def _raw(name: str) -> tuple[str, str] | None:
+    """The raw value of ``name`` (from the environment or from ``name_FILE``) and its source."""
+    value = os.environ.get(name, "")
+    file_var = f"{name}_FILE"
+    path = os.environ.get(file_var, "").strip()
+    if not path:
+        return (value, name) if value.strip() else None
+    if value.strip():
+        _stop(f"both {name} and {file_var} are set: set only one of them")
     try:
-        return parse(raw.strip())
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        _stop(f"setting {file_var}={path!r} cannot be read: {exc.strerror or exc}")
+    except UnicodeDecodeError:
+        _stop(f"setting {file_var}={path!r} is not UTF-8 text")
+    text = text.rstrip("\n")  # the line end a file ends with, as `$(< file)` drops it
+    if not text.strip():
+        _stop(f"setting {file_var}={path!r} names an empty file")
+    return text, f"{name} (read from {file_var}={path!r})"
+
+
+def _env(name: str, default: T, parse: Callable[[str], T], what: str, *, secret: bool = False) -> T:
+    """The setting ``name`` from the environment; ``secret``: parsed as given, never shown."""
+    found = _raw(name)
+    if found is None:
+        return default
+    raw, source = found
+    try:
+        return parse(raw if secret else raw.strip())
     except ValueError as exc:
-        message = f"setting {name}={raw!r} is malformed: expected {what} ({exc})"
-        raise SystemExit(f"tass-crawler: {message}") from SettingError(message)
+        shown = "" if secret or source != name else f"={raw!r}"
+        _stop(f"setting {source}{shown} is malformed: expected {what} ({exc})")
 
 
 def _positive_int(raw: str) -> int:
@@ -74,6 +113,54 @@ def _str(raw: str) -> str:
     return raw
 
 
+def _server_url(*schemes: str) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        url = raw.strip()
+        if not url.startswith(schemes):
+            raise ValueError(f"must start with {' or '.join(schemes)}")
+        return url
+
+    return parse
+
+
+# Values shipped in example files, and the like: never a real deployment's password.
+_PLACEHOLDERS = ("change-me", "changeme", "change_me")
+_PLACEHOLDER_WORDS = {"password", "secret", "example", "changeit"}
+
+
+def _password(raw: str) -> str:
+    if any(c.isspace() or not c.isprintable() for c in raw):
+        raise ValueError("it holds whitespace or control characters")
+    if raw.lower().startswith(_PLACEHOLDERS) or raw.lower() in _PLACEHOLDER_WORDS:
+        raise ValueError("a placeholder, not a password: generate one with `make secrets`")
+    return raw
+
+
+def _with_credentials(
+    url: str,
+    *,
+    url_name: str,
+    password: str,
+    password_name: str,
+    user: str = "",
+    user_name: str = "",
+) -> str:
+    """``url`` with ``user:password@`` put in front of its host (percent-encoded)."""
+    if not password:
+        if user:
+            _stop(f"{user_name} is set but {password_name} is not: set both, or neither")
+        return url
+    if user_name and not user:
+        _stop(f"{password_name} is set but {user_name} is not: set both, or neither")
+    if not url:
+        _stop(f"{password_name} is set but {url_name} is empty: set {url_name} to the server")
+    parts = urlsplit(url)
+    if "@" in parts.netloc:
+        _stop(f"{url_name} holds credentials and {password_name} is set too: keep them in one")
+    credentials = f"{quote(user, safe='')}:{quote(password, safe='')}@"
+    return urlunsplit(parts._replace(netloc=credentials + parts.netloc))
+
+
 BOT_NAME = "tass"
 SPIDER_MODULES = ["crawler.spiders"]
 NEWSPIDER_MODULE = "crawler.spiders"
@@ -90,8 +177,21 @@ ROBOTSTXT_OBEY = True
 
 # --- Services ------------------------------------------------------------------------------
 # Empty REDIS_URL / MONGO_URI: the crawl starts embedded servers under TASS_DATA_DIR.
-REDIS_URL = _env("REDIS_URL", "", _str, "a redis:// URL")
-MONGO_URI = _env("MONGO_URI", "", _str, "a mongodb:// URL")
+# Passwords given apart (the compose stack's secret files) are put into the URLs here.
+REDIS_URL = _with_credentials(
+    _env("REDIS_URL", "", _server_url("redis://", "rediss://", "unix://"), "a URL", secret=True),
+    url_name="REDIS_URL",
+    password=_env("REDIS_PASSWORD", "", _password, "a password", secret=True),
+    password_name="REDIS_PASSWORD",
+)
+MONGO_URI = _with_credentials(
+    _env("MONGO_URI", "", _server_url("mongodb://", "mongodb+srv://"), "a URL", secret=True),
+    url_name="MONGO_URI",
+    password=_env("MONGO_PASSWORD", "", _password, "a password", secret=True),
+    password_name="MONGO_PASSWORD",
+    user=_env("MONGO_USER", "", _str, "a user name"),
+    user_name="MONGO_USER",
+)
 MONGO_DATABASE = _env("MONGO_DATABASE", defaults.MONGO_DATABASE, _str, "a database name")
 # How long one MongoDB attempt waits for the server, and how long an operation is retried
 # through an outage before the store gives up (and spills its batch to TASS_DATA_DIR/spill).

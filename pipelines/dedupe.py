@@ -191,6 +191,7 @@ class DedupePipeline:
         self._articles: Collection[Document] | None = None
         self._recent: RecentWindow[_Seen] = RecentWindow(config.recent_size)
         self._lookup: CandidateLookup | None = None
+        self._shutdown = mongo.ShutdownClock.of(crawler)
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
@@ -300,7 +301,12 @@ class DedupePipeline:
 
     async def _call(self, what: str, call: Any) -> Any:
         end = self._deadline()
-        return await mongo.retry(call, what=what, deadline=lambda: end, on_retry=self._on_retry)
+        return await mongo.retry(
+            call,
+            what=what,
+            deadline=lambda: min(end, self._shutdown.deadline()),  # a stopping worker waits less
+            on_retry=self._on_retry,
+        )
 
     async def _candidates(self, this: _Seen) -> list[Document]:
         """The stored documents sharing a band with ``this`` (its own included), batched."""

@@ -12,11 +12,14 @@ Buffering and acknowledgement
 Outages
     A batch that fails with a transient error (server away, restarting, stepping down) is kept
     and retried with capped exponential backoff, for up to ``TASS_MONGO_RETRY_DEADLINE``
-    seconds; once the spider closes, for at most ``TASS_STORE_CLOSE_DEADLINE`` more. A batch that
+    seconds; once the spider closes (or the crawler is stopped: ``mongo.ShutdownClock``), for at
+    most ``TASS_STORE_CLOSE_DEADLINE`` more. A batch that
     still cannot be written is spilled as canonical extended JSON lines to
     ``<TASS_DATA_DIR>/spill/store-<pid>-<time>.jsonl`` (logged as an error with the count), and
     its items' ``process_item`` raise ``StoreUnavailable``: they are not acknowledged. A batch is
-    idempotent, so retrying one that half-succeeded is safe.
+    idempotent, so retrying one that half-succeeded is safe. When a store opens, it writes the
+    spilled batches back through the same batch write and deletes each file once written
+    (``pipelines.spill``).
 
 Articles (collection ``articles``, ``_id`` = article id)
     One document per id whatever the number of workers. The batch reads the stored versions,
@@ -47,14 +50,14 @@ and ``article_id``; revisions unique ``(article_id, revision)``. Revisions keep 
 ``minhash`` but not its bands.
 
 Stats: ``tass/store/inserted``, ``updated``, ``unchanged``, ``stale``, ``revisions``,
-``failures``, ``recovered``, ``conflicts``, ``batches``, ``retries``, ``errors``, ``spilled``.
+``failures``, ``recovered``, ``conflicts``, ``batches``, ``retries``, ``errors``, ``spilled``,
+and the read-back's ``spill_*`` (``pipelines.spill``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -62,7 +65,6 @@ from pathlib import Path
 from typing import Any, Literal, Self
 
 import bson
-from bson import json_util
 from pymongo import ASCENDING, DeleteMany, InsertOne, UpdateOne
 from pymongo.database import Database
 from pymongo.errors import BulkWriteError
@@ -73,6 +75,7 @@ from scrapy.statscollectors import StatsCollector
 from crawler import defaults, mongo
 from crawler.batch import Batcher
 from crawler.mongo import Document, MongoConfig, TransientMongoError
+from pipelines import spill
 from pipelines.common import is_article, is_failure, utcnow
 from pipelines.schema import ARTICLE_INDEXES, REVISION_DROPPED, article_doc, failure_doc
 
@@ -138,13 +141,18 @@ class WriteReport:
 
 def _op_for(item: Any) -> _Op:
     if is_failure(item):
-        doc = failure_doc(item)
+        return _op_of(mongo.FAILURES, failure_doc(item))
+    return _op_of(mongo.ARTICLES, article_doc(item))
+
+
+def _op_of(collection: str, doc: Document) -> _Op:
+    """The op writing ``doc`` (an ``article_doc`` or ``failure_doc``) to ``collection``."""
+    if collection == mongo.FAILURES:
         keys = {("url", doc["url"])}
-        if doc["article_id"] is not None:
+        if doc.get("article_id") is not None:
             keys.add(("id", doc["article_id"]))
         op = _Op("failure", doc, frozenset(keys))
     else:
-        doc = article_doc(item)
         op = _Op("article", doc, frozenset({("id", doc["_id"]), ("url", doc["url"])}))
     bson.encode(op.doc)  # an unencodable value fails here, for this item alone
     return op
@@ -372,6 +380,7 @@ class StorePipeline:
             name="store-flush",
         )
         self._closing_at: float | None = None
+        self._shutdown = mongo.ShutdownClock.of(crawler)
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
@@ -392,6 +401,7 @@ class StorePipeline:
         await mongo.retry(
             self._writer.ensure_indexes, what="store index creation", deadline=lambda: end
         )
+        await spill.replay(Path(self.config.spill_dir), self._write_spilled, self.stats)
 
     async def close_spider(self) -> None:
         """Flush everything (through an outage, up to the close deadline), then let go."""
@@ -420,7 +430,7 @@ class StorePipeline:
         end = started + self.mongo_config.retry_deadline
         if self._closing_at is not None:
             end = min(end, self._closing_at + self.config.close_deadline)
-        return end
+        return min(end, self._shutdown.deadline())  # SIGTERM: before close_spider is called
 
     def _on_retry(self, _exc: BaseException) -> None:
         self.stats.inc_value("tass/store/retries")
@@ -457,13 +467,20 @@ class StorePipeline:
             for position in positions:
                 results[position] = error
             return results
-        counts: dict[str, int] = {}
+        self._count(ops, report)
         for index, position in enumerate(positions):
             outcome = report.outcomes[index]
             if isinstance(outcome, StoreWriteError):
+                results[position] = outcome
+        return results
+
+    def _count(self, ops: list[_Op], report: WriteReport) -> None:
+        """Stats for a written batch; an op MongoDB refused is logged."""
+        counts: dict[str, int] = {}
+        for index, outcome in report.outcomes.items():
+            if isinstance(outcome, StoreWriteError):
                 self.stats.inc_value("tass/store/errors")
                 logger.error("MongoDB refused %s: %s", ops[index].doc.get("url"), outcome)
-                results[position] = outcome
                 continue
             key: str = "failures" if outcome == "failure" else outcome
             counts[key] = counts.get(key, 0) + 1
@@ -475,28 +492,41 @@ class StorePipeline:
         for key, count in counts.items():
             if count:
                 self.stats.inc_value(f"tass/store/{key}", count)
-        return results
+
+    async def _write_spilled(self, records: list[spill.Record]) -> list[spill.Record]:
+        """Write spilled records as one batch; the ones MongoDB refused for good."""
+        writer = self._writer
+        assert writer is not None
+        refused: list[spill.Record] = []
+        kept: list[spill.Record] = []
+        ops: list[_Op] = []
+        for record in records:
+            try:
+                ops.append(_op_of(record.collection, record.doc))
+                kept.append(record)
+            except Exception as exc:
+                logger.error("Cannot store spilled %s: %s", record.doc.get("url"), exc)
+                refused.append(record)
+        end = time.monotonic() + self.mongo_config.retry_deadline
+        report = await mongo.retry(
+            lambda: writer.write(ops),
+            what=f"spilled batch of {len(ops)}",
+            deadline=lambda: end,
+            on_retry=self._on_retry,
+        )
+        self._count(ops, report)
+        errors = [r for i, r in enumerate(kept) if isinstance(report.outcomes[i], StoreWriteError)]
+        return refused + errors
 
     async def _spill(self, ops: list[_Op], exc: BaseException) -> StoreUnavailable:
         folder = Path(self.config.spill_dir)
-        path = folder / f"store-{os.getpid()}-{time.time_ns()}.jsonl"
-
-        def write() -> None:
-            folder.mkdir(parents=True, exist_ok=True)
-            with path.open("w", encoding="utf-8") as out:
-                for op in ops:
-                    record = {"collection": _collection_of(op), "doc": op.doc}
-                    out.write(
-                        json_util.dumps(record, json_options=json_util.CANONICAL_JSON_OPTIONS)
-                    )
-                    out.write("\n")
-
+        records = [spill.Record(_collection_of(op), op.doc) for op in ops]
         try:
-            await asyncio.to_thread(write)
+            path = await asyncio.to_thread(spill.write, folder, records)
             where = f"spilled to {path}"
             self.stats.inc_value("tass/store/spilled", len(ops))
         except OSError as spill_error:
-            where = f"LOST (spill to {path} failed: {spill_error})"
+            where = f"LOST (spill to {folder} failed: {spill_error})"
             self.stats.inc_value("tass/store/lost", len(ops))
         logger.error("STORE: %d items NOT written to MongoDB (%s): %s", len(ops), where, exc)
         return StoreUnavailable(f"not stored ({where}): {exc}")

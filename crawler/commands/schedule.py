@@ -1,11 +1,18 @@
 """``scrapy schedule``: the compose ``scheduler`` service; asks the workers for a crawl on
-``CRAWL_SCHEDULE`` (see ``crawler.schedule``). ``--once`` makes one decision and exits."""
+``CRAWL_SCHEDULE`` (see ``crawler.schedule``). ``--once`` makes one decision and exits.
+
+SIGTERM (``docker compose stop``) or SIGINT ends it at once with exit status 0, also while
+it waits for the next due time or for Redis to come back; a decision under way is finished
+first, so a requested run is always recorded as handled.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
+import signal
 from datetime import UTC, datetime
 from typing import ClassVar
 
@@ -51,21 +58,57 @@ class Command(ScrapyCommand):
     ) -> Decision | None:
         client = open_redis(url)
         scheduler = Scheduler(schedule, RunCoordinator(client, keys, worker_id="scheduler"))
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in STOP_SIGNALS:
+            loop.add_signal_handler(sig, _stopping, sig, stop)
         logger.info("Scheduling crawls on %r (UTC)", schedule.expression)
         try:
-            while True:
-                # Redis away: retry every 10 s, never die.
-                decision = await retry(
-                    lambda: scheduler.step(datetime.now(UTC)),
-                    what="scheduling step",
-                    retry_on=transient,
-                    initial=10.0,
-                    maximum=10.0,
-                    jitter=False,
-                )
+            while not stop.is_set():
+                try:
+                    # Redis away: retry every 10 s, never die; a stop ends the wait at once.
+                    decision = await retry(
+                        lambda: scheduler.step(datetime.now(UTC)),
+                        what="Scheduling step",
+                        retry_on=transient,
+                        initial=10.0,
+                        maximum=10.0,
+                        jitter=False,
+                        sleep=lambda seconds: _sleep_unless_stopped(seconds, stop),
+                    )
+                except _Stopped:
+                    break
                 if once:
                     return decision
                 wait = (decision.wake_at - datetime.now(UTC)).total_seconds()
-                await asyncio.sleep(max(1.0, wait))
+                await _sleep(max(1.0, wait), stop)
+            logger.info("Scheduler stopped")
+            return None
         finally:
+            for sig in STOP_SIGNALS:
+                loop.remove_signal_handler(sig)
             await client.aclose()
+
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+def _stopping(sig: signal.Signals, stop: asyncio.Event) -> None:
+    logger.info("Received %s: stopping the scheduler", sig.name)
+    stop.set()
+
+
+async def _sleep(seconds: float, stop: asyncio.Event) -> None:
+    """Sleep ``seconds``, or less if ``stop`` is set meanwhile."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), timeout=seconds)
+
+
+class _Stopped(Exception):
+    """The scheduler was asked to stop while it waited to retry a step."""
+
+
+async def _sleep_unless_stopped(seconds: float, stop: asyncio.Event) -> None:
+    await _sleep(seconds, stop)
+    if stop.is_set():
+        raise _Stopped

@@ -49,6 +49,15 @@ FRONTIER_CLOSE_DEADLINE = 60.0
 # --- Crawl scope -----------------------------------------------------------------------------
 TASS_SINCE_DAYS = 7
 TASS_LISTING_LIMIT = 100
+TASS_MAX_PAGE_LINKS = 1000
+"""Links followed from one page that is not a listing (a hub or an article page), at most,
+in page order. Measured on the replica: the home page links 112 URLs, an article page 64-82
+(its nav, tags, "Read also" and sidebars); the real site's pages are of that size."""
+TASS_MAX_RUN_LINKS = 20000
+"""Links found on pages that are not listings queued in one run, at most, for the whole
+cluster (new ones: known articles and hubs already walked this run do not count). A nightly
+run queues a few hundred (tag and theme pages, older articles in "Read also"); a link refused
+is not marked seen, so a listing that names it still queues it."""
 TASS_MARK_OVERLAP_HOURS = 12.0
 TASS_RECHECK_HOURS = 48.0
 CRAWL_SCHEDULE = "0 2 * * *"

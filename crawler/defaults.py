@@ -51,8 +51,10 @@ TASS_SINCE_DAYS = 7
 TASS_LISTING_LIMIT = 100
 TASS_MAX_PAGE_LINKS = 1000
 """Links followed from one page that is not a listing (a hub or an article page), at most,
-in page order. Measured on the replica: the home page links 112 URLs, an article page 64-82
-(its nav, tags, "Read also" and sidebars); the real site's pages are of that size."""
+in page order. Measured on the 3,000-article replica: its home page gives 72 links to follow,
+the other hubs at most 35, an article page at most 8 (an article's own links: "Read also",
+tags, the mark; its nav and sidebars are outside the article); the saved hub pages at most 72
+(the archive calendar trap 168). The real site's pages are not known to be larger."""
 TASS_MAX_RUN_LINKS = 20000
 """Links found on pages that are not listings queued in one run, at most, for the whole
 cluster (new ones: known articles and hubs already walked this run do not count). A nightly

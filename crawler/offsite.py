@@ -21,6 +21,7 @@ recorded under and what an article's id comes from.
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING, Self
 
 from scrapy import Request
@@ -56,7 +57,12 @@ class OffsiteRedirect(OffsiteRequest):
 
 def site_of(settings: BaseSettings) -> SiteUrls:
     """The site's URL rules for these settings (``TASS_BASE_URL``)."""
-    return SiteUrls(settings.get("TASS_BASE_URL") or defaults.TASS_BASE_URL)
+    return _site(settings.get("TASS_BASE_URL") or defaults.TASS_BASE_URL)
+
+
+@functools.lru_cache(maxsize=8)
+def _site(base: str) -> SiteUrls:
+    return SiteUrls(base)
 
 
 def asked_url(request: Request) -> str:
@@ -87,11 +93,12 @@ class SiteOnlyMiddleware:
 
 
 def refuse_offsite(
-    site: SiteUrls, result: Request | Response, request: Request, stats: StatsCollector | None
+    result: Request | Response, request: Request, crawler: Crawler
 ) -> Request | Response:
-    """``result`` of a redirect middleware, unless it redirects off the site."""
+    """``result`` of a redirect middleware for ``request``, unless it redirects off the site."""
+    site = site_of(crawler.settings)
     if isinstance(result, Request) and not site.on_site(result.url):
-        _count(stats, "tass/offsite/redirects_refused")
+        _count(crawler.stats, "tass/offsite/redirects_refused")
         reasons = result.meta.get("redirect_reasons") or ["redirect"]
         raise OffsiteRedirect(
             result.url,
@@ -103,34 +110,16 @@ def refuse_offsite(
 class SiteRedirectMiddleware(RedirectMiddleware):
     """Scrapy's 3xx redirects, on the site only (module docstring)."""
 
-    site: SiteUrls
-
-    @classmethod
-    def from_crawler(cls, crawler: Crawler) -> Self:
-        middleware = super().from_crawler(crawler)
-        middleware.site = site_of(crawler.settings)
-        return middleware
-
     def process_response(
         self, request: Request, response: Response, spider: Spider | None = None
     ) -> Request | Response:
-        result = super().process_response(request, response)
-        return refuse_offsite(self.site, result, request, self.crawler.stats)
+        return refuse_offsite(super().process_response(request, response), request, self.crawler)
 
 
 class SiteMetaRefreshMiddleware(MetaRefreshMiddleware):
     """Scrapy's ``<meta http-equiv=refresh>`` redirects, on the site only (module docstring)."""
 
-    site: SiteUrls
-
-    @classmethod
-    def from_crawler(cls, crawler: Crawler) -> Self:
-        middleware = super().from_crawler(crawler)
-        middleware.site = site_of(crawler.settings)
-        return middleware
-
     def process_response(
         self, request: Request, response: Response, spider: Spider | None = None
     ) -> Request | Response:
-        result = super().process_response(request, response)
-        return refuse_offsite(self.site, result, request, self.crawler.stats)
+        return refuse_offsite(super().process_response(request, response), request, self.crawler)

@@ -49,6 +49,20 @@ FRONTIER_CLOSE_DEADLINE = 60.0
 # --- Crawl scope -----------------------------------------------------------------------------
 TASS_SINCE_DAYS = 7
 TASS_LISTING_LIMIT = 100
+TASS_MAX_PAGE_LINKS = 1000
+"""Links followed from one page that is not a listing (a hub or an article page), at most,
+in page order. Measured on the 3,000-article replica: its home page gives 72 links to follow,
+the other hubs at most 35, an article page at most 8 (an article's own links: "Read also",
+tags, the mark; its nav and sidebars are outside the article); the saved hub pages at most 72
+(the archive calendar trap 168). The real site's pages are not known to be larger."""
+TASS_MAX_RUN_LINKS = 20000
+"""New links found on pages that are not listings queued in one run, at most, for the whole
+cluster (articles already queued and hubs already walked this run do not count). Measured: a
+whole-site run of the 3,000-article replica queues 1,768 (articles met in "Read also" before
+their listing, theme and tag pages); a nightly run only spreads from its new and re-checked
+articles, a few hundred on the real site. A whole-site run of the real site (~0.6 per article)
+reaches the cap; what it cuts then still comes from the listings and sitemaps, because a link
+refused is not marked seen."""
 TASS_MARK_OVERLAP_HOURS = 12.0
 TASS_RECHECK_HOURS = 48.0
 CRAWL_SCHEDULE = "0 2 * * *"

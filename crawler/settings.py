@@ -241,13 +241,25 @@ RETRY_TIMES = _env("RETRY_TIMES", 3, int, "an integer")
 RETRY_HTTP_CODES = [500, 502, 503, 504, 522, 524, 408, 429]
 RETRY_GIVE_UP_LOG_LEVEL = "WARNING"  # the failure is recorded, not lost
 # Retries wait in the shared frontier with exponential backoff (and at least Retry-After).
+# Nothing from another host (crawler.offsite): no request for one is sent, and a redirect or
+# meta refresh to one fails the request that was asked for; Scrapy's own offsite and redirect
+# middlewares are replaced by these.
 DOWNLOADER_MIDDLEWARES = {
+    "scrapy.downloadermiddlewares.offsite.OffsiteMiddleware": None,
+    "crawler.offsite.SiteOnlyMiddleware": 50,
     "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
     "crawler.frontier.retry.FrontierRetryMiddleware": 550,
+    "scrapy.downloadermiddlewares.redirect.MetaRefreshMiddleware": None,
+    "crawler.offsite.SiteMetaRefreshMiddleware": 580,
+    "scrapy.downloadermiddlewares.redirect.RedirectMiddleware": None,
+    "crawler.offsite.SiteRedirectMiddleware": 600,
 }
 # Article links this worker knows are queued are dropped as they leave the callback. Depth is
 # not used (scope is decided by the spider), and its meta key would only grow queue members.
+# An exception nobody expected while a response is handled becomes that URL's recorded failure
+# (crawler.spiders.unexpected): first on the engine side, so it sees what all the others let by.
 SPIDER_MIDDLEWARES = {
+    "crawler.spiders.unexpected.UnexpectedErrorMiddleware": 10,
     "crawler.frontier.middleware.KnownArticlesMiddleware": 950,
     "scrapy.spidermiddlewares.depth.DepthMiddleware": None,
 }
@@ -290,6 +302,14 @@ TASS_RECHECK_HOURS = _env(
     "TASS_RECHECK_HOURS", defaults.TASS_RECHECK_HOURS, _non_negative_float, "hours (>= 0)"
 )
 CRAWL_SCHEDULE = _env("CRAWL_SCHEDULE", defaults.CRAWL_SCHEDULE, _str, "a cron expression")
+# Budget amplification: links followed from one page that is not a listing (a hub, an article),
+# and such links queued in one run by the whole cluster; the cuts are counted and logged.
+TASS_MAX_PAGE_LINKS = _env(
+    "TASS_MAX_PAGE_LINKS", defaults.TASS_MAX_PAGE_LINKS, _positive_int, "links per page (> 0)"
+)
+TASS_MAX_RUN_LINKS = _env(
+    "TASS_MAX_RUN_LINKS", defaults.TASS_MAX_RUN_LINKS, _positive_int, "links per run (> 0)"
+)
 
 # --- Pipelines -----------------------------------------------------------------------------
 ITEM_PIPELINES = {

@@ -1,9 +1,15 @@
 """The site's text and time, one set of rules for the page objects and the clean stage.
 
-Text: ``clean_text`` is the one normaliser (NFC, U+FFFD dropped, whitespace runs collapsed,
-trimmed). The page objects used to drop U+FFFD and the clean stage kept it; it is dropped
-everywhere now, deliberately: U+FFFD only ever stands for bytes that could not be decoded, never
-for article text, so keeping it in a stored body is a defect, whichever stage sees it first.
+Text: ``clean_text`` is the one normaliser (control characters and U+FFFD dropped, NFC,
+whitespace runs collapsed, trimmed). The page objects used to drop U+FFFD and the clean stage
+kept it; it is dropped everywhere now, deliberately: U+FFFD only ever stands for bytes that could
+not be decoded, never for article text, so keeping it in a stored body is a defect, whichever
+stage sees it first. The same goes for control characters (``strip_controls``): NUL, the other
+C0 and C1 controls and DEL, which pages carry (raw, as character references, or as JSON-LD
+``\\u0000`` escapes) but no article text holds, and lone surrogates (a JSON-LD ``\\ud800`` with no
+pair), which are not text at all and which MongoDB cannot even store. The controls that are
+whitespace (tab, line ends, form feed, the separators U+001C-U+001F, NEL) are whitespace like
+any other: collapsed to one space.
 ``strip_title_suffix`` is the one `` - TASS`` rule: the dash needs a space on each side, so a
 headline ending in "ITAR-TASS" keeps it (the clean stage's own rule used to cut it).
 
@@ -21,19 +27,28 @@ from datetime import UTC, datetime, timedelta, timezone
 from w3lib.encoding import html_to_unicode
 
 _WS = re.compile(r"\s+")
+_NOT_TEXT = re.compile("[\x00-\x08\x0e-\x1b\x7f-\x84\x86-\x9f\ud800-\udfff\ufffd]")
+"""Control characters that are not whitespace (Unicode category Cc less tab, line ends, form
+feed, U+001C-U+001F and NEL), lone surrogates (Cs) and U+FFFD: never article text."""
 _TITLE_SUFFIX = re.compile(r"\s+[-–—|]\s+TASS\s*$")
 
 SITE_TZ = timezone(timedelta(hours=3), "MSK")
 """The site's time zone: Moscow, UTC+03:00 all year since October 2014."""
 
 
+def strip_controls(value: str) -> str:
+    """``value`` without control characters, lone surrogates and U+FFFD (``_NOT_TEXT``), NFC;
+    whitespace is left as it is (``clean_text`` collapses it, the clean stage first splits a
+    body into paragraphs at its blank lines)."""
+    return unicodedata.normalize("NFC", _NOT_TEXT.sub("", value))
+
+
 def clean_text(value: object) -> str:
-    """NFC-normalised text, U+FFFD (undecodable bytes) dropped, whitespace collapsed, stripped;
-    None becomes ``""``."""
+    """Text without control characters and U+FFFD (``strip_controls``), NFC-normalised,
+    whitespace collapsed, stripped; None becomes ``""``."""
     if value is None:
         return ""
-    text = unicodedata.normalize("NFC", str(value)).replace("\ufffd", "")
-    return _WS.sub(" ", text).strip()
+    return _WS.sub(" ", strip_controls(str(value))).strip()
 
 
 def strip_title_suffix(title: str) -> tuple[str, bool]:

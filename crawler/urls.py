@@ -153,6 +153,20 @@ class SiteUrls:
             return port is None or port == _DEFAULT_PORTS[scheme]
         return port == self.port
 
+    def on_site(self, url: str) -> bool:
+        """Whether the absolute URL ``url`` is on the site: an http(s) URL of its host (or
+        ``www.`` of it), on its port (any default port for a site on a default port). The one
+        rule of what the crawler may fetch (``crawler.offsite``)."""
+        try:
+            parts = urlsplit(url.strip())
+            scheme = parts.scheme.lower()
+            port = parts.port
+        except ValueError:  # an invalid port or IPv6 literal
+            return False
+        if scheme not in _DEFAULT_PORTS or not parts.hostname:
+            return False
+        return self._host_ok(parts.hostname.lower(), scheme, port)
+
     def canonical(self, url: str, referer: str | None = None) -> str | None:
         """The canonical absolute URL of ``url`` (resolved against ``referer`` or the base).
 
@@ -167,16 +181,11 @@ class SiteUrls:
             return None
         try:
             absolute = urljoin(referer or self.base + "/", url)
-            parts = urlsplit(absolute)
-            scheme = parts.scheme.lower()
-            if scheme not in _DEFAULT_PORTS or not parts.hostname:
-                return None
-            port = parts.port
-        except ValueError:  # an invalid port or IPv6 literal
+        except ValueError:  # an invalid IPv6 literal
             return None
-        if not self._host_ok(parts.hostname.lower(), scheme, port):
+        if not self.on_site(absolute):
             return None
-        path = self._canonical_path(parts.path)
+        path = self._canonical_path(urlsplit(absolute).path)
         if path is None:
             return None
         return urlunsplit((self.scheme, self.netloc, path, "", ""))

@@ -2,12 +2,14 @@
 
 For ``ArticleItem`` items (anything else passes untouched):
 
-- every text goes through the site-text rule (``crawler.text.clean_text``: NFC, U+FFFD
-  dropped, whitespace runs collapsed to one space, trimmed);
-- ``body`` is split on blank lines, each paragraph collapsed, and page furniture that slipped
-  through the page object dropped: raw Angular templates (``{{…}}``), ``Реклама`` ad labels, a
-  leftover "Read also" line, bare photo credits (``© …``) and inline scripts; the paragraphs are
-  joined again with ``"\\n\\n"``;
+- every text goes through the site-text rule (``crawler.text.clean_text``: NUL and the other
+  control characters, lone surrogates and U+FFFD dropped, NFC, whitespace runs collapsed to one
+  space, trimmed);
+- ``body`` loses its control characters first (``crawler.text.strip_controls``, so a NUL
+  cannot hide a blank line), is split on blank lines, each paragraph collapsed, and page
+  furniture that slipped through the page object dropped: raw Angular templates (``{{…}}``),
+  ``Реклама`` ad labels, a leftover "Read also" line, bare photo credits (``© …``) and inline
+  scripts; the paragraphs are joined again with ``"\\n\\n"``;
 - ``title`` loses a trailing `` - TASS`` (``crawler.text.strip_title_suffix``, the page objects'
   rule: a spaced dash, so "ITAR-TASS" stays); an empty ``lead``,
   ``dateline`` or ``mark`` becomes None;
@@ -29,7 +31,6 @@ Stats: ``tass/clean/items``, ``tass/clean/dropped_paragraphs``, ``tass/clean/tit
 from __future__ import annotations
 
 import re
-import unicodedata
 from datetime import UTC, datetime
 from typing import Any, Self
 
@@ -37,7 +38,7 @@ from itemadapter import ItemAdapter
 from scrapy.crawler import Crawler
 from scrapy.statscollectors import StatsCollector
 
-from crawler.text import clean_text, site_time, strip_title_suffix
+from crawler.text import clean_text, site_time, strip_controls, strip_title_suffix
 from pipelines.common import is_article
 
 _PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
@@ -69,7 +70,7 @@ def is_furniture(paragraph: str) -> bool:
 
 def clean_body(value: Any) -> tuple[str, int]:
     """The cleaned body and the number of paragraphs dropped as empty or furniture."""
-    text = unicodedata.normalize("NFC", str(value or "")).replace("\r\n", "\n").replace("\r", "\n")
+    text = strip_controls(str(value or "")).replace("\r\n", "\n").replace("\r", "\n")
     kept: list[str] = []
     dropped = 0
     for raw in _PARAGRAPH_BREAK.split(text):

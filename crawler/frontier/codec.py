@@ -26,6 +26,9 @@ if TYPE_CHECKING:
 
 DELAY_META = "frontier_delay"
 """Meta key of a retry's backoff (seconds): set by the retry middleware, taken by ``push_for``."""
+VIA_META = "frontier_via"
+"""Meta key of the page a link was found on, when that page is not a listing (set by the
+spider, taken by ``push_for``): such a link counts against the run's ``TASS_MAX_RUN_LINKS``."""
 
 _BYTES = "$b"
 _UTF8 = "$u"
@@ -111,9 +114,10 @@ def decode_request(member: bytes | str, spider: Spider) -> Request:
 
 
 def push_for(request: Request, spider: Spider, fingerprint: Callable[[Request], bytes]) -> Push:
-    """How ``request`` is queued: member, priority, dedupe key and delay (the delay's meta key
-    is taken out of the request, so it is not part of the member)."""
+    """How ``request`` is queued: member, priority, dedupe key, delay and the page it was found
+    on (their meta keys are taken out of the request, so they are not part of the member)."""
     delay = float(request.meta.pop(DELAY_META, 0) or 0)
+    via = str(request.meta.pop(VIA_META, "") or "")
     raw_id = request.meta.get("article_id")
     article_id = raw_id if isinstance(raw_id, int) and 0 < raw_id < 2**32 else 0
     return Push(
@@ -126,4 +130,5 @@ def push_for(request: Request, spider: Spider, fingerprint: Callable[[Request], 
         unfiltered=request.dont_filter or bool(request.meta.get("redirect_times")),
         refresh=bool(request.meta.get("refresh")) and article_id > 0,
         delay_ms=int(delay * 1000),
+        via=via,
     )

@@ -32,6 +32,8 @@ class FrontierConfig:
     """Seconds to gather queue writes into one call."""
     worker_stale: float
     """A worker whose last heartbeat is older is taken for dead."""
+    max_run_links: int = defaults.TASS_MAX_RUN_LINKS
+    """Links found on pages that are not listings queued in a run, at most (cluster-wide)."""
 
     @classmethod
     def from_settings(cls, settings: BaseSettings) -> Self:
@@ -59,6 +61,12 @@ class FrontierConfig:
         grace = settings.getfloat("TASS_IDLE_GRACE", defaults.TASS_IDLE_GRACE)
         if grace < 0:
             raise ValueError(f"TASS_IDLE_GRACE={grace!r}: must be >= 0")
+        max_run_links = int(
+            positive(
+                "TASS_MAX_RUN_LINKS",
+                settings.getint("TASS_MAX_RUN_LINKS", defaults.TASS_MAX_RUN_LINKS),
+            )
+        )
         return cls(
             redis_url=url,
             keys=FrontierKeys(settings.get("TASS_REDIS_PREFIX", defaults.TASS_REDIS_PREFIX)),
@@ -76,4 +84,5 @@ class FrontierConfig:
             heartbeat=heartbeat,
             flush_delay=defaults.FRONTIER_FLUSH_DELAY,
             worker_stale=max(3 * heartbeat, lease),
+            max_run_links=max_run_links,
         )

@@ -90,6 +90,12 @@ class FrontierKeys:
         return self._key("run:articles")
 
     @property
+    def run_links(self) -> str:
+        """Counter of links found on pages that are not listings queued in the current run
+        (for ``TASS_MAX_RUN_LINKS``)."""
+        return self._key("run:links")
+
+    @property
     def run_stats(self) -> str:
         """Hash of counters the workers add up during the current run."""
         return self._key("run:stats")

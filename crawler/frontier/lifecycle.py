@@ -32,12 +32,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from crawler.frontier.counters import Counters
 from crawler.frontier.health import transient
 from crawler.retrying import retry
 
 if TYPE_CHECKING:
     from crawler.frontier.config import FrontierConfig
-    from crawler.frontier.counters import Counters
     from crawler.frontier.health import RedisHealth
     from crawler.frontier.known import KnownArticles
     from crawler.frontier.queue import Push
@@ -75,11 +75,13 @@ class MarkBook:
 
 @dataclass(frozen=True, slots=True)
 class RunScope:
-    """What a spider works with during one run: its parameters and where its marks go."""
+    """What a spider works with during one run: its parameters, where its marks go and what it
+    counts into the run's counters (the run report; this worker's stats too)."""
 
     run_id: str
     params: CrawlParams
     marks: MarkBook = field(default_factory=MarkBook, compare=False)
+    counters: Counters = field(default_factory=Counters, compare=False)
 
 
 @runtime_checkable
@@ -183,7 +185,7 @@ class RunLifecycle:
             params = self.param_defaults.params(run.args)
             if self.scope is None or params != self.scope.params:
                 logger.info("Run parameters: %s", params.to_args())
-            self.scope = RunScope(run.id, params)
+            self.scope = RunScope(run.id, params, counters=self.counters)
             self._enter(self.scope)
 
     async def end_run(self) -> None:

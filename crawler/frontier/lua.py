@@ -21,18 +21,23 @@ local function priority_of(member)
   end
   return 0
 end
--- Queue n requests from ARGV starting at index i; returns next index and counts.
--- K: {pending, delayed, seen articles, seen hubs, run article count, run-seen articles}.
--- Each request: member, priority, article id (0: none), hub fingerprint ('' : none),
--- mode ('0': deduplicated, '1': unfiltered, 'r': a refresh, fetched at most once a run),
--- delay (ms, 0: ready now).
-local function push(i, n, now, cap, K)
-  local queued, filtered, capped = 0, 0, 0
-  for _ = 1, n do
+-- Queue n requests from ARGV starting at index i; returns next index, counts, and the
+-- positions (1..n) of the links refused by link_cap.
+-- K: {pending, delayed, seen articles, seen hubs, run article count, run-seen articles,
+-- run link count}. Each request: member, priority, article id (0: none), hub fingerprint
+-- ('' : none), mode ('0': deduplicated, '1': unfiltered, 'r': a refresh, fetched at most once
+-- a run, 'p': deduplicated, a link found on a page that is not a listing, of which at most
+-- link_cap (0: no cap) are queued a run), delay (ms, 0: ready now). A refused link is not
+-- marked seen: a listing may still queue it.
+local function push(i, n, now, cap, link_cap, K)
+  local queued, filtered, capped, links, cut = 0, 0, 0, 0, {}
+  for index = 1, n do
     local member, prio, aid = ARGV[i], tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])
     local fp, mode, delay = ARGV[i + 3], ARGV[i + 4], tonumber(ARGV[i + 5])
     i = i + 6
     local ok = true
+    local full = mode == 'p' and link_cap > 0
+      and tonumber(redis.call('GET', K[7]) or '0') >= link_cap
     if mode ~= '1' and aid > 0 then
       -- An article is checked against the all-time bitmap; a refresh (a recent or changed
       -- article, fetched again) only against this run's, so it is fetched once a run.
@@ -44,16 +49,28 @@ local function push(i, n, now, cap, K)
       elseif cap > 0 and tonumber(redis.call('GET', K[5]) or '0') >= cap then
         ok = false
         capped = capped + 1
+      elseif full then
+        ok = false
+        table.insert(cut, index)
       else
         redis.call('SETBIT', K[3], aid, 1)
         redis.call('SETBIT', K[6], aid, 1)
         redis.call('INCR', K[5])
       end
     elseif mode ~= '1' and fp ~= '' then
-      if redis.call('SADD', K[4], fp) == 0 then
+      if redis.call('SISMEMBER', K[4], fp) == 1 then
         ok = false
         filtered = filtered + 1
+      elseif full then
+        ok = false
+        table.insert(cut, index)
+      else
+        redis.call('SADD', K[4], fp)
       end
+    end
+    if ok and mode == 'p' then
+      redis.call('INCR', K[7])
+      links = links + 1
     end
     if ok then
       if delay > 0 then
@@ -64,41 +81,44 @@ local function push(i, n, now, cap, K)
       queued = queued + 1
     end
   end
-  return i, queued, filtered, capped
+  return i, queued, filtered, capped, links, cut
 end
 """
 
-# KEYS: pending delayed seen_articles seen_hubs run_articles run_seen leased dead
-# ARGV: cap, n, n×6 push fields, a, a acks, r, r releases, d, d×3 (key, json, article id)
-# Pushes first, then acks (so a request is acknowledged only with its children queued),
-# then releases (unstarted leases handed back), then dead letters.
+# KEYS: pending delayed seen_articles seen_hubs run_articles run_seen run_links leased dead
+# ARGV: cap, link_cap, n, n×6 push fields, a, a acks, r, r releases, d, d×3 (key, json,
+# article id). Pushes first, then acks (so a request is acknowledged only with its children
+# queued), then releases (unstarted leases handed back), then dead letters. Returns {queued,
+# filtered, capped, acked, links queued, positions of the links refused by link_cap...}.
 FLUSH = (
     _PRELUDE
     + """
 local now = now_ms()
-local cap = tonumber(ARGV[1])
-local i, queued, filtered, capped = push(3, tonumber(ARGV[2]), now, cap,
-  {KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]})
+local cap, link_cap = tonumber(ARGV[1]), tonumber(ARGV[2])
+local i, queued, filtered, capped, links, cut = push(4, tonumber(ARGV[3]), now, cap, link_cap,
+  {KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]})
 local acked = 0
 local a = tonumber(ARGV[i]); i = i + 1
 for _ = 1, a do
-  acked = acked + redis.call('ZREM', KEYS[7], ARGV[i]); i = i + 1
+  acked = acked + redis.call('ZREM', KEYS[8], ARGV[i]); i = i + 1
 end
 local r = tonumber(ARGV[i]); i = i + 1
 for _ = 1, r do
-  if redis.call('ZREM', KEYS[7], ARGV[i]) == 1 then
+  if redis.call('ZREM', KEYS[8], ARGV[i]) == 1 then
     redis.call('ZADD', KEYS[1], -priority_of(ARGV[i]), ARGV[i])
   end
   i = i + 1
 end
 local d = tonumber(ARGV[i]); i = i + 1
 for _ = 1, d do
-  redis.call('HSET', KEYS[8], ARGV[i], ARGV[i + 1])
+  redis.call('HSET', KEYS[9], ARGV[i], ARGV[i + 1])
   local aid = tonumber(ARGV[i + 2])
   if aid > 0 then redis.call('SETBIT', KEYS[3], aid, 0) end
   i = i + 3
 end
-return {queued, filtered, capped, acked}
+local out = {queued, filtered, capped, acked, links}
+for _, position in ipairs(cut) do table.insert(out, position) end
+return out
 """
 )
 
@@ -166,12 +186,13 @@ return renewed
 
 # KEYS: run pending delayed seen_articles seen_hubs run_articles run_seen
 # ARGV: run json, cap, n, n×6 push fields. Begins a run and queues its seeds atomically,
-# or returns the run already going. Returns {1, run json} or {0, existing run json}.
+# or returns the run already going. Returns {1, run json} or {0, existing run json}. Seeds are
+# never links found on a page (no mode 'p'): no link cap, no run link count.
 BEGIN = (
     _PRELUDE
     + """
 if redis.call('SET', KEYS[1], ARGV[1], 'NX') then
-  push(4, tonumber(ARGV[3]), now_ms(), tonumber(ARGV[2]),
+  push(4, tonumber(ARGV[3]), now_ms(), tonumber(ARGV[2]), 0,
     {KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]})
   return {1, ARGV[1]}
 end
@@ -180,7 +201,7 @@ return {0, redis.call('GET', KEYS[1])}
 )
 
 # KEYS: run pending leased delayed seen_hubs run_articles run_stats run_seen run_marks marks
-# ARGV: run id. Ends the run if it is that run and nothing is pending, leased or delayed:
+# run_links. ARGV: run id. Ends the run if it is that run and nothing is pending, leased or delayed:
 # drops the run's dedupe state, merges the run's high-water marks into the kept ones (each
 # only ever moves forward) and returns {1, stats...} to the one caller that ended it, else {0}.
 FINISH = """
@@ -196,7 +217,7 @@ for j = 1, #marks, 2 do
   if tonumber(marks[j + 1]) > kept then redis.call('HSET', KEYS[10], marks[j], marks[j + 1]) end
 end
 local stats = redis.call('HGETALL', KEYS[7])
-redis.call('DEL', KEYS[1], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9])
+redis.call('DEL', KEYS[1], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[11])
 table.insert(stats, 1, 1)
 return stats
 """

@@ -39,16 +39,22 @@ class Push:
     refresh: bool = False
     """An article to fetch again (recent, or changed): at most once a run."""
     delay_ms: int = 0
+    via: str = ""
+    """The page (not a listing) the link was found on: it counts against the run's cap of such
+    links (``TASS_MAX_RUN_LINKS``). Kept here only, to name the page of a link cut."""
+
+    def mode(self) -> str:
+        """How the scripts deduplicate it: ``1`` unfiltered, ``r`` a refresh, ``p`` a link
+        found on a page (capped per run), ``0`` otherwise."""
+        if self.unfiltered:
+            return "1"
+        if self.refresh:
+            return "r"
+        return "p" if self.via else "0"
 
     def args(self) -> list[Any]:
-        return [
-            self.member,
-            self.priority,
-            self.article_id,
-            self.fingerprint,
-            "1" if self.unfiltered else ("r" if self.refresh else "0"),
-            self.delay_ms,
-        ]
+        return [self.member, self.priority, self.article_id, self.fingerprint, self.mode(),
+                self.delay_ms]  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +85,10 @@ class FlushResult:
     filtered: int
     capped: int
     acked: int
+    links: int = 0
+    """Links found on pages (``Push.via``) among those queued."""
+    links_cut: list[Push] = field(default_factory=list)
+    """Links found on pages refused because the run's ``TASS_MAX_RUN_LINKS`` was reached."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,20 +151,24 @@ class RedisFrontier:
         dead: list[DeadLetter] | None = None,
         *,
         max_articles: int = 0,
+        max_links: int = 0,
         now_ms: int = 0,
     ) -> FlushResult:
         releases = releases or []
         dead = dead or []
-        args: list[Any] = [max_articles, *pushes_args(pushes), len(acks), *acks]
+        args: list[Any] = [max_articles, max_links, *pushes_args(pushes), len(acks), *acks]
         args += [len(releases), *releases, len(dead)]
         for letter in dead:
             args += [letter.url, letter.record(now_ms), letter.article_id]
         k = self.keys
         keys = [k.pending, k.delayed, k.seen_articles, k.seen_hubs, k.run_articles]
-        keys += [k.run_seen_articles, k.leased, k.dead]
+        keys += [k.run_seen_articles, k.run_links, k.leased, k.dead]
         self.round_trips += 1
-        queued, filtered, capped, acked = await self._flush(keys=keys, args=args)
-        return FlushResult(int(queued), int(filtered), int(capped), int(acked))
+        queued, filtered, capped, acked, links, *cut = await self._flush(keys=keys, args=args)
+        return FlushResult(
+            int(queued), int(filtered), int(capped), int(acked), int(links),
+            [pushes[int(index) - 1] for index in cut],
+        )  # fmt: skip
 
     async def pop(self, k: int, budget: Budget, worker: str, fetching: int) -> PopResult:
         """Lease up to ``k`` requests for ``worker``, which has ``fetching`` requests at (or

@@ -115,7 +115,7 @@ class RunCoordinator:
         raw = await self._finish(
             keys=[
                 k.run, k.pending, k.leased, k.delayed, k.seen_hubs, k.run_articles,
-                k.run_stats, k.run_seen_articles, k.run_marks, k.marks,
+                k.run_stats, k.run_seen_articles, k.run_marks, k.marks, k.run_links,
             ],
             args=[run.id],
         )  # fmt: skip

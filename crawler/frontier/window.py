@@ -10,7 +10,10 @@ flight; the scheduler adapter (``scheduler``) turns them into Scrapy requests an
   (``crawler.batch``, one batch at a time, gathered for ``flush_delay``) into one script call
   (``RedisFrontier.flush``): in arrival order, so a request's children are queued with or
   before its acknowledgement. A failed write is retried with backoff (``crawler.retrying``)
-  while the rest waits behind it; nothing is dropped while the worker lives.
+  while the rest waits behind it; nothing is dropped while the worker lives, except links
+  found on pages past the run's ``TASS_MAX_RUN_LINKS``, which the script refuses: they are
+  counted (``tass/links/run_cut``, into the run report) and logged with their pages, one line
+  per batch.
 - *Renew*: every third of the lease, the leases held (ready and in flight) are renewed.
 - *Close*: ready and in-flight leases are released at once (not left to expire), every write
   is handed to Redis for up to ``FRONTIER_CLOSE_DEADLINE`` seconds, then the loops stop.
@@ -42,6 +45,9 @@ if TYPE_CHECKING:
     from crawler.frontier.queue import RedisFrontier
 
 logger = logging.getLogger(__name__)
+
+CUT_PAGES_NAMED = 5
+"""Pages named in one log line of links cut at the run's cap (the rest are counted)."""
 
 Write = tuple[str, Any]
 """``("push", Push)``, ``("ack", member)``, ``("release", member)`` or ``("dead", DeadLetter)``."""
@@ -197,6 +203,7 @@ class LeaseWindow:
                     parts["release"],
                     parts["dead"],
                     max_articles=self._max_articles(),
+                    max_links=self.config.max_run_links,
                     now_ms=int(time.time() * 1000),
                 ),
                 **self.health.retrying("queue write", self._deadline),
@@ -213,4 +220,25 @@ class LeaseWindow:
         self.counters.count("tass/frontier/filtered", result.filtered)
         self.counters.count("tass/frontier/over_max_articles", result.capped)
         self.counters.count("tass/frontier/acked", result.acked)
+        self.counters.count("tass/links/queued", result.links)
+        self._links_cut(result.links_cut)
         return [None] * len(batch)
+
+    def _links_cut(self, cut: list[Push]) -> None:
+        """Count the links refused for the run's ``TASS_MAX_RUN_LINKS``, and log them in one
+        line per batch naming the pages they were found on (those with the most first)."""
+        if not cut:
+            return
+        self.counters.count("tass/links/run_cut", len(cut))
+        pages: dict[str, int] = {}
+        for push in cut:
+            pages[push.via] = pages.get(push.via, 0) + 1
+        ranked = sorted(pages.items(), key=lambda kv: -kv[1])
+        named = ", ".join(f"{page} ({count})" for page, count in ranked[:CUT_PAGES_NAMED])
+        more = len(ranked) - CUT_PAGES_NAMED
+        logger.warning(
+            "Link cap: the run has queued TASS_MAX_RUN_LINKS=%d links found on pages; %d more "
+            "not followed, found on %s%s",
+            self.config.max_run_links, len(cut), named,
+            f" and {more} other pages" if more > 0 else "",
+        )  # fmt: skip

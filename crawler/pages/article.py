@@ -126,26 +126,34 @@ def _has_class(el: HtmlElement, token: str) -> bool:
 
 
 def element_text(el: HtmlElement) -> str:
-    """The visible text of ``el``: no scripts/styles/comments, ``<br>`` as a space, clean."""
-    parts: list[str] = []
+    """The visible text of ``el``: no scripts/styles/comments, ``<br>`` as a space, clean.
 
-    def walk(node: HtmlElement) -> None:
-        if isinstance(node.tag, str) and node.tag.lower() not in SKIP_TAGS:
-            spaced = node.tag.lower() in SPACED_TAGS
-            if spaced:
-                parts.append(" ")
-            if node.text:
-                parts.append(node.text)
-            for child in node:
-                walk(child)
-                if child.tail:
-                    parts.append(child.tail)
-            if spaced:
-                parts.append(" ")
+    Walked with a stack of its own, not by recursion: a page may nest thousands deep."""
+    parts: list[str] = []
+    # Elements still to open, and the strings (tails, block edges) between them, last first.
+    todo: list[HtmlElement | str] = [el]
+    while todo:
+        node = todo.pop()
+        if isinstance(node, str):
+            parts.append(node)
+            continue
         # comments, processing instructions and skipped tags contribute nothing (their tail
         # is added by the parent)
-
-    walk(el)
+        if not isinstance(node.tag, str) or node.tag.lower() in SKIP_TAGS:
+            continue
+        spaced = node.tag.lower() in SPACED_TAGS
+        if spaced:
+            parts.append(" ")
+        if node.text:
+            parts.append(node.text)
+        then: list[HtmlElement | str] = []
+        for child in node:
+            then.append(child)
+            if child.tail:
+                then.append(child.tail)
+        if spaced:
+            then.append(" ")
+        todo.extend(reversed(then))
     return clean_text("".join(parts))
 
 
@@ -449,8 +457,18 @@ class ArticlePage:
         return paragraphs, related
 
     def _walk(self, el: HtmlElement, out: list[str], links: list[HtmlElement]) -> None:
+        """The blocks under ``el`` in document order, with a stack of its own rather than
+        recursion (a page may nest thousands deep)."""
         after_label = False
-        for child in el:
+        # The children still to visit at each depth: a "Read also" label only covers the
+        # siblings after it, so going down or coming back up forgets it.
+        levels: list[Iterator[Any]] = [iter(el)]
+        while levels:
+            child = next(levels[-1], None)
+            if child is None:
+                levels.pop()
+                after_label = False
+                continue
             if not isinstance(child.tag, str) or not isinstance(child, HtmlElement):
                 continue
             text = element_text(child)
@@ -471,7 +489,7 @@ class ArticlePage:
                 if not _is_junk(text):
                     out.append(text)
                 continue
-            self._walk(child, out, links)
+            levels.append(iter(child))
 
     def body(self) -> str:
         paragraphs, _related = self._body_and_related()

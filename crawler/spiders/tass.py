@@ -11,10 +11,23 @@ Discovery, by request type:
 | sitemap index   | seed                              | ``parse_sitemaps`` | 10       |
 | news sitemap    | sitemap index                     | ``parse_sitemap``  | 10       |
 
-Articles come first so the queue stays short. Fields are extracted by the page objects in
-``crawler.pages``; whether this worker seeds a run, when the crawl is over and which parameters a
-run has is decided by ``crawler.frontier.lifecycle`` (the spider implements its ``RunSpider``
-protocol). The spider touches neither Redis nor MongoDB.
+Articles come first so the queue stays short. Links found on a page that is not a listing (a
+hub or an article page) are followed up to ``TASS_MAX_PAGE_LINKS`` a page, in page order, and
+each carries its page (``codec.VIA_META``) so the frontier counts it against the run's
+``TASS_MAX_RUN_LINKS``; a cut is counted into the run report and logged with the page's URL.
+The listings (the listing API, RSS, the sitemaps) are the site's own paging and are not capped.
+
+An article is always the one the frontier asked for: its id comes from the URL asked for
+(``crawler.offsite.asked_url``), never from a redirect's target or the page's own ``og:url``;
+a redirect to another page of the site fails the URL asked for (``redirected_away``), one to
+another host never gets here (``crawler.offsite``). An exception nobody expected while a
+response is handled becomes that URL's failure too (``handling_failed``, called by
+``crawler.spiders.unexpected``).
+
+Fields are extracted by the page objects in ``crawler.pages``; whether this worker seeds a run,
+when the crawl is over and which parameters a run has is decided by
+``crawler.frontier.lifecycle`` (the spider implements its ``RunSpider`` protocol). The spider
+touches neither Redis nor MongoDB.
 """
 
 from __future__ import annotations
@@ -32,8 +45,10 @@ from scrapy.http import JsonRequest, Response, TextResponse
 from scrapy.spidermiddlewares.httperror import HttpError
 
 from crawler import defaults
+from crawler.frontier.codec import VIA_META
 from crawler.frontier.lifecycle import RunScope
 from crawler.items import ArticleItem, PageFailure
+from crawler.offsite import OffsiteRequest, asked_url
 from crawler.pages import (
     ArticlePage,
     ExtractionError,
@@ -77,6 +92,7 @@ class TassSpider(Spider):
         self.run_args: Mapping[str, Any] = MappingProxyType(args)
         self.urls = SiteUrls(defaults.TASS_BASE_URL)
         self.listing_limit = defaults.TASS_LISTING_LIMIT
+        self.max_page_links = defaults.TASS_MAX_PAGE_LINKS
         # Until the lifecycle hands it a run: the requested arguments, validated now so that a
         # malformed one stops the crawl before it starts.
         self.run = RunScope("", ParamDefaults().params(args))
@@ -87,6 +103,9 @@ class TassSpider(Spider):
         settings = crawler.settings
         spider.urls = SiteUrls(settings.get("TASS_BASE_URL", defaults.TASS_BASE_URL))
         spider.listing_limit = settings.getint("TASS_LISTING_LIMIT", defaults.TASS_LISTING_LIMIT)
+        spider.max_page_links = settings.getint("TASS_MAX_PAGE_LINKS", defaults.TASS_MAX_PAGE_LINKS)
+        if spider.max_page_links <= 0:
+            raise ValueError(f"TASS_MAX_PAGE_LINKS={spider.max_page_links}: must be > 0")
         spider.run = RunScope("", ParamDefaults.from_settings(settings).params(spider.run_args))
         return spider
 
@@ -179,22 +198,46 @@ class TassSpider(Spider):
             meta=meta,
         )
 
+    def follow(self, url: str, params: CrawlParams) -> Request | None:
+        """The request for a canonical link: an article, or a hub in scope; else None."""
+        kind = self.urls.url_kind(url)
+        if kind == "article":
+            return self.article_request(url, params)
+        if kind == "section":
+            return self.hub_request(url) if params.in_scope(first_segment(url)) else None
+        if kind == "theme_or_tag":
+            return None if params.sections else self.hub_request(url)
+        self._stat(f"tass/skipped/{kind}")
+        return None
+
     def follow_links(self, links: Iterable[str], params: CrawlParams) -> Iterator[Request]:
-        """Requests for canonical links met on a page: articles, and hubs when in scope."""
+        """Requests for canonical links met in a listing: articles, and hubs when in scope."""
         for url in links:
-            kind = self.urls.url_kind(url)
-            if kind == "article":
-                request = self.article_request(url, params)
-                if request is not None:
-                    yield request
-            elif kind == "section":
-                if params.in_scope(first_segment(url)):
-                    yield self.hub_request(url)
-            elif kind == "theme_or_tag":
-                if not params.sections:
-                    yield self.hub_request(url)
-            else:
-                self._stat(f"tass/skipped/{kind}")
+            request = self.follow(url, params)
+            if request is not None:
+                yield request
+
+    def follow_page_links(self, page: str, links: list[str], run: RunScope) -> Iterator[Request]:
+        """Requests for the links of a hub or article ``page``: the first
+        ``TASS_MAX_PAGE_LINKS`` in page order, each marked with its page for the run's cap."""
+        taken = 0
+        for position, url in enumerate(links):
+            request = self.follow(url, run.params)
+            if request is None:
+                continue
+            if taken == self.max_page_links:
+                left = len(links) - position
+                run.counters.count("tass/links/pages_cut")
+                run.counters.count("tass/links/page_cut", left)
+                logger.warning(
+                    "Link cap: %s holds %d links; followed the first %d (TASS_MAX_PAGE_LINKS), "
+                    "left %d unread",
+                    page, len(links), taken, left,
+                )  # fmt: skip
+                return
+            request.meta[VIA_META] = page
+            taken += 1
+            yield request
 
     # --- callbacks ------------------------------------------------------------------------
     def parse_hub(self, response: Response) -> Iterator[Request | PageFailure]:
@@ -206,8 +249,8 @@ class TassSpider(Spider):
         section_id = page.section_id()
         if section_id is not None:
             yield self.listing_request(section_id)
-        yield from self.follow_links(page.article_links(), run.params)
-        yield from self.follow_links(page.hub_links(), run.params)
+        links = [*page.article_links(), *page.hub_links()]
+        yield from self.follow_page_links(response.url, links, run)
 
     def parse_listing(self, response: Response) -> Iterator[Request | PageFailure]:
         run = self.run
@@ -297,9 +340,14 @@ class TassSpider(Spider):
 
     def parse_article(self, response: Response) -> Iterator[Request | ArticleItem | PageFailure]:
         run = self.run
-        url = self.urls.canonical(response.url) or response.url
+        url = self.asked(response)
         if not isinstance(response, TextResponse):
             yield self.failure(url, "not_text", "the article URL did not answer with text")
+            return
+        if self.urls.article_id(response.url) != self.urls.article_id(url):
+            # Redirected to another page of the site: not the article asked for.
+            detail = f"redirected to {response.url}"
+            yield self.failure(url, "redirected_away", detail, response.status)
             return
         try:
             page = ArticlePage(url, response.text, self.urls)
@@ -311,16 +359,16 @@ class TassSpider(Spider):
         # Links of an article inside the window are followed; older articles reached through
         # "Read also" are stored but do not spread further, so a nightly run stays bounded.
         if run.params.recent_enough(item.published_at):
-            yield from self.follow_links(page.links(), run.params)
+            yield from self.follow_page_links(url, page.links(), run)
 
     def on_error(self, failure: Failure) -> Iterator[PageFailure]:
         request: Request = failure.request  # type: ignore[attr-defined]
-        # Recorded under the URL that was asked for, not where its redirects ended.
-        asked = (request.meta.get("redirect_urls") or [request.url])[0]
-        url = self.urls.canonical(asked) or asked
+        url = self.asked(request)
         exc = failure.value
         status: int | None = None
-        if isinstance(exc, HttpError):
+        if isinstance(exc, OffsiteRequest):
+            reason, detail = exc.reason, str(exc)
+        elif isinstance(exc, HttpError):
             status = exc.response.status
             reason, detail = f"http_{status}", f"answered {status}"
         elif isinstance(exc, IgnoreRequest):
@@ -345,7 +393,25 @@ class TassSpider(Spider):
         attempts = int(request.meta.get("retry_times", 0)) + 1
         yield self.failure(url, reason, detail, status, attempts)
 
+    def handling_failed(self, response: Response, exc: BaseException) -> PageFailure:
+        """The failure of the URL asked for when handling ``response`` raised ``exc``, which
+        nothing expected (``crawler.spiders.unexpected``): ``extraction_error:<type>``."""
+        url = self.asked(response)
+        name = type(exc).__name__
+        logger.error("Unexpected %s while handling %s", name, url, exc_info=exc)
+        retries = response.meta.get("retry_times", 0) if response.request is not None else 0
+        return self.failure(
+            url, f"extraction_error:{name}", f"{name}: {exc}", response.status, int(retries) + 1
+        )
+
     # --- helpers --------------------------------------------------------------------------
+    def asked(self, source: Request | Response) -> str:
+        """The URL the frontier asked for (before any redirect), canonical where it can be:
+        what a failure is recorded under and an article's id comes from."""
+        request = source if isinstance(source, Request) else source.request
+        url = asked_url(request) if request is not None else source.url
+        return self.urls.canonical(url) or url
+
     def failure(
         self,
         url: str,

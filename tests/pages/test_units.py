@@ -19,7 +19,7 @@ from crawler.pages import (
     next_cursor,
 )
 from crawler.pages.article import dateline_of, split_credit
-from crawler.text import clean_text, decode_html, strip_title_suffix
+from crawler.text import clean_text, decode_html, strip_controls, strip_title_suffix
 from crawler.urls import SiteUrls
 
 TASS = SiteUrls("https://tass.com")
@@ -292,6 +292,16 @@ def test_strip_suffix() -> None:
 
 def test_clean_text_drops_replacement_characters() -> None:
     assert clean_text("a \ufffd\ufffd  b\u00a0c e\u0301") == "a b c é"
+
+
+def test_clean_text_drops_control_characters_and_lone_surrogates() -> None:
+    # Controls that are not whitespace go (C0, DEL, C1), lone surrogates go; the whitespace
+    # controls (tab, line ends, form feed, U+001C-U+001F, NEL) collapse like any space.
+    assert clean_text("Pu\x00tin\x01 \x7fmet\x9f \ud800Xi\x1b") == "Putin met Xi"
+    assert clean_text("a\tb\x0bc\x1fd\x85e\r\nf") == "a b c d e f"
+    # A surrogate pair decoded properly is one character, and stays.
+    assert clean_text("smile \U0001f600") == "smile \U0001f600"
+    assert strip_controls("one\x00\n\x01\ntwo") == "one\n\ntwo"
 
 
 def test_decode_html_by_declared_charset_and_meta() -> None:

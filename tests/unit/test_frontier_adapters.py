@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +30,7 @@ from crawler.frontier.keys import FrontierKeys
 from crawler.frontier.middleware import KnownArticlesMiddleware
 from crawler.frontier.scheduler import TassScheduler, frontier_of
 from crawler.spiders.tass import TassSpider
+from replica.server import ReplicaServer
 from tests import inprocess
 
 ARTICLES = 25
@@ -56,21 +58,34 @@ class Crawl:
         return self.crawler.stats.get_stats()
 
 
+Front = Callable[[ReplicaServer], AbstractAsyncContextManager[str]]
+"""What stands between the crawler and the replica: given the replica, the base URL to crawl."""
+
+
+@contextlib.asynccontextmanager
+async def direct(server: ReplicaServer) -> AsyncIterator[str]:
+    yield server.site.base_url
+
+
 def run_crawl(
     redis_url: str,
     mongo_uri: str,
     replica: dict[str, Any] | None = None,
+    *,
+    front: Front = direct,
+    spider: type[TassSpider] = TassSpider,
     **extra: Any,
 ) -> Crawl:
-    """Crawl an in-process replica with the project's settings (module docstring)."""
+    """Crawl an in-process replica with the project's settings (module docstring), straight
+    or through ``front`` (a rewriting proxy), with ``spider`` (``TassSpider`` or a subclass)."""
     prefix, database = f"test-{uuid.uuid4().hex[:12]}", f"test_{uuid.uuid4().hex[:12]}"
     seen: dict[str, Any] = {}
 
     async def main() -> tuple[Crawler, dict[str, Any]]:
         options = {"articles": ARTICLES, "hostile": False, **(replica or {})}
-        async with inprocess.replica(**options) as server:
+        async with inprocess.replica(**options) as server, front(server) as base_url:
             settings = project_settings(
-                TASS_BASE_URL=server.site.base_url,
+                TASS_BASE_URL=base_url,
                 REDIS_URL=redis_url,
                 MONGO_URI=mongo_uri,
                 MONGO_DATABASE=database,
@@ -83,7 +98,7 @@ def run_crawl(
                 TASS_RETRY_BACKOFF=0.05,
                 **extra,
             )
-            crawler = get_crawler(TassSpider, settings)
+            crawler = get_crawler(spider, settings)
 
             def spider_opened(spider: Any) -> None:
                 # The adapters find the core through the public engine.scheduler.

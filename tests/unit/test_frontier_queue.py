@@ -10,7 +10,7 @@ import pytest
 from scrapy import Request
 from scrapy.http import JsonRequest
 
-from crawler.frontier.codec import decode_request, encode_request
+from crawler.frontier.codec import VIA_META, decode_request, encode_request, push_for
 from crawler.frontier.keys import FrontierKeys
 from crawler.frontier.queue import Budget, DeadLetter, Push, RedisFrontier
 from tests.unit.frontier_helpers import run, spider
@@ -101,6 +101,49 @@ def test_max_articles_caps_the_run_without_marking_the_rest(redis_url, key_prefi
         assert (await q.flush([article(7)], [], max_articles=3)).queued == 1
 
     run(scenario, redis_url)
+
+
+def test_links_found_on_pages_are_capped_per_run_without_marking_the_rest(
+    redis_url, key_prefix, redis_client
+) -> None:
+    keys = FrontierKeys(key_prefix)
+    via = "https://tass.com/world/9"
+
+    def link(article_id: int) -> Push:
+        return Push(member(f"https://tass.com/world/{article_id}"), 100, article_id, via=via)
+
+    def hub_link(slug: str) -> Push:
+        return Push(member(f"https://tass.com/{slug}"), 40, fingerprint=f"fp-{slug}", via=via)
+
+    async def scenario(client):
+        q = RedisFrontier(client, keys)
+        pushes = [link(1), link(1), hub_link("a"), link(3), hub_link("b"), article(5), link(7)]
+        result = await q.flush(pushes, [], max_links=2)
+        # Only new links count: the repeat is filtered, a listing's article is not a link.
+        assert (result.queued, result.filtered, result.links) == (3, 1, 2)
+        assert result.links_cut == [pushes[3], pushes[4], pushes[6]]
+        assert [p.via for p in result.links_cut] == [via] * 3
+        # A link refused is not marked seen: a listing still queues it, or a later run.
+        hub = Push(member("https://tass.com/b"), 40, fingerprint="fp-b")
+        listed = await q.flush([article(3), hub], [], max_links=2)
+        assert (listed.queued, listed.links, listed.links_cut) == (2, 0, [])
+        assert int(await client.get(keys.run_links)) == 2
+
+    run(scenario, redis_url)
+    assert redis_client.getbit(keys.seen_articles, 7) == 0
+    assert redis_client.getbit(keys.seen_articles, 3) == 1
+
+
+def test_a_page_link_keeps_no_trace_of_its_page_in_the_queue() -> None:
+    s = spider()
+    request = s.article_request("https://tass.com/world/2150013", s.run.params)
+    assert request is not None
+    request.meta[VIA_META] = "https://tass.com/world/2150011"
+    push = push_for(request, s, lambda r: b"")
+    assert push.via == "https://tass.com/world/2150011" and push.mode() == "p"
+    assert VIA_META not in json.loads(push.member).get("meta", {})
+    # Anything else marked unfiltered (a redirect, a retry, a replay) is not a new link.
+    assert Push(push.member, via=push.via, unfiltered=True).mode() == "1"
 
 
 def test_leases_are_acked_or_return_when_they_expire(redis_url, key_prefix) -> None:

@@ -34,7 +34,11 @@ def test_one_run_at_a_time_seeded_once_and_finished_once(redis_url, key_prefix) 
         lease = (await q.pop(1, FAST, "a", 0)).leases[0]
         await a.tick(2, {}, {})
         assert not (await b.state()).idle
-        await q.flush([], [lease])
+        link = Push(json.dumps({"url": "https://tass.com/y"}).encode(), 40, fingerprint="y",
+                    via="https://tass.com/world")  # fmt: skip
+        await q.flush([link], [lease])
+        assert int(await client.get(keys.run_links)) == 1
+        await q.flush([], [(await q.pop(1, FAST, "a", 0)).leases[0]])
         await a.tick(0, {}, {})
         assert (await b.state()).idle
         await a.tick(0, {"tass/run/articles": 3}, {"list:4954": 100})
@@ -43,6 +47,7 @@ def test_one_run_at_a_time_seeded_once_and_finished_once(redis_url, key_prefix) 
         assert stats == {"tass/run/articles": 7}
         assert await a.finish(run_a) is None and await a.current() is None
         assert not await client.exists(keys.seen_hubs)
+        assert not await client.exists(keys.run_links), "a run's link count ends with it"
         # The run's marks were kept, each at its highest; they only ever move forward.
         assert await a.marks() == {"list:4954": 100, "list:4844": 7}
         run_c, _ = await a.begin({}, [])

@@ -15,8 +15,10 @@ import pymongo.uri_parser
 import pytest
 import redis
 from redis.connection import parse_url
+from scrapy.settings import Settings
 
 from crawler.embedded import free_port, stop_pid, valkey_binary
+from crawler.frontier.config import FrontierConfig
 
 SETTINGS = Path(__file__).resolve().parents[2] / "crawler" / "settings.py"
 # A password with every character a URL or a config file treats specially.
@@ -192,3 +194,19 @@ def test_without_passwords_the_urls_are_kept_as_given(monkeypatch) -> None:
     assert settings["REDIS_URL"] == "redis://:inline@r:6379/0"
     assert settings["MONGO_URI"] == "mongodb://m/"
     assert load(monkeypatch)["REDIS_URL"] == ""  # both empty: the embedded servers
+
+
+@pytest.mark.parametrize("name", ["TASS_MAX_PAGE_LINKS", "TASS_MAX_RUN_LINKS"])
+@pytest.mark.parametrize("value", ["0", "-5", "many"])
+def test_a_link_cap_must_be_a_positive_number(monkeypatch, name, value) -> None:
+    message = failure(monkeypatch, **{name: value})
+    assert f"setting {name}={value!r} is malformed" in message
+    assert load(monkeypatch, **{name: "250"})[name] == 250
+
+
+def test_the_frontier_refuses_a_run_link_cap_given_past_the_environment() -> None:
+    settings = Settings({"TASS_MAX_RUN_LINKS": 0, "REDIS_URL": "redis://127.0.0.1:1/0"})
+    with pytest.raises(ValueError, match="TASS_MAX_RUN_LINKS=0"):
+        FrontierConfig.from_settings(settings)
+    settings.set("TASS_MAX_RUN_LINKS", 7)
+    assert FrontierConfig.from_settings(settings).max_run_links == 7

@@ -119,6 +119,31 @@ def test_canonical_replica(url: str, referer: str | None, expected: str | None) 
     assert REPLICA.canonical(url, referer) == expected
 
 
+@pytest.mark.parametrize(
+    ("site", "url", "expected"),
+    [
+        (TASS, "https://tass.com/world/1", True),
+        (TASS, "http://www.tass.com/", True),
+        (TASS, "https://tass.com:443/x", True),
+        (TASS, "https://tass.com:8443/world/1", False),
+        (TASS, "https://evil.tass.com/world/1", False),
+        (TASS, "https://tass.com.example.org/world/1", False),
+        (TASS, "https://tass.ru/world/1", False),
+        (TASS, "ftp://tass.com/world/1", False),
+        (TASS, "/world/1", False),
+        (TASS, "https://tass.com:99999/", False),
+        (REPLICA, "http://127.0.0.1:8123/world/1", True),
+        (REPLICA, "http://127.0.0.1:8124/world/1", False),
+        (REPLICA, "http://localhost:8123/world/1", False),
+        (REPLICA, "http://127.0.0.1/world/1", False),
+    ],
+)
+def test_on_site_is_the_host_and_its_port(site: SiteUrls, url: str, expected: bool) -> None:
+    assert site.on_site(url) is expected
+    if not expected and "://" in url:  # an absolute link off the site is never followed
+        assert site.canonical(url) is None
+
+
 def test_base_is_normalised() -> None:
     assert SiteUrls("https://TASS.com/").base == "https://tass.com"
     assert SiteUrls("https://tass.com:443").base == "https://tass.com"

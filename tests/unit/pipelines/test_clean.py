@@ -36,6 +36,12 @@ def test_body_paragraphs_collapsed_and_furniture_dropped() -> None:
     assert dropped == 5
 
 
+def test_control_characters_leave_the_body_and_cannot_hide_a_blank_line() -> None:
+    body, dropped = clean_body("MOS\x00COW. First.\n\x01\nSec\x7fond\x0b para.\n\x1b \nThird.")
+    assert body == "MOSCOW. First.\n\nSecond para.\n\nThird."
+    assert dropped == 0
+
+
 def test_title_suffix_removed() -> None:
     assert clean_title("  Putin meets Xi - TASS ") == ("Putin meets Xi", True)
     assert clean_title("FACTBOX: Grain deal — TASS") == ("FACTBOX: Grain deal", True)

@@ -79,6 +79,13 @@ TASS_DEDUPE_LOOKUP_INTERVAL = 0.05
 second, so a window of a few milliseconds would batch nothing; 50 ms is small beside the
 store's batching (``TASS_STORE_FLUSH_INTERVAL``)."""
 
+# --- the raw archive (crawler.archive) ---------------------------------------------------
+TASS_ARCHIVE_ENABLED = True
+"""Keep every article response that becomes a stored version in ``pages``."""
+ARCHIVE_ZSTD_LEVEL = 3
+"""zstd level of archived bodies (measured in bench/archive.py: higher levels cost several
+times the CPU for a few percent less)."""
+
 # --- store -----------------------------------------------------------------------------------
 TASS_STORE_BATCH_SIZE = 100
 TASS_STORE_FLUSH_INTERVAL = 0.5

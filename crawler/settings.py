@@ -249,6 +249,8 @@ DOWNLOADER_MIDDLEWARES = {
 # not used (scope is decided by the spider), and its meta key would only grow queue members.
 SPIDER_MIDDLEWARES = {
     "crawler.frontier.middleware.KnownArticlesMiddleware": 950,
+    # The raw archive: each article item carries the response it came from to the store.
+    "crawler.archive.ArchiveMiddleware": 900,
     "scrapy.spidermiddlewares.depth.DepthMiddleware": None,
 }
 # A page yields at most one item: Scrapy starts this many tasks per response to process its
@@ -298,6 +300,10 @@ ITEM_PIPELINES = {
     "pipelines.dedupe.DedupePipeline": 300,
     "pipelines.store.StorePipeline": 400,
 }
+# Every article response that becomes a stored version is kept in `pages` (crawler.archive).
+TASS_ARCHIVE_ENABLED = _env(
+    "TASS_ARCHIVE_ENABLED", defaults.TASS_ARCHIVE_ENABLED, _bool, "true or false"
+)
 TASS_STORE_BATCH_SIZE = _env(
     "TASS_STORE_BATCH_SIZE", defaults.TASS_STORE_BATCH_SIZE, _positive_int, "an integer > 0"
 )

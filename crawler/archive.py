@@ -165,6 +165,8 @@ def page_of(doc: Document) -> FetchedPage:
         body=body,
         protocol=doc.get("protocol"),
         ip_address=doc.get("ip_address"),
+        article_id=doc.get("article_id"),
+        revision=doc.get("revision"),
     )
 
 

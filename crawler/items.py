@@ -55,6 +55,12 @@ class FetchedPage:
     ip_address: str | None = None
     """The server's address, when the downloader knows it."""
 
+    article_id: int | None = None
+    """Read back from the archive: the article it is kept under (None: fresh from the site)."""
+
+    revision: int | None = None
+    """Read back from the archive: the article version it produced (None: fresh)."""
+
 
 class Related(TypedDict):
     """A "Read also" target: article ``id``, canonical ``url`` and the linked ``title``."""

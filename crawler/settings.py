@@ -304,6 +304,17 @@ ITEM_PIPELINES = {
 TASS_ARCHIVE_ENABLED = _env(
     "TASS_ARCHIVE_ENABLED", defaults.TASS_ARCHIVE_ENABLED, _bool, "true or false"
 )
+# scrapy reparse: the crawl's stages with the store swapped for the in-place re-extraction.
+TASS_REPARSE_REPLACES = defaults.TASS_REPARSE_REPLACES
+TASS_REPARSE_LEASE_SECONDS = _env(
+    "TASS_REPARSE_LEASE_SECONDS",
+    defaults.TASS_REPARSE_LEASE_SECONDS,
+    _positive_float,
+    "seconds (> 0)",
+)
+TASS_REPARSE_CHUNK_SIZE = _env(
+    "TASS_REPARSE_CHUNK_SIZE", defaults.TASS_REPARSE_CHUNK_SIZE, _positive_int, "an integer > 0"
+)
 TASS_STORE_BATCH_SIZE = _env(
     "TASS_STORE_BATCH_SIZE", defaults.TASS_STORE_BATCH_SIZE, _positive_int, "an integer > 0"
 )

@@ -28,7 +28,7 @@ from tests.crawls import REPO, CrawlEnv
 
 pytestmark = pytest.mark.slow
 
-PATCH = '''
+PATCH = """
 
 # --- A deliberate change to the page object (tests/integration/test_reparse.py) ------------
 _to_item_before_the_change = ArticlePage.to_item
@@ -42,7 +42,7 @@ def _to_item_with_capital_interview_titles(self):  # type: ignore[no-untyped-def
 
 
 ArticlePage.to_item = _to_item_with_capital_interview_titles  # type: ignore[method-assign]
-'''
+"""
 
 BOOKKEEPING = ("extractor", "reextracted_at")
 

@@ -101,6 +101,12 @@ batch (measured: 16 at once gave 33 articles/s, the interval's pace)."""
 REPARSE_KEEP_SECONDS = 7 * 24 * 3600.0
 """A reparse job's Redis keys expire this long after its last change."""
 
+# --- the items feed (pipelines.feed) --------------------------------------------------------
+TASS_FEED_ENABLED = False
+TASS_FEED_MAXLEN = 10_000
+"""The items stream is trimmed to about this many entries (it shares Redis with the frontier:
+10,000 articles of a few KB each, some 30 MB, about seven weeks of the site)."""
+
 # --- store -----------------------------------------------------------------------------------
 TASS_STORE_BATCH_SIZE = 100
 TASS_STORE_FLUSH_INTERVAL = 0.5

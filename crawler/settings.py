@@ -315,6 +315,12 @@ TASS_REPARSE_LEASE_SECONDS = _env(
 TASS_REPARSE_CHUNK_SIZE = _env(
     "TASS_REPARSE_CHUNK_SIZE", defaults.TASS_REPARSE_CHUNK_SIZE, _positive_int, "an integer > 0"
 )
+# The items feed: new and revised articles pushed as stored to the Redis stream <prefix>:items.
+EXTENSIONS = {"pipelines.feed.ItemsFeed": 500}
+TASS_FEED_ENABLED = _env("TASS_FEED_ENABLED", defaults.TASS_FEED_ENABLED, _bool, "true or false")
+TASS_FEED_MAXLEN = _env(
+    "TASS_FEED_MAXLEN", defaults.TASS_FEED_MAXLEN, _positive_int, "a number of entries (> 0)"
+)
 TASS_STORE_BATCH_SIZE = _env(
     "TASS_STORE_BATCH_SIZE", defaults.TASS_STORE_BATCH_SIZE, _positive_int, "an integer > 0"
 )

@@ -96,6 +96,7 @@ from pipelines.schema import (
     failure_doc,
     page_for,
 )
+from pipelines.signals import StoredArticle, article_stored
 
 logger = logging.getLogger(__name__)
 
@@ -158,6 +159,8 @@ class WriteReport:
     recovered: int = 0
     conflicts: int = 0
     pages: int = 0
+    stored: dict[int, Document] = field(default_factory=dict)
+    """The documents of the ops that inserted an article or a revision, as written."""
 
 
 def _op_for(item: Any) -> _Op:
@@ -258,23 +261,22 @@ class MongoWriter:
         owners: list[int] = []
         planned: dict[int, Outcome] = {}
         versions: dict[int, int] = {}  # the revision each article op leaves stored
+        stored_docs: dict[int, Document] = {}  # what an insert or a revision writes
         revisions: list[UpdateOne] = []
         for index, doc in articles:
             old = stored.get(doc["_id"])
             owners.append(index)
             if old is None:
-                requests.append(
-                    InsertOne(
-                        {
-                            **doc,
-                            "revision": 1,
-                            "extractor": self.extractor,
-                            "first_seen_at": now,
-                            "last_seen_at": now,
-                        }
-                    )
-                )
+                inserted = {
+                    **doc,
+                    "revision": 1,
+                    "extractor": self.extractor,
+                    "first_seen_at": now,
+                    "last_seen_at": now,
+                }
+                requests.append(InsertOne(inserted))
                 planned[index], versions[index] = "inserted", 1
+                stored_docs[index] = inserted
             elif old.get("content_hash") == doc["content_hash"] or _stale(doc, old):
                 requests.append(UpdateOne({"_id": doc["_id"]}, {"$max": {"last_seen_at": now}}))
                 if old.get("content_hash") == doc["content_hash"]:
@@ -289,6 +291,11 @@ class MongoWriter:
                     revision=(revision or 1) + 1, extractor=self.extractor, last_seen_at=now
                 )
                 versions[index] = (revision or 1) + 1
+                stored_docs[index] = {
+                    "_id": doc["_id"],
+                    **fields,
+                    "first_seen_at": old.get("first_seen_at") or now,
+                }
                 requests.append(
                     UpdateOne(
                         {
@@ -318,6 +325,8 @@ class MongoWriter:
             error = errors.get(position)
             if error is None:
                 report.outcomes[index] = planned[index]
+                if index in stored_docs:
+                    report.stored[index] = stored_docs[index]
                 recovered_urls.append(doc["url"])
                 recovered_ids.append(doc["_id"])
             elif error.get("code") == DUPLICATE_KEY:
@@ -552,6 +561,7 @@ class StorePipeline:
                 results[position] = error
             return results
         self._count(ops, report)
+        await self._stored(report)
         for index, position in enumerate(positions):
             outcome = report.outcomes[index]
             if isinstance(outcome, StoreWriteError):
@@ -580,6 +590,19 @@ class StorePipeline:
             if count:
                 self.stats.inc_value(f"tass/store/{key}", count)
 
+    async def _stored(self, report: WriteReport) -> None:
+        """Tell ``article_stored``'s listeners (the items feed) of the new versions written,
+        before the batch's items are acknowledged."""
+        articles = [
+            StoredArticle("new" if doc["revision"] == 1 else "revised", doc)
+            for index, doc in sorted(report.stored.items())
+            if not isinstance(report.outcomes.get(index), StoreWriteError)
+        ]
+        if articles:
+            await self.crawler.signals.send_catch_log_async(
+                signal=article_stored, articles=articles
+            )
+
     async def _write_spilled(self, records: list[spill.Record]) -> list[spill.Record]:
         """Write spilled records as one batch; the ones MongoDB refused for good."""
         writer = self._writer
@@ -602,6 +625,7 @@ class StorePipeline:
             on_retry=self._on_retry,
         )
         self._count(ops, report)
+        await self._stored(report)
         errors = [r for i, r in enumerate(kept) if isinstance(report.outcomes[i], StoreWriteError)]
         return refused + errors
 

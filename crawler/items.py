@@ -130,7 +130,8 @@ class ArticleItem:
 
     fetched: FetchedPage | None = None
     """The response this item was extracted from, set by the spider layer when the raw archive
-    is on; the store keeps it in ``pages`` (never in the article document)."""
+    is on; the store keeps it in ``pages`` (never in the article document), then drops it
+    from the item."""
 
     def to_dict(self) -> dict[str, Any]:
         """A plain dict of every field (a deep copy)."""

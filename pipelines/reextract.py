@@ -205,6 +205,7 @@ class ReextractPipeline:
                 article_id=page.article_id,
             )
         result = await self._batcher.submit((article_doc(item), page.revision))
+        adapter["fetched"] = None  # done with the page (the dedupe stage keeps recent items)
         self._count(result.outcome)
         for name in result.changed:
             if name not in QUIET_FIELDS:

@@ -515,6 +515,10 @@ class StorePipeline:
         if self._closing_at is not None:
             self._batcher.flush()
         await written
+        if is_article(item):
+            # Its raw page is in ``pages`` now: let go of the body (the dedupe stage keeps
+            # recent items for a while, and a page can be ~100 KB).
+            item.fetched = None
         return item
 
     # --- flushing ---------------------------------------------------------------------------

@@ -9,6 +9,8 @@
 3. When a throughput or CPU target is missed: one more 1-worker project crawl under py-spy,
    summarised (``bench.profile``).
 4. Frontier memory at 10^5 and 10^6 URLs, ours beside scrapy-redis (``bench.frontier_memory``).
+5. The raw archive's bytes per article, reparse's rate beside the crawl's parse cost, and
+   export rows/s with peak memory at 10^4 and 10^5 articles (``bench.archive``).
 
 ::
 
@@ -30,7 +32,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import bench_replica
+from bench import archive, bench_replica
 from bench.common import ROOT, Figure, fresh_servers, machine_facts, server_versions
 from bench.crawl import CrawlResult, run_crawl
 from bench.frontier_memory import MemoryResult
@@ -415,6 +417,10 @@ def main(argv: list[str] | None = None) -> int:
                 profile = run_profile(replica, urls, Path(tmp) / "profile.txt")
         finally:
             replica.stop()
+    _log("raw archive, reparse and export")
+    sections[archive.HEADING] = archive.measure(
+        500 if args.quick else 2000, [2000] if args.quick else [10_000, 100_000]
+    )
     with fresh_servers() as (red, mon):
         versions = server_versions(red, mon)
 
@@ -434,7 +440,7 @@ def main(argv: list[str] | None = None) -> int:
         "(5 min). The crawler, the servers and the replica share the machine's cores, and "
         "other work on it lowers the figures.\n"
         f"- Reproduce: `{command}`; the parts alone: `python -m bench.bench_replica`, "
-        "`python -m bench.frontier_memory`.\n"
+        "`python -m bench.frontier_memory`, `python -m bench.archive`.\n"
     )
     ordered = {
         "## Targets": targets,

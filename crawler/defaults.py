@@ -93,6 +93,34 @@ TASS_DEDUPE_LOOKUP_INTERVAL = 0.05
 second, so a window of a few milliseconds would batch nothing; 50 ms is small beside the
 store's batching (``TASS_STORE_FLUSH_INTERVAL``)."""
 
+# --- the raw archive (crawler.archive) ---------------------------------------------------
+TASS_ARCHIVE_ENABLED = True
+"""Keep every article response that becomes a stored version in ``pages``."""
+ARCHIVE_ZSTD_LEVEL = 3
+"""zstd level of archived bodies (measured in bench/archive.py: higher levels cost several
+times the CPU for a few percent less)."""
+
+# --- scrapy reparse (crawler.reparse) ------------------------------------------------------
+TASS_REPARSE_REPLACES = {"pipelines.store.StorePipeline": "pipelines.reextract.ReextractPipeline"}
+"""The stages reparse runs in place of the crawl's (the store writes new versions; the
+re-extraction stage writes only what changed, in place)."""
+TASS_REPARSE_LEASE_SECONDS = 60.0
+"""How long a worker holds a chunk without renewing it (a dead worker's chunk returns then)."""
+TASS_REPARSE_CHUNK_SIZE = 200
+"""Articles per chunk of a reparse job (what a worker leases at once)."""
+REPARSE_CONCURRENCY = 100
+"""Pages one reparse worker has in the stages at once. Their MongoDB calls batch together, so
+this is at least ``TASS_STORE_BATCH_SIZE``: fewer would wait out the flush interval for every
+batch (measured: 16 at once gave 33 articles/s, the interval's pace)."""
+REPARSE_KEEP_SECONDS = 7 * 24 * 3600.0
+"""A reparse job's Redis keys expire this long after its last change."""
+
+# --- the items feed (pipelines.feed) --------------------------------------------------------
+TASS_FEED_ENABLED = False
+TASS_FEED_MAXLEN = 10_000
+"""The items stream is trimmed to about this many entries (it shares Redis with the frontier:
+10,000 articles of a few KB each, some 30 MB, about seven weeks of the site)."""
+
 # --- store -----------------------------------------------------------------------------------
 TASS_STORE_BATCH_SIZE = 100
 TASS_STORE_FLUSH_INTERVAL = 0.5

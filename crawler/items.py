@@ -23,6 +23,45 @@ class Image(TypedDict):
     credit: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class FetchedPage:
+    """An article response as it was fetched, kept for the raw archive (``crawler.archive``).
+
+    Captured by the spider layer (``crawler.archive.ArchiveMiddleware``), never by a page
+    object, and never a Scrapy ``Response``: plain values only.
+    """
+
+    url: str
+    """The URL asked for (before any redirect)."""
+
+    final_url: str
+    """The URL that answered (after redirects)."""
+
+    status: int
+    """The HTTP status of the answer."""
+
+    headers: tuple[tuple[str, str], ...]
+    """The response headers that matter (``crawler.archive.ARCHIVED_HEADERS``), in order."""
+
+    fetched_at: datetime
+    """When the response was received, aware, in UTC."""
+
+    body: bytes
+    """The body as received (transfer and content encodings undone by the downloader)."""
+
+    protocol: str | None = None
+    """The HTTP version that answered (``HTTP/1.1``), when the downloader knows it."""
+
+    ip_address: str | None = None
+    """The server's address, when the downloader knows it."""
+
+    article_id: int | None = None
+    """Read back from the archive: the article it is kept under (None: fresh from the site)."""
+
+    revision: int | None = None
+    """Read back from the archive: the article version it produced (None: fresh)."""
+
+
 class Related(TypedDict):
     """A "Read also" target: article ``id``, canonical ``url`` and the linked ``title``."""
 
@@ -88,6 +127,11 @@ class ArticleItem:
 
     duplicate_of: int | None = None
     """The id of the original when this story is a near-duplicate republication, else None."""
+
+    fetched: FetchedPage | None = None
+    """The response this item was extracted from, set by the spider layer when the raw archive
+    is on; the store keeps it in ``pages`` (never in the article document), then drops it
+    from the item."""
 
     def to_dict(self) -> dict[str, Any]:
         """A plain dict of every field (a deep copy)."""

@@ -61,6 +61,7 @@ Document = dict[str, Any]
 ARTICLES = "articles"
 FAILURES = "failures"
 REVISIONS = "revisions"
+PAGES = "pages"
 RUNS = "runs"
 
 # Server error codes that mean "try again later" (shutdown, election, interrupted, timeouts).

@@ -261,6 +261,8 @@ DOWNLOADER_MIDDLEWARES = {
 SPIDER_MIDDLEWARES = {
     "crawler.spiders.unexpected.UnexpectedErrorMiddleware": 10,
     "crawler.frontier.middleware.KnownArticlesMiddleware": 950,
+    # The raw archive: each article item carries the response it came from to the store.
+    "crawler.archive.ArchiveMiddleware": 900,
     "scrapy.spidermiddlewares.depth.DepthMiddleware": None,
 }
 # A page yields at most one item: Scrapy starts this many tasks per response to process its
@@ -318,6 +320,27 @@ ITEM_PIPELINES = {
     "pipelines.dedupe.DedupePipeline": 300,
     "pipelines.store.StorePipeline": 400,
 }
+# Every article response that becomes a stored version is kept in `pages` (crawler.archive).
+TASS_ARCHIVE_ENABLED = _env(
+    "TASS_ARCHIVE_ENABLED", defaults.TASS_ARCHIVE_ENABLED, _bool, "true or false"
+)
+# scrapy reparse: the crawl's stages with the store swapped for the in-place re-extraction.
+TASS_REPARSE_REPLACES = defaults.TASS_REPARSE_REPLACES
+TASS_REPARSE_LEASE_SECONDS = _env(
+    "TASS_REPARSE_LEASE_SECONDS",
+    defaults.TASS_REPARSE_LEASE_SECONDS,
+    _positive_float,
+    "seconds (> 0)",
+)
+TASS_REPARSE_CHUNK_SIZE = _env(
+    "TASS_REPARSE_CHUNK_SIZE", defaults.TASS_REPARSE_CHUNK_SIZE, _positive_int, "an integer > 0"
+)
+# The items feed: new and revised articles pushed as stored to the Redis stream <prefix>:items.
+EXTENSIONS = {"pipelines.feed.ItemsFeed": 500}
+TASS_FEED_ENABLED = _env("TASS_FEED_ENABLED", defaults.TASS_FEED_ENABLED, _bool, "true or false")
+TASS_FEED_MAXLEN = _env(
+    "TASS_FEED_MAXLEN", defaults.TASS_FEED_MAXLEN, _positive_int, "a number of entries (> 0)"
+)
 TASS_STORE_BATCH_SIZE = _env(
     "TASS_STORE_BATCH_SIZE", defaults.TASS_STORE_BATCH_SIZE, _positive_int, "an integer > 0"
 )

@@ -10,6 +10,8 @@ The dedupe and store stages share this module instead of reaching into each othe
 - ``article_doc(item)`` is the document the store writes (``_id`` = article id, every item
   field), without the store's own bookkeeping (``revision``, ``first_seen_at``,
   ``last_seen_at``), which the store adds as it writes.
+- ``page_for(item, doc)`` is the raw page the item was extracted from, as stored in ``pages``
+  (``crawler.archive``), or None (the archive is off); its ``revision`` is the store's to set.
 - ``failure_doc(item)`` is a ``PageFailure``'s fields as stored in ``failures``.
 - ``CANDIDATE_FIELDS`` is what dedupe reads of a stored candidate; ``REVISION_DROPPED`` what a
   revision does not keep (its bands: an old version is never a candidate).
@@ -25,6 +27,8 @@ from typing import Any
 
 from itemadapter import ItemAdapter
 
+from crawler.archive import page_doc
+from crawler.items import FetchedPage
 from crawler.mongo import Document
 from pipelines.minhash import bands, content_hash, signature
 
@@ -56,9 +60,19 @@ def article_doc(item: Any) -> Document:
     elif adapter.get("minhash_bands") is None:
         adapter["minhash_bands"] = bands(adapter["minhash"])
     data = adapter.asdict()
+    data.pop("fetched", None)  # the raw page goes to ``pages`` (page_for), never in here
     doc: Document = {"_id": data.pop("id")}
     doc.update(data)
     return doc
+
+
+def page_for(item: Any, doc: Document) -> Document | None:
+    """The ``pages`` document of the response ``item`` came from (revision 0: the store sets
+    the revision it writes), or None when the item carries no response."""
+    fetched = ItemAdapter(item).get("fetched")
+    if not isinstance(fetched, FetchedPage):
+        return None
+    return page_doc(fetched, doc["_id"], 0, doc["content_hash"])
 
 
 def failure_doc(item: Any) -> Document:

@@ -4,8 +4,10 @@ Files
     A closing store whose batch outlived MongoDB (``pipelines.store``) calls ``write``: one
     JSON Lines file per batch, ``<TASS_DATA_DIR>/spill/store-<pid>-<ns>.jsonl``, one record
     per line, ``{"collection": "articles" | "failures", "doc": {...}}`` in canonical extended
-    JSON (datetimes and 64-bit integers come back as they were). The file is written under a
-    hidden temporary name, flushed to disk and renamed, so a ``*.jsonl`` file is always whole.
+    JSON (datetimes, 64-bit integers and binary come back as they were); an article extracted
+    from an archived response carries its raw page too (``"page": {...}``, ``crawler.archive``).
+    The file is written under a hidden temporary name, flushed to disk and renamed, so a
+    ``*.jsonl`` file is always whole.
 
 Read-back
     ``replay`` runs when a store opens. It takes each ``store-*.jsonl`` file of the folder,
@@ -64,6 +66,8 @@ class Record:
 
     collection: str
     doc: Document
+    page: Document | None = None
+    """An article's raw page (``pages``), written back with it."""
 
 
 class SpillFileError(ValueError):
@@ -91,7 +95,9 @@ def write(folder: Path, records: Iterable[Record]) -> Path:
 
 
 def _line(record: Record) -> str:
-    data = {"collection": record.collection, "doc": record.doc}
+    data: Document = {"collection": record.collection, "doc": record.doc}
+    if record.page is not None:
+        data["page"] = record.page
     return json_util.dumps(data, json_options=JSON_OPTIONS) + "\n"
 
 
@@ -118,16 +124,22 @@ def _parse(handle: IO[str], path: Path) -> list[Record]:
 
 
 def _record(data: Any, where: str) -> Record:
-    if not isinstance(data, dict) or set(data) != {"collection", "doc"}:
+    if not isinstance(data, dict) or set(data) - {"page"} != {"collection", "doc"}:
         raise SpillFileError(f"{where}: not a {{collection, doc}} record")
-    collection, doc = data["collection"], data["doc"]
+    collection, doc, page = data["collection"], data["doc"], data.get("page")
     if collection not in COLLECTIONS:
         raise SpillFileError(f"{where}: unknown collection {collection!r}")
     if not isinstance(doc, dict) or not isinstance(doc.get("url"), str):
         raise SpillFileError(f"{where}: the document has no url")
     if collection == mongo.ARTICLES and not isinstance(doc.get("_id"), int):
         raise SpillFileError(f"{where}: the article has no integer _id")
-    return Record(collection, doc)
+    if page is not None and (
+        collection != mongo.ARTICLES
+        or not isinstance(page, dict)
+        or page.get("article_id") != doc["_id"]
+    ):
+        raise SpillFileError(f"{where}: the raw page is not this article's")
+    return Record(collection, doc, page)
 
 
 async def replay(folder: Path, write_records: WriteRecords, stats: StatsCollector) -> None:

@@ -39,6 +39,17 @@ Articles (collection ``articles``, ``_id`` = article id)
     successive rounds, in arrival order. A stored article removes any ``failures`` document of
     its URL or id (it recovered).
 
+    Each new version records the ``extractor`` that produced it (``crawler.version``).
+
+Raw pages (collection ``pages``, unique ``(article_id, revision)``; ``crawler.archive``)
+    An article item that carries its response (the raw archive is on) has it written in the
+    same batch, after its article: for an insert or a new revision the page of that version,
+    and for an unchanged re-fetch the page of the stored version if it has none yet (an
+    article stored before the archive existed, or a batch retried after its article was
+    written but its page was not: the retry finds the article unchanged and writes the page
+    then). ``$setOnInsert``: a version keeps the first response that produced it. A stale
+    version gets no page. So a request is acknowledged only once its page is written too.
+
 Failures (collection ``failures``, unique ``url``)
     ``PageFailure`` items upsert by URL: ``$inc attempts`` (by the item's ``attempts``),
     ``$set`` reason, detail, status, article_id, ``last_failed_at``; ``$setOnInsert``
@@ -49,7 +60,7 @@ Indexes are created at open: articles ``published_at``, ``section``, ``tags``,
 and ``article_id``; revisions unique ``(article_id, revision)``. Revisions keep the old
 ``minhash`` but not its bands.
 
-Stats: ``tass/store/inserted``, ``updated``, ``unchanged``, ``stale``, ``revisions``,
+Stats: ``tass/store/inserted``, ``updated``, ``unchanged``, ``stale``, ``revisions``, ``pages``,
 ``failures``, ``recovered``, ``conflicts``, ``batches``, ``retries``, ``errors``, ``spilled``,
 and the read-back's ``spill_*`` (``pipelines.spill``).
 """
@@ -75,9 +86,17 @@ from scrapy.statscollectors import StatsCollector
 from crawler import defaults, mongo
 from crawler.batch import Batcher
 from crawler.mongo import Document, MongoConfig, TransientMongoError
+from crawler.version import extractor_version
 from pipelines import spill
 from pipelines.common import is_article, is_failure, utcnow
-from pipelines.schema import ARTICLE_INDEXES, REVISION_DROPPED, article_doc, failure_doc
+from pipelines.schema import (
+    ARTICLE_INDEXES,
+    REVISION_DROPPED,
+    article_doc,
+    failure_doc,
+    page_for,
+)
+from pipelines.signals import StoredArticle, article_stored
 
 logger = logging.getLogger(__name__)
 
@@ -127,6 +146,8 @@ class _Op:
     kind: Literal["article", "failure"]
     doc: Document
     keys: frozenset[tuple[str, Any]]
+    page: Document | None = None
+    """The raw page of an article (``pages``; ``crawler.archive``), written with the version."""
 
 
 @dataclass(slots=True)
@@ -137,24 +158,32 @@ class WriteReport:
     revisions: int = 0
     recovered: int = 0
     conflicts: int = 0
+    pages: int = 0
+    stored: dict[int, Document] = field(default_factory=dict)
+    """The documents of the ops that inserted an article or a revision, as written."""
 
 
 def _op_for(item: Any) -> _Op:
     if is_failure(item):
         return _op_of(mongo.FAILURES, failure_doc(item))
-    return _op_of(mongo.ARTICLES, article_doc(item))
+    doc = article_doc(item)
+    return _op_of(mongo.ARTICLES, doc, page_for(item, doc))
 
 
-def _op_of(collection: str, doc: Document) -> _Op:
-    """The op writing ``doc`` (an ``article_doc`` or ``failure_doc``) to ``collection``."""
+def _op_of(collection: str, doc: Document, page: Document | None = None) -> _Op:
+    """The op writing ``doc`` (an ``article_doc`` or ``failure_doc``) to ``collection``, and
+    for an article its raw ``page`` (``schema.page_for``) if it has one."""
     if collection == mongo.FAILURES:
         keys = {("url", doc["url"])}
         if doc.get("article_id") is not None:
             keys.add(("id", doc["article_id"]))
         op = _Op("failure", doc, frozenset(keys))
     else:
-        op = _Op("article", doc, frozenset({("id", doc["_id"]), ("url", doc["url"])}))
+        keys = {("id", doc["_id"]), ("url", doc["url"])}
+        op = _Op("article", doc, frozenset(keys), page)
     bson.encode(op.doc)  # an unencodable value fails here, for this item alone
+    if op.page is not None:
+        bson.encode(op.page)
     return op
 
 
@@ -178,10 +207,12 @@ def _split_round(ops: list[_Op], pending: list[int]) -> tuple[list[int], list[in
 class MongoWriter:
     """The blocking half of the store: pymongo calls, run in a worker thread."""
 
-    def __init__(self, db: Database[Document]) -> None:
+    def __init__(self, db: Database[Document], extractor: str = "") -> None:
         self.articles = db[mongo.ARTICLES]
         self.failures = db[mongo.FAILURES]
         self.revisions = db[mongo.REVISIONS]
+        self.pages = db[mongo.PAGES]
+        self.extractor = extractor
 
     def ensure_indexes(self) -> None:
         for name in ARTICLE_INDEXES:
@@ -191,6 +222,7 @@ class MongoWriter:
         self.revisions.create_index(
             [("article_id", ASCENDING), ("revision", ASCENDING)], unique=True
         )
+        self.pages.create_index([("article_id", ASCENDING), ("revision", ASCENDING)], unique=True)
 
     def write(self, ops: list[_Op]) -> WriteReport:
         """Apply ``ops`` in rounds until each has an outcome; raises on a transient error."""
@@ -210,38 +242,60 @@ class MongoWriter:
         failures = [(i, op.doc) for i, op in batch if op.kind == "failure"]
         redo: list[int] = []
         if articles:
-            redo += self._write_articles(articles, report, now)
+            pages = {i: op.page for i, op in batch if op.page is not None}
+            redo += self._write_articles(articles, report, now, pages)
         if failures:
             redo += self._write_failures(failures, report, now)
         return redo
 
     def _write_articles(
-        self, articles: list[tuple[int, Document]], report: WriteReport, now: datetime
+        self,
+        articles: list[tuple[int, Document]],
+        report: WriteReport,
+        now: datetime,
+        pages: dict[int, Document],
     ) -> list[int]:
         ids = [doc["_id"] for _, doc in articles]
         stored = {d["_id"]: d for d in self.articles.find({"_id": {"$in": ids}})}
         requests: list[InsertOne[Document] | UpdateOne] = []
         owners: list[int] = []
         planned: dict[int, Outcome] = {}
+        versions: dict[int, int] = {}  # the revision each article op leaves stored
+        stored_docs: dict[int, Document] = {}  # what an insert or a revision writes
         revisions: list[UpdateOne] = []
         for index, doc in articles:
             old = stored.get(doc["_id"])
             owners.append(index)
             if old is None:
-                requests.append(
-                    InsertOne({**doc, "revision": 1, "first_seen_at": now, "last_seen_at": now})
-                )
-                planned[index] = "inserted"
+                inserted = {
+                    **doc,
+                    "revision": 1,
+                    "extractor": self.extractor,
+                    "first_seen_at": now,
+                    "last_seen_at": now,
+                }
+                requests.append(InsertOne(inserted))
+                planned[index], versions[index] = "inserted", 1
+                stored_docs[index] = inserted
             elif old.get("content_hash") == doc["content_hash"] or _stale(doc, old):
                 requests.append(UpdateOne({"_id": doc["_id"]}, {"$max": {"last_seen_at": now}}))
-                planned[index] = (
-                    "unchanged" if old.get("content_hash") == doc["content_hash"] else "stale"
-                )
+                if old.get("content_hash") == doc["content_hash"]:
+                    planned[index], versions[index] = "unchanged", old.get("revision") or 1
+                else:
+                    planned[index] = "stale"
             else:
                 revision = old.get("revision")
                 revisions.append(_revision_upsert(old, now))
                 fields = {k: v for k, v in doc.items() if k != "_id"}
-                fields.update(revision=(revision or 1) + 1, last_seen_at=now)
+                fields.update(
+                    revision=(revision or 1) + 1, extractor=self.extractor, last_seen_at=now
+                )
+                versions[index] = (revision or 1) + 1
+                stored_docs[index] = {
+                    "_id": doc["_id"],
+                    **fields,
+                    "first_seen_at": old.get("first_seen_at") or now,
+                }
                 requests.append(
                     UpdateOne(
                         {
@@ -271,12 +325,20 @@ class MongoWriter:
             error = errors.get(position)
             if error is None:
                 report.outcomes[index] = planned[index]
+                if index in stored_docs:
+                    report.stored[index] = stored_docs[index]
                 recovered_urls.append(doc["url"])
                 recovered_ids.append(doc["_id"])
             elif error.get("code") == DUPLICATE_KEY:
                 redo.append(index)
             else:
                 report.outcomes[index] = StoreWriteError(str(error.get("errmsg")))
+        written = {
+            index: versions[index]
+            for index, _ in articles
+            if index in pages and index in versions and report.outcomes.get(index) == planned[index]
+        }
+        self._write_pages(written, pages, report)
         if recovered_urls:
             report.recovered += _bulk_deleted(
                 self.failures,
@@ -286,6 +348,32 @@ class MongoWriter:
                 ],
             )
         return redo
+
+    def _write_pages(
+        self, written: dict[int, int], pages: dict[int, Document], report: WriteReport
+    ) -> None:
+        """Keep the raw page of each version just written (or re-fetched unchanged: a version
+        stored before the archive existed, or whose page a failed attempt did not write, gets
+        it then). Written after its article, so a batch retried after a failure in between
+        finds the article ``unchanged`` and writes the page of that same version; one page per
+        version (``$setOnInsert``: the first response that produced it)."""
+        if not written:
+            return
+        order = sorted(written)
+        requests = [
+            UpdateOne(
+                {"article_id": pages[index]["article_id"], "revision": written[index]},
+                {"$setOnInsert": {**pages[index], "revision": written[index]}},
+                upsert=True,
+            )
+            for index in order
+        ]
+        errors, inserted = _bulk_upserting(self.pages, requests)
+        report.pages += inserted
+        for position, index in enumerate(order):
+            error = errors.get(position)
+            if error is not None and error.get("code") != DUPLICATE_KEY:  # not a rival's write
+                report.outcomes[index] = StoreWriteError(f"raw page refused: {error.get('errmsg')}")
 
     def _write_failures(
         self, failures: list[tuple[int, Document]], report: WriteReport, now: datetime
@@ -337,18 +425,23 @@ def _revision_upsert(old: Document, now: datetime) -> UpdateOne:
 
 def _bulk(collection: Any, requests: list[Any]) -> dict[int, dict[str, Any]]:
     """Run an unordered bulk write; the per-operation errors by index (transient ones raise)."""
+    return _bulk_upserting(collection, requests)[0]
+
+
+def _bulk_upserting(collection: Any, requests: list[Any]) -> tuple[dict[int, dict[str, Any]], int]:
+    """``_bulk``, and how many documents its upserts inserted."""
     if not requests:
-        return {}
+        return {}, 0
     try:
-        collection.bulk_write(requests, ordered=False)
+        result = collection.bulk_write(requests, ordered=False)
     except BulkWriteError as exc:
         if exc.details.get("writeConcernErrors"):
             raise TransientMongoError(str(exc.details["writeConcernErrors"])) from exc
         errors = {e["index"]: e for e in exc.details.get("writeErrors", [])}
         if any(e.get("code") in mongo.TRANSIENT_CODES for e in errors.values()):
             raise TransientMongoError(str(exc)) from exc
-        return errors
-    return {}
+        return errors, int(exc.details.get("nUpserted", 0))
+    return {}, int(result.upserted_count)
 
 
 def _bulk_deleted(collection: Any, requests: list[Any]) -> int:
@@ -396,7 +489,7 @@ class StorePipeline:
 
     async def open_spider(self) -> None:
         conn = mongo.acquire(self.crawler, self.mongo_config)
-        self._writer = MongoWriter(conn.db)
+        self._writer = MongoWriter(conn.db, extractor_version(self.crawler.settings))
         end = time.monotonic() + self.mongo_config.retry_deadline
         await mongo.retry(
             self._writer.ensure_indexes, what="store index creation", deadline=lambda: end
@@ -422,6 +515,10 @@ class StorePipeline:
         if self._closing_at is not None:
             self._batcher.flush()
         await written
+        if is_article(item):
+            # Its raw page is in ``pages`` now: let go of the body (the dedupe stage keeps
+            # recent items for a while, and a page can be ~100 KB).
+            item.fetched = None
         return item
 
     # --- flushing ---------------------------------------------------------------------------
@@ -468,6 +565,7 @@ class StorePipeline:
                 results[position] = error
             return results
         self._count(ops, report)
+        await self._stored(report)
         for index, position in enumerate(positions):
             outcome = report.outcomes[index]
             if isinstance(outcome, StoreWriteError):
@@ -487,11 +585,27 @@ class StorePipeline:
             if outcome == "stale":
                 counts["unchanged"] = counts.get("unchanged", 0) + 1
         counts.update(
-            revisions=report.revisions, recovered=report.recovered, conflicts=report.conflicts
+            revisions=report.revisions,
+            recovered=report.recovered,
+            conflicts=report.conflicts,
+            pages=report.pages,
         )
         for key, count in counts.items():
             if count:
                 self.stats.inc_value(f"tass/store/{key}", count)
+
+    async def _stored(self, report: WriteReport) -> None:
+        """Tell ``article_stored``'s listeners (the items feed) of the new versions written,
+        before the batch's items are acknowledged."""
+        articles = [
+            StoredArticle("new" if doc["revision"] == 1 else "revised", doc)
+            for index, doc in sorted(report.stored.items())
+            if not isinstance(report.outcomes.get(index), StoreWriteError)
+        ]
+        if articles:
+            await self.crawler.signals.send_catch_log_async(
+                signal=article_stored, articles=articles
+            )
 
     async def _write_spilled(self, records: list[spill.Record]) -> list[spill.Record]:
         """Write spilled records as one batch; the ones MongoDB refused for good."""
@@ -502,7 +616,7 @@ class StorePipeline:
         ops: list[_Op] = []
         for record in records:
             try:
-                ops.append(_op_of(record.collection, record.doc))
+                ops.append(_op_of(record.collection, record.doc, record.page))
                 kept.append(record)
             except Exception as exc:
                 logger.error("Cannot store spilled %s: %s", record.doc.get("url"), exc)
@@ -515,12 +629,13 @@ class StorePipeline:
             on_retry=self._on_retry,
         )
         self._count(ops, report)
+        await self._stored(report)
         errors = [r for i, r in enumerate(kept) if isinstance(report.outcomes[i], StoreWriteError)]
         return refused + errors
 
     async def _spill(self, ops: list[_Op], exc: BaseException) -> StoreUnavailable:
         folder = Path(self.config.spill_dir)
-        records = [spill.Record(_collection_of(op), op.doc) for op in ops]
+        records = [spill.Record(_collection_of(op), op.doc, op.page) for op in ops]
         try:
             path = await asyncio.to_thread(spill.write, folder, records)
             where = f"spilled to {path}"

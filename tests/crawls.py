@@ -7,6 +7,7 @@ timeouts, and waits for them. Used by the integration and chaos tests.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -94,6 +95,15 @@ def crawl_env_factory(
     redis_server: ServerProcess, mongo_server: ServerProcess, tmp_path: Path
 ) -> Iterator[Any]:
     """``make(replica, redis_url=None, mongo_uri=None)``: a crawl environment of its own."""
+    with crawl_envs(redis_server, mongo_server, tmp_path) as make:
+        yield make
+
+
+@contextlib.contextmanager
+def crawl_envs(
+    redis_server: ServerProcess, mongo_server: ServerProcess, tmp_path: Path
+) -> Iterator[Any]:
+    """What ``crawl_env_factory`` gives, for a fixture of any scope; cleans up at the end."""
     made: list[CrawlEnv] = []
 
     def make(

@@ -126,3 +126,49 @@ class FrontierKeys:
     def workers(self) -> str:
         """Hash worker id → JSON heartbeat (unflushed work, time)."""
         return self._key("workers")
+
+    # --- beside the crawl -----------------------------------------------------------------
+    @property
+    def items_feed(self) -> str:
+        """Stream of new and revised articles as they are stored (``pipelines.feed``)."""
+        return self._key("items")
+
+    def reparse(self, job: str) -> ReparseKeys:
+        """The keys of one ``scrapy reparse`` job (``crawler.reparse.job``)."""
+        return ReparseKeys(self._key(f"reparse:{job}"))
+
+
+@dataclass(frozen=True, slots=True)
+class ReparseKeys:
+    """The keys of one reparse job, under ``<prefix>:reparse:<job id>``."""
+
+    base: str
+
+    @property
+    def state(self) -> str:
+        """Hash: ``spec`` (JSON), ``status`` (seeding, ready, done), ``total`` (articles)."""
+        return f"{self.base}:state"
+
+    @property
+    def seeding(self) -> str:
+        """The seeding lock: the token of the process listing the job's chunks (expires)."""
+        return f"{self.base}:seeding"
+
+    @property
+    def todo(self) -> str:
+        """Sorted set of chunks (``lo:hi`` article id ranges) not done, score the lease
+        deadline (ms; 0: free)."""
+        return f"{self.base}:todo"
+
+    @property
+    def counts(self) -> str:
+        """Hash of the job's counters, added up by every worker as it finishes a chunk."""
+        return f"{self.base}:counts"
+
+    @property
+    def failed(self) -> str:
+        """Hash article id → the reason its archived page no longer extracts."""
+        return f"{self.base}:failed"
+
+    def all(self) -> tuple[str, ...]:
+        return (self.state, self.seeding, self.todo, self.counts, self.failed)

@@ -12,11 +12,14 @@ from pathlib import Path
 
 import pytest
 
+from crawler.archive import page_of
+from crawler.items import FetchedPage
 from pipelines import spill
+from pipelines.schema import page_for
 from pipelines.spill import Record
 from pipelines.store import StorePipeline, article_doc, failure_doc
 
-from .helpers import article, failure, make_crawler, run
+from .helpers import BASE_TIME, article, failure, make_crawler, run
 
 
 def _records(*ids: int, failures: tuple[str, ...] = ()) -> list[Record]:
@@ -70,6 +73,35 @@ def test_a_store_writes_spilled_batches_back_when_it_opens(
     assert _stat(store, "spill_replayed") == 4
     assert _stat(store, "spill_files_replayed") == 2
     assert _stat(store, "inserted") == 3 and _stat(store, "failures") == 1
+
+
+def test_a_spilled_article_brings_its_raw_page_back(
+    mongo_uri, mongo_db_name, mongo_db, tmp_path
+) -> None:
+    body = b"<html><body>as fetched</body></html>"
+    fetched = FetchedPage(
+        url="https://tass.com/politics/31",
+        final_url="https://tass.com/politics/31",
+        status=200,
+        headers=(("Content-Type", "text/html"),),
+        fetched_at=BASE_TIME,
+        body=body,
+    )
+    item = article(31, fetched=fetched)
+    doc = article_doc(item)
+    page = page_for(item, doc)
+    path = spill.write(tmp_path / "spill", [Record("articles", doc, page)])
+    back = spill.read(path)[0].page
+    assert back is not None and page is not None
+    assert {**back, "body": bytes(back["body"])} == {**page, "body": bytes(page["body"])}
+    _open_and_close(mongo_uri, mongo_db_name, tmp_path)
+    [stored] = mongo_db.pages.find({"article_id": 31})
+    assert stored["revision"] == 1 and page_of(stored).body == body
+    # A page that is not its record's article's is not a spill file.
+    spill.write(tmp_path / "spill", [Record("articles", article_doc(article(33)), page)])
+    _open_and_close(mongo_uri, mongo_db_name, tmp_path)
+    assert mongo_db.articles.find_one({"_id": 33}) is None
+    assert [p.suffix for p in (tmp_path / "spill").iterdir()] == [".bad"]
 
 
 def test_an_article_written_back_twice_is_stored_once(

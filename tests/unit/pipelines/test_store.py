@@ -9,6 +9,9 @@ from datetime import UTC, timedelta
 import pytest
 from scrapy.exceptions import NotConfigured
 
+from crawler.archive import page_of
+from crawler.items import FetchedPage
+from crawler.version import extractor_version
 from pipelines.minhash import BINS, bands
 from pipelines.store import StorePipeline, StoreWriteError, article_doc
 
@@ -129,7 +132,8 @@ def test_document_shape(mongo_uri, mongo_db_name, mongo_db) -> None:
     assert set(doc) == {
         "_id", "url", "section", "kind", "title", "lead", "body", "dateline", "published_at",
         "modified_at", "tags", "mark", "images", "related", "content_hash", "minhash",
-        "minhash_bands", "duplicate_of", "revision", "first_seen_at", "last_seen_at",
+        "minhash_bands", "duplicate_of", "revision", "extractor", "first_seen_at",
+        "last_seen_at",
     }  # fmt: skip
     assert doc["revision"] == 1 and doc["duplicate_of"] is None
     # The fixture's client is not tz-aware: BSON datetimes are UTC instants.
@@ -296,3 +300,76 @@ def test_workers_race_on_the_same_ids(mongo_uri, mongo_db_name, mongo_db) -> Non
         assert doc["revision"] >= 2
     inserted = sum(s.get_value("tass/store/inserted", 0) for s in stats)
     assert inserted == len(ids)
+
+
+def _fetched(aid: int, text: str) -> FetchedPage:
+    return FetchedPage(
+        url=f"https://tass.com/politics/{aid}",
+        final_url=f"https://tass.com/politics/{aid}",
+        status=200,
+        headers=(("Content-Type", "text/html; charset=utf-8"),),
+        fetched_at=BASE_TIME,
+        body=f"<html><body>{text}</body></html>".encode(),
+    )
+
+
+def test_each_stored_version_keeps_its_raw_page(mongo_uri, mongo_db_name, mongo_db) -> None:
+    chain = Chain(make_crawler(mongo_uri, mongo_db_name))
+    first = article(4101, fetched=_fetched(4101, "first"))
+    edited = article(4101, body=first.body + "\n\nA new paragraph.", fetched=_fetched(4101, "ed"))
+    again = article(4101, body=edited.body, fetched=_fetched(4101, "same text, other ads"))
+
+    async def body():
+        await chain.open()
+        await chain.process(first)
+        await chain.process(edited)
+        await chain.process(again)  # unchanged: its version already has its page
+        await chain.close()
+
+    run(body)
+    pages = {d["revision"]: d for d in mongo_db.pages.find({"article_id": 4101})}
+    assert sorted(pages) == [1, 2]
+    assert page_of(pages[1]).body == b"<html><body>first</body></html>"
+    assert page_of(pages[2]).body == b"<html><body>ed</body></html>"  # the first to produce it
+    doc = mongo_db.articles.find_one({"_id": 4101})
+    assert pages[2]["content_hash"] == doc["content_hash"] and doc["revision"] == 2
+    assert "fetched" not in doc  # the page is never in the article document
+    assert doc["extractor"] == extractor_version(chain.crawler.settings)
+    assert chain.stat("tass/store/pages") == 2
+
+
+def test_an_unchanged_refetch_archives_a_version_that_has_no_page(
+    mongo_uri, mongo_db_name, mongo_db
+) -> None:
+    """An article stored without its page (before the archive, or a retry after the article
+    was written but not its page) gets the page of that same version at its next fetch."""
+    chain = Chain(make_crawler(mongo_uri, mongo_db_name))
+
+    async def body():
+        await chain.open()
+        await chain.process(article(4103))  # no response carried: the archive was off
+        await chain.process(article(4103, fetched=_fetched(4103, "later")))
+        await chain.close()
+
+    run(body)
+    [page] = mongo_db.pages.find({"article_id": 4103})
+    assert page["revision"] == 1 and page_of(page).body == b"<html><body>later</body></html>"
+    assert mongo_db.articles.find_one({"_id": 4103})["revision"] == 1
+
+
+def test_a_stale_version_gets_no_page(mongo_uri, mongo_db_name, mongo_db) -> None:
+    chain = Chain(make_crawler(mongo_uri, mongo_db_name))
+    new = article(4105, modified_at=BASE_TIME + timedelta(hours=2), fetched=_fetched(4105, "new"))
+    old = article(
+        4105, body=new.body + "\n\nOld.", modified_at=BASE_TIME, fetched=_fetched(4105, "old")
+    )
+
+    async def body():
+        await chain.open()
+        await chain.process(new)
+        await chain.process(old)
+        await chain.close()
+
+    run(body)
+    assert [d["revision"] for d in mongo_db.pages.find({"article_id": 4105})] == [1]
+    assert chain.stat("tass/store/stale") == 1

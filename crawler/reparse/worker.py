@@ -1,0 +1,227 @@
+"""One process's share of a reparse job: archived pages through the crawl's own code.
+
+For each chunk it leases (``job.ReparseJob``), the worker reads the chunk's articles and the
+archived page of each one's stored revision (``pages``), rebuilds the response the spider got
+(``crawler.archive.response_of``) and runs the spider's own article callback on it
+(``TassSpider.parse_article``: the page object, the canonical URL, the failure rules); the item,
+carrying its archived page, goes through the crawl's own stages (Scrapy's
+``ItemPipelineManager`` over ``ITEM_PIPELINES``), with the store replaced as
+``TASS_REPARSE_REPLACES`` says (``pipelines.reextract``: only what changed is written, no new
+revision). Requests the callback yields are dropped: nothing is fetched, there is no
+downloader. Scrapy's ``item_scraped`` signal is sent for each stored item, as the engine would
+(the dedupe stage's late check listens to it).
+
+The chunk's counts (the re-extraction stage's ``tass/reparse/*`` stats over the chunk, and the
+articles that have no archived page) and the ids that failed are handed to the job with the
+chunk's completion. The worker renews its lease while it works, stops between chunks when
+asked to, and gives back a chunk it could not finish.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from scrapy import signals
+from scrapy.crawler import Crawler
+from scrapy.pipelines import ItemPipelineManager
+from scrapy.settings import BaseSettings, Settings
+from scrapy.utils.misc import load_object
+
+from crawler import defaults, mongo
+from crawler.archive import ArchivedPageError, page_of, response_of
+from crawler.frontier.health import transient
+from crawler.items import ArticleItem, PageFailure
+from crawler.mongo import Document, MongoConfig
+from crawler.reparse.job import ReparseJob, ReparseSpec, chunk_bounds
+from crawler.retrying import retry
+from crawler.spiders.tass import TassSpider
+
+if TYPE_CHECKING:
+    from pymongo.database import Database
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+STATS_PREFIX = "tass/reparse/"
+IDLE_WAIT = 1.0
+"""Seconds a worker waits when every chunk left is leased by another worker."""
+
+
+def reparse_settings(settings: BaseSettings) -> Settings:
+    """The crawl's settings with the stages ``TASS_REPARSE_REPLACES`` names swapped in."""
+    result = Settings(settings.copy_to_dict())
+    stages = dict(settings.getdict("ITEM_PIPELINES"))
+    for old, new in settings.getdict("TASS_REPARSE_REPLACES").items():
+        if old not in stages:
+            raise ValueError(f"TASS_REPARSE_REPLACES names {old}, which ITEM_PIPELINES has not")
+        stages[new] = stages.pop(old)
+    result.set("ITEM_PIPELINES", stages)
+    return result
+
+
+class ReparseWorker:
+    """Takes chunks of one job until none is left (module docstring)."""
+
+    def __init__(
+        self,
+        crawler: Crawler,
+        spider: TassSpider,
+        manager: ItemPipelineManager,
+        job: ReparseJob,
+        spec: ReparseSpec,
+        *,
+        concurrency: int = defaults.REPARSE_CONCURRENCY,
+    ) -> None:
+        self.crawler = crawler
+        self.spider = spider
+        self.manager = manager
+        self.job = job
+        self.spec = spec
+        self.concurrency = concurrency
+        self.mongo_config = MongoConfig.from_settings(crawler.settings)
+        self._db: Database[Document] | None = None
+        self.chunks = 0
+
+    @classmethod
+    def build(cls, settings: BaseSettings, job: ReparseJob, spec: ReparseSpec) -> ReparseWorker:
+        """A worker whose spider and stages are built as the crawl builds them."""
+        crawler = Crawler(TassSpider, reparse_settings(settings))
+        crawler.stats = load_object(crawler.settings["STATS_CLASS"])(crawler)
+        spider = TassSpider.from_crawler(crawler)
+        crawler.spider = spider
+        manager = ItemPipelineManager.from_crawler(crawler)
+        return cls(crawler, spider, manager, job, spec)
+
+    async def run(self, stop: asyncio.Event) -> int:
+        """Work until the job is done (or ``stop`` is set between chunks); chunks done."""
+        self._db = mongo.acquire(self.crawler, self.mongo_config).db
+        await self.manager.open_spider_async()
+        try:
+            while not stop.is_set():
+                chunk = await self._redis("lease a chunk", self.job.lease)
+                if chunk is None:
+                    break  # the job is done
+                if chunk == "":
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), IDLE_WAIT)
+                    continue
+                await self._chunk(chunk)
+                self.chunks += 1
+        finally:
+            await self.manager.close_spider_async()
+            await mongo.release(self.crawler)
+        return self.chunks
+
+    async def _chunk(self, chunk: str) -> None:
+        renewing = asyncio.get_running_loop().create_task(self._renew(chunk))
+        try:
+            counts, failed = await self._work(chunk)
+        except BaseException:
+            renewing.cancel()
+            with contextlib.suppress(Exception):
+                await self.job.release(chunk)
+            raise
+        renewing.cancel()
+        if not await self._redis("finish a chunk", lambda: self.job.done(chunk, counts, failed)):
+            logger.warning("Chunk %s was finished by another worker first", chunk)
+
+    async def _work(self, chunk: str) -> tuple[dict[str, int], dict[int, str]]:
+        """Re-extract the chunk's articles; its counts and the ids that failed."""
+        before = self._stats()
+        docs, missing = await self._pages(chunk)
+        gate = asyncio.Semaphore(self.concurrency)
+
+        async def one(doc: Document) -> Any:
+            async with gate:
+                return await self._page(doc)
+
+        results = await asyncio.gather(*(one(doc) for doc in docs))
+        after = self._stats()
+        counts = {k: after[k] - before.get(k, 0) for k in after if after[k] != before.get(k, 0)}
+        if missing:
+            counts["no_page"] = len(missing)
+            counts["articles"] = counts.get("articles", 0) + len(missing)
+        failed = {
+            int(result.article_id): result.reason
+            for result in results
+            if isinstance(result, PageFailure) and result.article_id is not None
+        }
+        return counts, failed
+
+    async def _pages(self, chunk: str) -> tuple[list[Document], list[int]]:
+        """The archived page of each of the chunk's articles at its stored revision, and the
+        ids of those that have none."""
+        db = self._db
+        assert db is not None
+        low, high = chunk_bounds(chunk)
+        query = {"$and": [self.spec.article_filter(), {"_id": {"$gte": low, "$lte": high}}]}
+
+        def read() -> tuple[list[Document], list[int]]:
+            found = db[mongo.ARTICLES].find(query, {"revision": 1})
+            versions = {d["_id"]: d.get("revision") or 1 for d in found}
+            pages = {
+                d["article_id"]: d
+                for d in db[mongo.PAGES].find({"article_id": {"$in": sorted(versions)}})
+                if d.get("revision") == versions[d["article_id"]]
+            }
+            return [pages[i] for i in sorted(pages)], sorted(set(versions) - set(pages))
+
+        end = time.monotonic() + self.mongo_config.retry_deadline
+        return await mongo.retry(read, what=f"archived pages of {chunk}", deadline=lambda: end)
+
+    async def _page(self, doc: Document) -> Any:
+        """The archived page ``doc`` through the spider's callback and the stages."""
+        response = None
+        try:
+            page = page_of(doc)
+        except ArchivedPageError as exc:
+            outputs: list[Any] = [
+                PageFailure(
+                    url=str(doc.get("url")),
+                    reason="reparse:unreadable_page",
+                    detail=str(exc),
+                    article_id=doc.get("article_id"),
+                )
+            ]
+        else:
+            response = response_of(page)
+            outputs = list(self.spider.parse_article(response))
+            for output in outputs:
+                if isinstance(output, ArticleItem):
+                    output.fetched = page
+                elif isinstance(output, PageFailure) and output.article_id is None:
+                    output.article_id = page.article_id
+        for output in outputs:
+            if not isinstance(output, ArticleItem | PageFailure):
+                continue  # a request: nothing is fetched
+            result = await self.manager.process_item_async(output)
+            if isinstance(result, ArticleItem):
+                await self.crawler.signals.send_catch_log_async(
+                    signal=signals.item_scraped, item=result, response=response, spider=self.spider
+                )
+            return result
+        return None
+
+    async def _renew(self, chunk: str) -> None:
+        every = self.job.lease_ms / 3000
+        while True:
+            await asyncio.sleep(every)
+            with contextlib.suppress(Exception):  # a lost renewal only risks doing it twice
+                await self.job.renew(chunk)
+
+    def _stats(self) -> dict[str, int]:
+        stats = self.crawler.stats.get_stats()
+        return {
+            k.removeprefix(STATS_PREFIX): int(v)
+            for k, v in stats.items()
+            if k.startswith(STATS_PREFIX) and isinstance(v, int)
+        }
+
+    async def _redis(self, what: str, call: Callable[[], Awaitable[T]]) -> T:
+        end = time.monotonic() + self.mongo_config.retry_deadline
+        return await retry(call, what=f"Reparse: {what}", retry_on=transient, deadline=lambda: end)

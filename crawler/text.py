@@ -7,6 +7,8 @@ for article text, so keeping it in a stored body is a defect, whichever stage se
 ``strip_title_suffix`` is the one `` - TASS`` rule: the dash needs a space on each side, so a
 headline ending in "ITAR-TASS" keeps it (the clean stage's own rule used to cut it).
 
+``SECTION_NAMES`` are the sections' display names.
+
 Time: the site prints Moscow time, UTC+03:00 all year since October 2014 (``SITE_TZ``).
 ``site_time`` is the one place where a naive moment is read as site time and made UTC; the page
 objects' parsers and the clean stage both go through it.
@@ -22,6 +24,24 @@ from w3lib.encoding import html_to_unicode
 
 _WS = re.compile(r"\s+")
 _TITLE_SUFFIX = re.compile(r"\s+[-–—|]\s+TASS\s*$")
+
+SECTION_NAMES = frozenset(
+    name.casefold()
+    for name in (
+        "Russian Politics & Diplomacy",
+        "World",
+        "Business & Economy",
+        "Military & Defense",
+        "Science & Space",
+        "Emergencies",
+        "Society & Culture",
+        "Press Review",
+        "Sports",
+        "Sport",
+    )
+)
+"""The sections' display names (spec §2), case-folded: a label that is one of them names the
+section, not a theme."""
 
 SITE_TZ = timezone(timedelta(hours=3), "MSK")
 """The site's time zone: Moscow, UTC+03:00 all year since October 2014."""

@@ -9,8 +9,9 @@ markup of captions, credits and galleries [GUESS]):
   classed as an ad, a banner, share buttons), not a logo (the JSON-LD ``logo``, or "logo" in
   its source or class), not a pixel or an icon (a width or height of 50 or less).
 - A *gallery* is a container whose element children are mostly (two thirds or more, three or
-  more) slides: children holding exactly one candidate each. Its slides are the article's
-  photos, in order.
+  more) slides: children holding exactly one candidate each. It is never the root, the body
+  or an element around the headline or the body. Its slides are the article's photos, in
+  order.
 - Outside a gallery a candidate is the article's when the head names it (``og:image``,
   ``twitter:image``, JSON-LD ``image``: the lead photo), when it stands inside the body text
   (photos between paragraphs), when it stands between the headline and the body with a
@@ -218,11 +219,13 @@ class _Scanner:
         seen: set[HtmlElement] = set()
         for img, _url in self.candidates:
             for parent in img.iterancestors():
+                if parent is self.root:
+                    break  # the root, holding the header and the body, is no gallery
                 if parent in seen or self.count.get(parent, 0) < MIN_SLIDES:
-                    if parent is self.root:
-                        break
                     continue
                 seen.add(parent)
+                if self._stop(parent):
+                    continue
                 held = [self._holding(child) for child in parent if is_element(child)]
                 content = [n for n in held if n is not None]
                 ones = [n for n in content if n == 1]
@@ -230,8 +233,6 @@ class _Scanner:
                     for child in parent:
                         if is_element(child) and self._holding(child) == 1:
                             slides[child] = parent
-                if parent is self.root:
-                    break
         return slides
 
     def _holding(self, child: HtmlElement) -> int | None:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Self
 
 from crawler import defaults
+from crawler.drift import DriftConfig
 from crawler.frontier.keys import FrontierKeys
 from crawler.frontier.queue import Budget
 from crawler.frontier.redis import redis_url
@@ -32,6 +33,8 @@ class FrontierConfig:
     """Seconds to gather queue writes into one call."""
     worker_stale: float
     """A worker whose last heartbeat is older is taken for dead."""
+    drift: DriftConfig
+    """When the run report raises a drift alarm (``crawler.drift``)."""
 
     @classmethod
     def from_settings(cls, settings: BaseSettings) -> Self:
@@ -76,4 +79,5 @@ class FrontierConfig:
             heartbeat=heartbeat,
             flush_delay=defaults.FRONTIER_FLUSH_DELAY,
             worker_stale=max(3 * heartbeat, lease),
+            drift=DriftConfig.from_settings(settings),
         )

@@ -4,11 +4,12 @@ Every operation is one atomic script call (see ``lua``) on an asyncio Redis clie
 worker ever blocks the reactor on Redis and no two workers race between a read and a write.
 
 - ``flush`` queues new requests (deduplicated: article ids in a bitmap kept across runs, hub
-  fingerprints per run), acknowledges finished ones, hands back unstarted leases and records
-  dead letters, in that order and in one call.
+  fingerprints per run), keeps the feed hints they and dropped requests carry, acknowledges
+  finished ones, hands back unstarted leases and records dead letters, in that order and in
+  one call.
 - ``pop`` leases requests, keeping the cluster's requests at the site under
-  ``CRAWL_CONCURRENCY``; it first returns expired leases (of dead workers) and due retries to
-  the queue.
+  ``CRAWL_CONCURRENCY``, each with its article's feed hint; it first returns expired leases
+  (of dead workers) and due retries to the queue.
 - ``take_slot`` paces requests at send time: one slot every ``1/CRAWL_RATE`` seconds (or the
   robots.txt Crawl-delay) for the whole cluster, none during a ``Retry-After`` pause.
 """
@@ -39,6 +40,9 @@ class Push:
     refresh: bool = False
     """An article to fetch again (recent, or changed): at most once a run."""
     delay_ms: int = 0
+    hint: bytes = b""
+    """What a feed said of the article (``crawler.pages.hints``), kept by its id while it
+    awaits its fetch, whether or not this request is queued."""
 
     def args(self) -> list[Any]:
         return [
@@ -48,7 +52,16 @@ class Push:
             self.fingerprint,
             "1" if self.unfiltered else ("r" if self.refresh else "0"),
             self.delay_ms,
+            self.hint,
         ]
+
+
+@dataclass(frozen=True, slots=True)
+class Hint:
+    """The feed hint of a request dropped before the queue (its article already known)."""
+
+    article_id: int
+    hint: bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +92,8 @@ class FlushResult:
     filtered: int
     capped: int
     acked: int
+    hints_kept: int = 0
+    """Feed hints kept (their article awaits its fetch); the others had no use."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +101,8 @@ class PopResult:
     now_ms: int
     reaped: int
     leases: list[bytes] = field(default_factory=list)
+    hints: list[bytes] = field(default_factory=list)
+    """The feed hint of each lease, in the same order (``b""``: none)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,21 +157,25 @@ class RedisFrontier:
         releases: list[bytes] | None = None,
         dead: list[DeadLetter] | None = None,
         *,
+        hints: list[Hint] | None = None,
         max_articles: int = 0,
         now_ms: int = 0,
     ) -> FlushResult:
         releases = releases or []
         dead = dead or []
-        args: list[Any] = [max_articles, *pushes_args(pushes), len(acks), *acks]
-        args += [len(releases), *releases, len(dead)]
+        hints = hints or []
+        args: list[Any] = [max_articles, *pushes_args(pushes), len(hints)]
+        for hint in hints:
+            args += [hint.article_id, hint.hint]
+        args += [len(acks), *acks, len(releases), *releases, len(dead)]
         for letter in dead:
             args += [letter.url, letter.record(now_ms), letter.article_id]
         k = self.keys
         keys = [k.pending, k.delayed, k.seen_articles, k.seen_hubs, k.run_articles]
-        keys += [k.run_seen_articles, k.leased, k.dead]
+        keys += [k.run_seen_articles, k.leased, k.dead, k.awaiting_articles, k.hints]
         self.round_trips += 1
-        queued, filtered, capped, acked = await self._flush(keys=keys, args=args)
-        return FlushResult(int(queued), int(filtered), int(capped), int(acked))
+        queued, filtered, capped, acked, kept = await self._flush(keys=keys, args=args)
+        return FlushResult(int(queued), int(filtered), int(capped), int(acked), int(kept))
 
     async def pop(self, k: int, budget: Budget, worker: str, fetching: int) -> PopResult:
         """Lease up to ``k`` requests for ``worker``, which has ``fetching`` requests at (or
@@ -162,10 +183,23 @@ class RedisFrontier:
         keys = self.keys
         self.round_trips += 1
         raw = await self._pop(
-            keys=[keys.pending, keys.leased, keys.delayed, keys.fetching],
+            keys=[
+                keys.pending,
+                keys.leased,
+                keys.delayed,
+                keys.fetching,
+                keys.awaiting_articles,
+                keys.hints,
+            ],
             args=[k, budget.lease_ms, budget.max_fetching, worker, fetching, budget.stale_ms],
         )
-        return PopResult(int(raw[0]), int(raw[1]), [bytes(m) for m in raw[2:]])
+        granted = raw[2:]
+        return PopResult(
+            int(raw[0]),
+            int(raw[1]),
+            [bytes(m) for m in granted[0::2]],
+            [bytes(h) for h in granted[1::2]],
+        )
 
     async def reserve_sends(
         self, budget: Budget, sender: str, k: int, horizon_ms: int = 1000

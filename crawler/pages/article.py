@@ -191,10 +191,12 @@ class Extraction:
 
     item: ArticleItem
     fields: dict[str, Resolved]
+    feeds: tuple[str, ...] = ()
+    """The feeds whose hints it had (``api``, ``rss``)."""
 
     def counts(self) -> dict[str, int]:
         """The run's extraction counters for this article (``signals.counts``)."""
-        return counts(self.fields)
+        return counts(self.fields, self.feeds)
 
 
 @dataclass(frozen=True, slots=True)
@@ -671,7 +673,7 @@ class ArticlePage:
             related=fields["related"].value or [],
             extracted=provenance(fields),
         )
-        return Extraction(item, fields)
+        return Extraction(item, fields, tuple(hints.feeds()))
 
     def _body_fields(self, kind: str) -> dict[str, Resolved]:
         """Body, dateline and related, from the one body the page has. A gallery may have

@@ -129,6 +129,10 @@ class FeedHints:
     def __bool__(self) -> bool:
         return bool(self.by_source)
 
+    def feeds(self) -> list[str]:
+        """The signals of the feeds that gave a hint (``api``, ``rss``)."""
+        return [signal for signal, _hint in self._each()]
+
     def _each(self) -> list[tuple[str, dict[str, Any]]]:
         return [(_SOURCES[k], self.by_source[k]) for k in (API, RSS) if k in self.by_source]
 

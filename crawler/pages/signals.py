@@ -158,12 +158,20 @@ def provenance(fields: Mapping[str, Resolved]) -> dict[str, str]:
     return {name: r.signal for name, r in fields.items() if r.signal is not None}
 
 
-def counts(fields: Mapping[str, Resolved]) -> dict[str, int]:
+FEED_SIGNALS = ("api", "rss")
+"""Signals that come from a feed's hint, not from the page: a share of them is taken over the
+articles that had that feed's hint."""
+
+
+def counts(fields: Mapping[str, Resolved], feeds: Iterable[str] = ()) -> dict[str, int]:
     """The run counters of one extracted article (keys under ``tass/extract/``):
-    ``articles``; per field ``<f>/present`` (it has a value), ``<f>/answered`` (some signal gave
-    one), ``<f>/signal/<s>`` (signal ``s`` gave one), ``<f>/chosen/<s>`` (``s`` was kept),
+    ``articles``; ``source/<s>`` for each feed whose hint it had (``feeds``); per field
+    ``<f>/present`` (it has a value), ``<f>/answered`` (some signal gave one),
+    ``<f>/signal/<s>`` (signal ``s`` gave one), ``<f>/chosen/<s>`` (``s`` was kept),
     ``<f>/disagree`` and ``<f>/disagree/<s>`` (``s`` disagreed with the kept answer)."""
     out = {f"{COUNTER_PREFIX}articles": 1}
+    for feed in feeds:
+        out[f"{COUNTER_PREFIX}source/{feed}"] = 1
     for name, r in fields.items():
         key = f"{COUNTER_PREFIX}{name}"
         if not empty(r.value):

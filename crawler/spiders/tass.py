@@ -12,9 +12,13 @@ Discovery, by request type:
 | news sitemap    | sitemap index                     | ``parse_sitemap``  | 10       |
 
 Articles come first so the queue stays short. Fields are extracted by the page objects in
-``crawler.pages``; whether this worker seeds a run, when the crawl is over and which parameters a
-run has is decided by ``crawler.frontier.lifecycle`` (the spider implements its ``RunSpider``
-protocol). The spider touches neither Redis nor MongoDB.
+``crawler.pages``; an article request made from a listing API item or an RSS item carries
+what that item said of the article (``codec.HINTS_META``: kept by the frontier by article id,
+handed back with the lease), and ``parse_article`` weighs it against the page's own signals.
+The extraction counts of every article go to the run's counters (the ``run_counts`` signal).
+Whether this worker seeds a run, when the crawl is over and which parameters a run has is
+decided by ``crawler.frontier.lifecycle`` (the spider implements its ``RunSpider`` protocol).
+The spider touches neither Redis nor MongoDB.
 """
 
 from __future__ import annotations
@@ -32,11 +36,14 @@ from scrapy.http import JsonRequest, Response, TextResponse
 from scrapy.spidermiddlewares.httperror import HttpError
 
 from crawler import defaults
+from crawler.frontier import signals as frontier_signals
+from crawler.frontier.codec import HINTS_META
 from crawler.frontier.lifecycle import RunScope
 from crawler.items import ArticleItem, PageFailure
 from crawler.pages import (
     ArticlePage,
     ExtractionError,
+    FeedHints,
     HubPage,
     ListingPage,
     RssPage,
@@ -139,10 +146,16 @@ class TassSpider(Spider):
         )
 
     def article_request(
-        self, url: str, params: CrawlParams, *, refresh: bool = False
+        self,
+        url: str,
+        params: CrawlParams,
+        *,
+        refresh: bool = False,
+        hints: dict[str, Any] | None = None,
     ) -> Request | None:
         """A request for an article URL in the run's scope, or None (out of scope). A refresh
-        fetches an article again (recent, or changed) even if an earlier run fetched it."""
+        fetches an article again (recent, or changed) even if an earlier run fetched it;
+        ``hints`` are what a feed item said of the article."""
         article_id = self.urls.article_id(url)
         if article_id is None:
             return None
@@ -150,12 +163,15 @@ class TassSpider(Spider):
         if not params.in_scope(section):
             self._stat("tass/skipped/out_of_sections")
             return None
+        meta: dict[str, Any] = {"kind": "article", "article_id": article_id, "refresh": refresh}
+        if hints:
+            meta[HINTS_META] = hints
         return Request(
             url,
             callback=self.parse_article,
             errback=self.on_error,
             priority=PRIORITY["article"],
-            meta={"kind": "article", "article_id": article_id, "refresh": refresh},
+            meta=meta,
         )
 
     def listing_request(
@@ -238,7 +254,9 @@ class TassSpider(Spider):
                 continue
             refresh = recheck_after is not None and entry.date >= recheck_after
             if refresh or floor is None or entry.date >= floor:
-                request = self.article_request(entry.url, params, refresh=refresh)
+                request = self.article_request(
+                    entry.url, params, refresh=refresh, hints=entry.hint()
+                )
                 if request is not None:
                     yield request
         complete = not page.entries or (
@@ -262,7 +280,13 @@ class TassSpider(Spider):
         except ExtractionError as exc:
             yield self.failure(response.url, exc.reason, exc.detail, response.status)
             return
-        yield from self.follow_links((e.url for e in entries), run.params)
+        for entry in entries:
+            if self.urls.url_kind(entry.url) == "article":
+                request = self.article_request(entry.url, run.params, hints=entry.hint())
+                if request is not None:
+                    yield request
+            else:
+                yield from self.follow_links([entry.url], run.params)
 
     def parse_sitemaps(self, response: Response) -> Iterator[Request | PageFailure]:
         try:
@@ -301,12 +325,17 @@ class TassSpider(Spider):
         if not isinstance(response, TextResponse):
             yield self.failure(url, "not_text", "the article URL did not answer with text")
             return
+        hints = FeedHints.from_value(response.meta.get(HINTS_META))
         try:
             page = ArticlePage(url, response.text, self.urls)
-            item = page.to_item()
+            extraction = page.extract(hints)
         except ExtractionError as exc:
             yield self.failure(url, exc.reason, exc.detail, response.status)
             return
+        item = extraction.item
+        self.crawler.signals.send_catch_log(
+            signal=frontier_signals.run_counts, counts=extraction.counts()
+        )
         yield item
         # Links of an article inside the window are followed; older articles reached through
         # "Read also" are stored but do not spread further, so a nightly run stays bounded.

@@ -33,7 +33,7 @@ class FrontierConfig:
     """Seconds to gather queue writes into one call."""
     worker_stale: float
     """A worker whose last heartbeat is older is taken for dead."""
-    drift: DriftConfig
+    drift: DriftConfig = DriftConfig()
     """When the run report raises a drift alarm (``crawler.drift``)."""
 
     @classmethod

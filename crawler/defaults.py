@@ -67,6 +67,16 @@ TASS_MARK_OVERLAP_HOURS = 12.0
 TASS_RECHECK_HOURS = 48.0
 CRAWL_SCHEDULE = "0 2 * * *"
 
+# --- The run report's drift alarm (crawler.drift) ----------------------------------------------
+TASS_DRIFT_THRESHOLD = 20.0
+"""Percentage points an extraction figure (a field's coverage, a signal's share, the share of
+disagreements) must move against the previous runs to raise a drift alarm."""
+DRIFT_BASELINE_RUNS = 3
+"""Earlier runs whose median figures are the baseline."""
+DRIFT_MIN_ARTICLES = 50
+"""Articles a run (and a field's answers, a feed's hints) needs before its figures are compared:
+a figure over fewer moves by chance (a night on tass.com brings about 200)."""
+
 # --- validate --------------------------------------------------------------------------------
 TASS_VALIDATE_MIN_BODY = 200
 MAX_TITLE_LENGTH = 400

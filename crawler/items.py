@@ -116,6 +116,11 @@ class ArticleItem:
     related: list[Related] = field(default_factory=list)
     """The "Read also" targets, in page order."""
 
+    extracted: dict[str, str] = field(default_factory=dict)
+    """Provenance: field → the signal its value came from (``{"title": "ld", "mark": "api",
+    "lead": "page", ...}``; the signals are ``crawler.pages.signals.SIGNALS``). A field no
+    signal answered is absent; ``caption`` is the first photo's caption's."""
+
     content_hash: str | None = None
     """Hex digest of title, lead and body, set by the dedupe stage; changes mean an edit."""
 

@@ -390,5 +390,22 @@ TASS_VALIDATE_MIN_BODY = _env(
     "TASS_VALIDATE_MIN_BODY", defaults.TASS_VALIDATE_MIN_BODY, int, "a number of characters"
 )
 
+
+def _points(raw: str) -> float:
+    value = float(raw)
+    if not 0 < value <= 100:
+        raise ValueError("must be > 0 and <= 100")
+    return value
+
+
+# The run report's drift alarm: an extraction figure that moves this many percentage points
+# against the previous runs (a field's coverage, a signal's share) is a warning (crawler.drift).
+TASS_DRIFT_THRESHOLD = _env(
+    "TASS_DRIFT_THRESHOLD",
+    defaults.TASS_DRIFT_THRESHOLD,
+    _points,
+    "percentage points in (0, 100]",
+)
+
 LOG_LEVEL = _env("LOG_LEVEL", "INFO", _str, "a log level")
 FEED_EXPORT_ENCODING = "utf-8"

@@ -13,6 +13,8 @@ any other: collapsed to one space.
 ``strip_title_suffix`` is the one `` - TASS`` rule: the dash needs a space on each side, so a
 headline ending in "ITAR-TASS" keeps it (the clean stage's own rule used to cut it).
 
+``SECTION_NAMES`` are the sections' display names.
+
 Time: the site prints Moscow time, UTC+03:00 all year since October 2014 (``SITE_TZ``).
 ``site_time`` is the one place where a naive moment is read as site time and made UTC; the page
 objects' parsers and the clean stage both go through it.
@@ -31,6 +33,24 @@ _NOT_TEXT = re.compile("[\x00-\x08\x0e-\x1b\x7f-\x84\x86-\x9f\ud800-\udfff\ufffd
 """Control characters that are not whitespace (Unicode category Cc less tab, line ends, form
 feed, U+001C-U+001F and NEL), lone surrogates (Cs) and U+FFFD: never article text."""
 _TITLE_SUFFIX = re.compile(r"\s+[-–—|]\s+TASS\s*$")
+
+SECTION_NAMES = frozenset(
+    name.casefold()
+    for name in (
+        "Russian Politics & Diplomacy",
+        "World",
+        "Business & Economy",
+        "Military & Defense",
+        "Science & Space",
+        "Emergencies",
+        "Society & Culture",
+        "Press Review",
+        "Sports",
+        "Sport",
+    )
+)
+"""The sections' display names (spec §2), case-folded: a label that is one of them names the
+section, not a theme."""
 
 SITE_TZ = timezone(timedelta(hours=3), "MSK")
 """The site's time zone: Moscow, UTC+03:00 all year since October 2014."""

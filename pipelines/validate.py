@@ -7,8 +7,9 @@ Checks, in order (the first failing field names the failure):
 - ``section``: non-empty;
 - ``kind``: one of ``ARTICLE_KINDS``;
 - ``title``: non-empty and at most ``MAX_TITLE_LENGTH`` characters;
-- ``body``: at least ``TASS_VALIDATE_MIN_BODY`` characters (a ``gallery`` with at least one
-  image only needs a title: its text is the captions);
+- what the article's kind is made of: a ``gallery`` is its slides, so it needs at least one
+  image with a caption or a credit (``images``) and its intro is optional (any ``body``, even
+  none); every other kind needs a ``body`` of at least ``TASS_VALIDATE_MIN_BODY`` characters;
 - ``published_at``: present, timezone-aware, not before 1990 and not more than a day ahead.
 
 ``modified_at`` is optional and repaired rather than rejected: a naive or out-of-range value is
@@ -97,8 +98,11 @@ def problems(adapter: ItemAdapter, config: ValidateConfig, now: datetime) -> dic
         found["title"] = f"title is {len(title)} characters (max {config.max_title})"
     body = adapter.get("body")
     body_len = len(body) if isinstance(body, str) else 0
-    gallery = kind == "gallery" and bool(adapter.get("images"))
-    if not gallery and body_len < config.min_body:
+    if kind == "gallery":
+        slides = [i for i in adapter.get("images") or [] if i.get("caption") or i.get("credit")]
+        if not slides:
+            found["images"] = "a gallery needs at least one photo with a caption or a credit"
+    elif body_len < config.min_body:
         found["body"] = f"body is {body_len} characters (min {config.min_body})"
     problem = _check_moment(adapter.get("published_at"), now)
     if problem:

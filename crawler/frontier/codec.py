@@ -29,6 +29,12 @@ DELAY_META = "frontier_delay"
 VIA_META = "frontier_via"
 """Meta key of the page a link was found on, when that page is not a listing (set by the
 spider, taken by ``push_for``): such a link counts against the run's ``TASS_MAX_RUN_LINKS``."""
+HINTS_META = "feed_hints"
+"""Meta key of what feeds said of an article (a JSON object by source, ``crawler.pages.hints``).
+The spider sets it on the article requests it makes from a feed; ``push_for`` takes it out of
+a first naming (it is kept in Redis by article id, ``lua.keep_hint``) and leaves it in a
+continuation (a retry, a redirect, a replay: it travels in the member); ``attach_hints`` puts
+the kept hint back on the leased request, for the callback."""
 
 _BYTES = "$b"
 _UTF8 = "$u"
@@ -113,22 +119,47 @@ def decode_request(member: bytes | str, spider: Spider) -> Request:
     return request_from_dict(data, spider=spider)
 
 
+def take_hints(request: Request) -> bytes:
+    """The request's feed hints as compact JSON, taken out of its meta (``b""``: none)."""
+    value = request.meta.pop(HINTS_META, None)
+    if not isinstance(value, dict) or not value:
+        return b""
+    return json.dumps(_encode(value), separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def attach_hints(request: Request, hint: bytes) -> None:
+    """Put the hint kept for a leased request's article on it (over what its member carried)."""
+    if not hint:
+        return
+    try:
+        kept = json.loads(hint)
+    except ValueError:
+        return
+    if isinstance(kept, dict):
+        carried = request.meta.get(HINTS_META)
+        request.meta[HINTS_META] = {**(carried if isinstance(carried, dict) else {}), **kept}
+
+
 def push_for(request: Request, spider: Spider, fingerprint: Callable[[Request], bytes]) -> Push:
-    """How ``request`` is queued: member, priority, dedupe key, delay and the page it was found
-    on (their meta keys are taken out of the request, so they are not part of the member)."""
+    """How ``request`` is queued: member, priority, dedupe key, delay, feed hint and the page it
+    was found on (the delay's and the page's meta keys are taken out of the request, so they are
+    not part of the member; so is the hint of a first naming, see ``HINTS_META``)."""
     delay = float(request.meta.pop(DELAY_META, 0) or 0)
     via = str(request.meta.pop(VIA_META, "") or "")
     raw_id = request.meta.get("article_id")
     article_id = raw_id if isinstance(raw_id, int) and 0 < raw_id < 2**32 else 0
+    # A redirect continues under the claim of the request it came from; a retry was
+    # deduplicated when first queued.
+    unfiltered = request.dont_filter or bool(request.meta.get("redirect_times"))
+    hint = take_hints(request) if article_id and not unfiltered else b""
     return Push(
         member=encode_request(request, spider),
         priority=request.priority,
         article_id=article_id,
         fingerprint="" if article_id else fingerprint(request).hex(),
-        # A redirect continues under the claim of the request it came from; a retry was
-        # deduplicated when first queued.
-        unfiltered=request.dont_filter or bool(request.meta.get("redirect_times")),
+        unfiltered=unfiltered,
         refresh=bool(request.meta.get("refresh")) and article_id > 0,
         delay_ms=int(delay * 1000),
         via=via,
+        hint=hint,
     )

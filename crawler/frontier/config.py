@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Self
 
 from crawler import defaults
+from crawler.drift import DriftConfig
 from crawler.frontier.keys import FrontierKeys
 from crawler.frontier.queue import Budget
 from crawler.frontier.redis import redis_url
@@ -34,6 +35,8 @@ class FrontierConfig:
     """A worker whose last heartbeat is older is taken for dead."""
     max_run_links: int = defaults.TASS_MAX_RUN_LINKS
     """Links found on pages that are not listings queued in a run, at most (cluster-wide)."""
+    drift: DriftConfig = field(default_factory=DriftConfig)
+    """When the run report raises a drift alarm (``crawler.drift``)."""
 
     @classmethod
     def from_settings(cls, settings: BaseSettings) -> Self:
@@ -85,4 +88,5 @@ class FrontierConfig:
             flush_delay=defaults.FRONTIER_FLUSH_DELAY,
             worker_stale=max(3 * heartbeat, lease),
             max_run_links=max_run_links,
+            drift=DriftConfig.from_settings(settings),
         )

@@ -53,6 +53,18 @@ class FrontierKeys:
         return self._key("run:seen:articles")
 
     @property
+    def awaiting_articles(self) -> str:
+        """Bitmap: bit N set while a request for article N is queued and not yet acknowledged
+        (its feed hints are kept only then)."""
+        return self._key("awaiting:articles")
+
+    @property
+    def hints(self) -> str:
+        """Hash article id → the feed hint of an awaiting article (JSON by source,
+        ``crawler.pages.hints``); deleted when the article's request is acknowledged."""
+        return self._key("hints")
+
+    @property
     def seen_hubs(self) -> str:
         """Set of hub request fingerprints queued in the current run; dropped when it ends."""
         return self._key("seen:hubs")

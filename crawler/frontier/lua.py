@@ -4,6 +4,16 @@ A request (its JSON member, see ``codec``) is in exactly one of:
 ``pending`` (sorted set, score -priority), ``delayed`` (score: ready time, ms),
 ``leased`` (score: lease deadline, ms) — or done (gone) or dead (``dead`` hash).
 Times come from Redis's own clock (``TIME``), so workers on several machines agree.
+
+Feed hints (``crawler.pages.hints``) ride along with three helpers of the prelude, and only
+there: ``keep_hint`` (called by ``push`` for every article push that carries one, queued or
+filtered, and by FLUSH for the hints of requests a worker dropped as known), ``hint_of`` (POP
+hands each leased article request its hint) and ``forget_hint`` (FLUSH's acknowledgements). A
+hint is kept only while its article is *awaiting*: queued and not yet handled (a bit per id,
+set by ``push`` when an article request is queued, cleared by ``forget_hint``), so hints never
+outlive the queue. The hint of a request that continues (a retry, a redirect, a replay) travels
+in its member instead (``codec.push_for``), so the acknowledgement of the attempt before it may
+drop the Redis copy. Per-article state of other kinds belongs in helpers of its own beside them.
 """
 
 from __future__ import annotations
@@ -21,20 +31,56 @@ local function priority_of(member)
   end
   return 0
 end
+-- Feed hints. H: {awaiting bitmap, hints hash}. A hint is a JSON object by source
+-- ({"a": {...}, "r": {...}}); a new one replaces the sources it names and keeps the others.
+local function keep_hint(H, aid, blob)
+  if aid <= 0 or blob == '' or redis.call('GETBIT', H[1], aid) == 0 then return 0 end
+  local ok, new = pcall(cjson.decode, blob)
+  if not ok or type(new) ~= 'table' then return 0 end
+  local merged = {}
+  local raw = redis.call('HGET', H[2], aid)
+  if raw then
+    local was_ok, old = pcall(cjson.decode, raw)
+    if was_ok and type(old) == 'table' then merged = old end
+  end
+  for source, said in pairs(new) do merged[source] = said end
+  redis.call('HSET', H[2], aid, cjson.encode(merged))
+  return 1
+end
+local function article_of(member)
+  local ok, req = pcall(cjson.decode, member)
+  if ok and type(req) == 'table' and type(req['meta']) == 'table' then
+    return tonumber(req['meta']['article_id']) or 0
+  end
+  return 0
+end
+local function hint_of(H, member)
+  local aid = article_of(member)
+  if aid <= 0 then return '' end
+  return redis.call('HGET', H[2], aid) or ''
+end
+local function forget_hint(H, member)
+  local aid = article_of(member)
+  if aid > 0 then
+    redis.call('SETBIT', H[1], aid, 0)
+    redis.call('HDEL', H[2], aid)
+  end
+end
 -- Queue n requests from ARGV starting at index i; returns next index, counts, and the
 -- positions (1..n) of the links refused by link_cap.
 -- K: {pending, delayed, seen articles, seen hubs, run article count, run-seen articles,
--- run link count}. Each request: member, priority, article id (0: none), hub fingerprint
--- ('' : none), mode ('0': deduplicated, '1': unfiltered, 'r': a refresh, fetched at most once
--- a run, 'p': deduplicated, a link found on a page that is not a listing, of which at most
--- link_cap (0: no cap) are queued a run), delay (ms, 0: ready now). A refused link is not
+-- run link count, awaiting articles, hints}. Each request: member, priority, article id
+-- (0: none), hub fingerprint ('' : none), mode ('0': deduplicated, '1': unfiltered, 'r': a
+-- refresh, fetched at most once a run, 'p': deduplicated, a link found on a page that is not a
+-- listing, of which at most link_cap (0: no cap) are queued a run), delay (ms, 0: ready now),
+-- feed hint ('': none; kept whether or not the request is queued). A refused link is not
 -- marked seen: a listing may still queue it.
 local function push(i, n, now, cap, link_cap, K)
-  local queued, filtered, capped, links, cut = 0, 0, 0, 0, {}
+  local queued, filtered, capped, links, kept, cut = 0, 0, 0, 0, 0, {}
   for index = 1, n do
     local member, prio, aid = ARGV[i], tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])
-    local fp, mode, delay = ARGV[i + 3], ARGV[i + 4], tonumber(ARGV[i + 5])
-    i = i + 6
+    local fp, mode, delay, hint = ARGV[i + 3], ARGV[i + 4], tonumber(ARGV[i + 5]), ARGV[i + 6]
+    i = i + 7
     local ok = true
     local full = mode == 'p' and link_cap > 0
       and tonumber(redis.call('GET', K[7]) or '0') >= link_cap
@@ -79,28 +125,42 @@ local function push(i, n, now, cap, link_cap, K)
         redis.call('ZADD', K[1], -prio, member)
       end
       queued = queued + 1
+      if aid > 0 then redis.call('SETBIT', K[8], aid, 1) end
     end
+    kept = kept + keep_hint({K[8], K[9]}, aid, hint)
   end
-  return i, queued, filtered, capped, links, cut
+  return i, queued, filtered, capped, links, kept, cut
 end
 """
 
 # KEYS: pending delayed seen_articles seen_hubs run_articles run_seen run_links leased dead
-# ARGV: cap, link_cap, n, n×6 push fields, a, a acks, r, r releases, d, d×3 (key, json,
-# article id). Pushes first, then acks (so a request is acknowledged only with its children
-# queued), then releases (unstarted leases handed back), then dead letters. Returns {queued,
-# filtered, capped, acked, links queued, positions of the links refused by link_cap...}.
+# awaiting hints
+# ARGV: cap, link_cap, n, n×7 push fields, h, h×2 (article id, hint), a, a acks, r, r releases,
+# d, d×3 (key, json, article id).
+# Pushes first, then the hints of dropped requests, then acks (so a request is acknowledged
+# only with its children queued; an acknowledged article's hint goes with it), then releases
+# (unstarted leases handed back), then dead letters. Returns {queued, filtered, capped, acked,
+# links queued, hints kept, positions of the links refused by link_cap...}.
 FLUSH = (
     _PRELUDE
     + """
 local now = now_ms()
 local cap, link_cap = tonumber(ARGV[1]), tonumber(ARGV[2])
-local i, queued, filtered, capped, links, cut = push(4, tonumber(ARGV[3]), now, cap, link_cap,
-  {KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]})
+local H = {KEYS[10], KEYS[11]}
+local i, queued, filtered, capped, links, kept, cut = push(4, tonumber(ARGV[3]), now, cap,
+  link_cap, {KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[10], KEYS[11]})
+local h = tonumber(ARGV[i]); i = i + 1
+for _ = 1, h do
+  kept = kept + keep_hint(H, tonumber(ARGV[i]), ARGV[i + 1]); i = i + 2
+end
 local acked = 0
 local a = tonumber(ARGV[i]); i = i + 1
 for _ = 1, a do
-  acked = acked + redis.call('ZREM', KEYS[8], ARGV[i]); i = i + 1
+  if redis.call('ZREM', KEYS[8], ARGV[i]) == 1 then
+    acked = acked + 1
+    forget_hint(H, ARGV[i])
+  end
+  i = i + 1
 end
 local r = tonumber(ARGV[i]); i = i + 1
 for _ = 1, r do
@@ -116,15 +176,16 @@ for _ = 1, d do
   if aid > 0 then redis.call('SETBIT', KEYS[3], aid, 0) end
   i = i + 3
 end
-local out = {queued, filtered, capped, acked, links}
+local out = {queued, filtered, capped, acked, links, kept}
 for _, position in ipairs(cut) do table.insert(out, position) end
 return out
 """
 )
 
-# KEYS: pending leased delayed fetching
+# KEYS: pending leased delayed fetching awaiting hints
 # ARGV: k, lease_ms, max_fetching, worker id, worker's fetching, stale_ms
-# Returns {now, reaped, member1, member2, ...}: each member is leased until now + lease_ms.
+# Returns {now, reaped, member1, hint1, member2, hint2, ...}: each member is leased until
+# now + lease_ms; its hint is its article's feed hint ('' for none).
 # First returns expired leases (of dead workers) and due retries to the queue. The
 # ``fetching`` hash holds each worker's requests at (or about to be at) the site; their sum,
 # over fresh entries only, stays under max_fetching. The request *rate* is paced at send time
@@ -163,6 +224,7 @@ for _ = 1, k do
   redis.call('ZREM', KEYS[1], head[1])
   redis.call('ZADD', KEYS[2], now + tonumber(ARGV[2]), head[1])
   table.insert(out, head[1])
+  table.insert(out, hint_of({KEYS[5], KEYS[6]}, head[1]))
   granted = granted + 1
 end
 -- What this worker was just granted counts as fetching until it reports again.
@@ -184,8 +246,8 @@ return renewed
 """
 )
 
-# KEYS: run pending delayed seen_articles seen_hubs run_articles run_seen
-# ARGV: run json, cap, n, n×6 push fields. Begins a run and queues its seeds atomically,
+# KEYS: run pending delayed seen_articles seen_hubs run_articles run_seen run_links awaiting
+# hints. ARGV: run json, cap, n, n×7 push fields. Begins a run and queues its seeds atomically,
 # or returns the run already going. Returns {1, run json} or {0, existing run json}. Seeds are
 # never links found on a page (no mode 'p'): no link cap, no run link count.
 BEGIN = (
@@ -193,7 +255,7 @@ BEGIN = (
     + """
 if redis.call('SET', KEYS[1], ARGV[1], 'NX') then
   push(4, tonumber(ARGV[3]), now_ms(), tonumber(ARGV[2]), 0,
-    {KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]})
+    {KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10]})
   return {1, ARGV[1]}
 end
 return {0, redis.call('GET', KEYS[1])}
@@ -201,9 +263,11 @@ return {0, redis.call('GET', KEYS[1])}
 )
 
 # KEYS: run pending leased delayed seen_hubs run_articles run_stats run_seen run_marks marks
-# run_links. ARGV: run id. Ends the run if it is that run and nothing is pending, leased or delayed:
-# drops the run's dedupe state, merges the run's high-water marks into the kept ones (each
-# only ever moves forward) and returns {1, stats...} to the one caller that ended it, else {0}.
+# run_links awaiting hints
+# ARGV: run id. Ends the run if it is that run and nothing is pending, leased or delayed:
+# drops the run's dedupe state (and any feed hint left: nothing is queued to use it), merges
+# the run's high-water marks into the kept ones (each only ever moves forward) and returns
+# {1, stats...} to the one caller that ended it, else {0}.
 FINISH = """
 local raw = redis.call('GET', KEYS[1])
 if not raw or cjson.decode(raw)['id'] ~= ARGV[1] then return {0} end
@@ -217,7 +281,8 @@ for j = 1, #marks, 2 do
   if tonumber(marks[j + 1]) > kept then redis.call('HSET', KEYS[10], marks[j], marks[j + 1]) end
 end
 local stats = redis.call('HGETALL', KEYS[7])
-redis.call('DEL', KEYS[1], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[11])
+redis.call('DEL', KEYS[1], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[11], KEYS[12],
+  KEYS[13])
 table.insert(stats, 1, 1)
 return stats
 """

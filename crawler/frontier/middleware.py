@@ -2,7 +2,9 @@
 
 A thin adapter: the local copy of the seen-articles bitmap is the frontier core's
 (``KnownArticles``), found through ``scheduler.frontier_of``; the rule of what may be dropped
-is ``known.droppable``.
+is ``known.droppable``. What a dropped request carried from a feed (``codec.HINTS_META``) is
+not dropped with it: it goes to the frontier's writes, to be kept by article id while the
+article awaits its fetch.
 """
 
 from __future__ import annotations
@@ -12,8 +14,9 @@ from typing import TYPE_CHECKING, Any, Self
 
 from scrapy import Request
 
-from crawler.frontier.known import KnownArticles, droppable
-from crawler.frontier.scheduler import frontier_of
+from crawler.frontier.codec import take_hints
+from crawler.frontier.known import droppable
+from crawler.frontier.scheduler import Frontier, frontier_of
 
 if TYPE_CHECKING:
     from scrapy import Spider
@@ -31,16 +34,13 @@ class KnownArticlesMiddleware:
     def from_crawler(cls, crawler: Crawler) -> Self:
         return cls(crawler)
 
-    def _known(self) -> KnownArticles | None:
-        frontier = frontier_of(self.crawler)
-        return frontier.known if frontier is not None else None
-
-    def _keep(self, known: KnownArticles | None, output: Any) -> bool:
-        if known is None or not isinstance(output, Request):
+    def _keep(self, frontier: Frontier | None, output: Any) -> bool:
+        if frontier is None or not isinstance(output, Request):
             return True
         article_id = droppable(output)
-        if article_id is None or article_id not in known:
+        if article_id is None or article_id not in frontier.known:
             return True
+        frontier.window.hint(article_id, take_hints(output))
         if self.crawler.stats is not None:
             self.crawler.stats.inc_value("tass/frontier/known_dropped")
         return False
@@ -48,13 +48,13 @@ class KnownArticlesMiddleware:
     def process_spider_output(
         self, response: Response, result: Iterable[Any], spider: Spider | None = None
     ) -> Iterator[Any]:
-        known = self._known()
-        return (output for output in result if self._keep(known, output))
+        frontier = frontier_of(self.crawler)
+        return (output for output in result if self._keep(frontier, output))
 
     async def process_spider_output_async(
         self, response: Response, result: AsyncIterator[Any], spider: Spider | None = None
     ) -> AsyncIterator[Any]:
-        known = self._known()
+        frontier = frontier_of(self.crawler)
         async for output in result:
-            if self._keep(known, output):
+            if self._keep(frontier, output):
                 yield output

@@ -4,11 +4,12 @@ Every operation is one atomic script call (see ``lua``) on an asyncio Redis clie
 worker ever blocks the reactor on Redis and no two workers race between a read and a write.
 
 - ``flush`` queues new requests (deduplicated: article ids in a bitmap kept across runs, hub
-  fingerprints per run), acknowledges finished ones, hands back unstarted leases and records
-  dead letters, in that order and in one call.
+  fingerprints per run), keeps the feed hints they and dropped requests carry, acknowledges
+  finished ones, hands back unstarted leases and records dead letters, in that order and in
+  one call.
 - ``pop`` leases requests, keeping the cluster's requests at the site under
-  ``CRAWL_CONCURRENCY``; it first returns expired leases (of dead workers) and due retries to
-  the queue.
+  ``CRAWL_CONCURRENCY``, each with its article's feed hint; it first returns expired leases
+  (of dead workers) and due retries to the queue.
 - ``take_slot`` paces requests at send time: one slot every ``1/CRAWL_RATE`` seconds (or the
   robots.txt Crawl-delay) for the whole cluster, none during a ``Retry-After`` pause.
 """
@@ -42,6 +43,9 @@ class Push:
     via: str = ""
     """The page (not a listing) the link was found on: it counts against the run's cap of such
     links (``TASS_MAX_RUN_LINKS``). Kept here only, to name the page of a link cut."""
+    hint: bytes = b""
+    """What a feed said of the article (``crawler.pages.hints``), kept by its id while it
+    awaits its fetch, whether or not this request is queued."""
 
     def mode(self) -> str:
         """How the scripts deduplicate it: ``1`` unfiltered, ``r`` a refresh, ``p`` a link
@@ -54,7 +58,15 @@ class Push:
 
     def args(self) -> list[Any]:
         return [self.member, self.priority, self.article_id, self.fingerprint, self.mode(),
-                self.delay_ms]  # fmt: skip
+                self.delay_ms, self.hint]  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class Hint:
+    """The feed hint of a request dropped before the queue (its article already known)."""
+
+    article_id: int
+    hint: bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +99,8 @@ class FlushResult:
     acked: int
     links: int = 0
     """Links found on pages (``Push.via``) among those queued."""
+    hints_kept: int = 0
+    """Feed hints kept (their article awaits its fetch); the others had no use."""
     links_cut: list[Push] = field(default_factory=list)
     """Links found on pages refused because the run's ``TASS_MAX_RUN_LINKS`` was reached."""
 
@@ -96,6 +110,8 @@ class PopResult:
     now_ms: int
     reaped: int
     leases: list[bytes] = field(default_factory=list)
+    hints: list[bytes] = field(default_factory=list)
+    """The feed hint of each lease, in the same order (``b""``: none)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,23 +166,27 @@ class RedisFrontier:
         releases: list[bytes] | None = None,
         dead: list[DeadLetter] | None = None,
         *,
+        hints: list[Hint] | None = None,
         max_articles: int = 0,
         max_links: int = 0,
         now_ms: int = 0,
     ) -> FlushResult:
         releases = releases or []
         dead = dead or []
-        args: list[Any] = [max_articles, max_links, *pushes_args(pushes), len(acks), *acks]
-        args += [len(releases), *releases, len(dead)]
+        hints = hints or []
+        args: list[Any] = [max_articles, max_links, *pushes_args(pushes), len(hints)]
+        for hint in hints:
+            args += [hint.article_id, hint.hint]
+        args += [len(acks), *acks, len(releases), *releases, len(dead)]
         for letter in dead:
             args += [letter.url, letter.record(now_ms), letter.article_id]
         k = self.keys
         keys = [k.pending, k.delayed, k.seen_articles, k.seen_hubs, k.run_articles]
-        keys += [k.run_seen_articles, k.run_links, k.leased, k.dead]
+        keys += [k.run_seen_articles, k.run_links, k.leased, k.dead, k.awaiting_articles, k.hints]
         self.round_trips += 1
-        queued, filtered, capped, acked, links, *cut = await self._flush(keys=keys, args=args)
+        queued, filtered, capped, acked, links, kept, *cut = await self._flush(keys=keys, args=args)
         return FlushResult(
-            int(queued), int(filtered), int(capped), int(acked), int(links),
+            int(queued), int(filtered), int(capped), int(acked), int(links), int(kept),
             [pushes[int(index) - 1] for index in cut],
         )  # fmt: skip
 
@@ -176,10 +196,23 @@ class RedisFrontier:
         keys = self.keys
         self.round_trips += 1
         raw = await self._pop(
-            keys=[keys.pending, keys.leased, keys.delayed, keys.fetching],
+            keys=[
+                keys.pending,
+                keys.leased,
+                keys.delayed,
+                keys.fetching,
+                keys.awaiting_articles,
+                keys.hints,
+            ],
             args=[k, budget.lease_ms, budget.max_fetching, worker, fetching, budget.stale_ms],
         )
-        return PopResult(int(raw[0]), int(raw[1]), [bytes(m) for m in raw[2:]])
+        granted = raw[2:]
+        return PopResult(
+            int(raw[0]),
+            int(raw[1]),
+            [bytes(m) for m in granted[0::2]],
+            [bytes(h) for h in granted[1::2]],
+        )
 
     async def reserve_sends(
         self, budget: Budget, sender: str, k: int, horizon_ms: int = 1000

@@ -1,17 +1,25 @@
-"""The run report: written once, by the worker that ends the run, to ``runs`` and the log."""
+"""The run report: written once, by the worker that ends the run, to ``runs`` and the log.
+
+``drift`` compares the run's extraction figures with the previous runs' (``crawler.drift``);
+each of its ``alarms`` is logged as a warning.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from crawler.drift import DriftConfig, drift_report
 from crawler.mongo import RUNS, MongoConfig
 
 if TYPE_CHECKING:
     from scrapy.settings import BaseSettings
 
     from crawler.frontier.run import Run
+
+logger = logging.getLogger(__name__)
 
 PREFIX = "tass/"
 
@@ -39,17 +47,20 @@ def build_report(run: Run, stats: dict[str, int], ended: datetime) -> dict[str, 
 def _summary(report: dict[str, Any]) -> str:
     c = report["counters"]
     reasons = ", ".join(f"{k}: {v}" for k, v in report["failures_by_reason"].items()) or "none"
+    drift = report.get("drift") or {}
     return (
         f"{c.get('run/articles', 0)} articles, {c.get('run/failures', 0)} failures "
         f"({reasons}), {c.get('frontier/responses', 0)} responses, "
         f"{c.get('frontier/retries', 0)} retries, {c.get('frontier/leases_reaped', 0)} leases "
         f"reaped, in {report['duration_s']:.1f} s "
-        f"({report['rates']['articles_per_s']:.1f} articles/s)"
+        f"({report['rates']['articles_per_s']:.1f} articles/s), "
+        f"{len(drift.get('alarms', []))} drift alarms"
     )
 
 
-def _store(config: MongoConfig, report: dict[str, Any]) -> dict[str, int]:
+def _store(config: MongoConfig, report: dict[str, Any], drift: DriftConfig) -> dict[str, int]:
     with config.open() as db:
+        report["drift"] = drift_report(db, report["_id"], report["counters"], drift)
         rows = db.failures.aggregate(
             [
                 {"$match": {"last_failed_at": {"$gte": report["started_at"]}}},
@@ -63,12 +74,22 @@ def _store(config: MongoConfig, report: dict[str, Any]) -> dict[str, int]:
 
 
 async def write_run_report(
-    settings: BaseSettings, run: Run, stats: dict[str, int], ended: datetime | None = None
+    settings: BaseSettings,
+    run: Run,
+    stats: dict[str, int],
+    ended: datetime | None = None,
+    drift: DriftConfig | None = None,
 ) -> dict[str, Any]:
-    """Build the report, store it in ``runs`` (with failures by reason) and summarise it."""
+    """Build the report, compare its extraction with the previous runs' (``drift``), store it
+    in ``runs`` (with failures by reason) and summarise it."""
     report = build_report(run, stats, ended or datetime.now(UTC))
     report["failures_by_reason"] = await asyncio.to_thread(
-        _store, MongoConfig.from_settings(settings), report
+        _store,
+        MongoConfig.from_settings(settings),
+        report,
+        drift or DriftConfig.from_settings(settings),
     )
+    for alarm in report["drift"]["alarms"]:
+        logger.warning("Drift alarm in run %s: %s", run.id, alarm["message"])
     report["summary"] = _summary(report)
     return report

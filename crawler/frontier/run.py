@@ -101,6 +101,9 @@ class RunCoordinator:
                 k.seen_hubs,
                 k.run_articles,
                 k.run_seen_articles,
+                k.run_links,
+                k.awaiting_articles,
+                k.hints,
             ],
             args=[run.to_json(), max_articles, *pushes_args(seeds)],
         )
@@ -116,6 +119,7 @@ class RunCoordinator:
             keys=[
                 k.run, k.pending, k.leased, k.delayed, k.seen_hubs, k.run_articles,
                 k.run_stats, k.run_seen_articles, k.run_marks, k.marks, k.run_links,
+                k.awaiting_articles, k.hints,
             ],
             args=[run.id],
         )  # fmt: skip

@@ -7,7 +7,9 @@ good (their fingerprints are already "seen"). Here a request is *leased*, not po
   (``window.LeaseWindow``); it never waits on Redis. The request rate is paced later, at
   send time (``politeness``).
 - ``enqueue_request`` encodes the request (``codec``) and hands it to the window's batched
-  writes: children before the acknowledgement of the request that produced them.
+  writes: children before the acknowledgement of the request that produced them. An article
+  request's feed hint is kept in Redis by article id (``codec.HINTS_META``) and comes back on
+  the leased request.
 - A request is acknowledged when the engine is done with it: downloaded, its callback run,
   its items through the pipelines (the store answers only once they are written), its new
   requests enqueued (``internals.on_request_done``). A worker that dies before that never
@@ -36,7 +38,13 @@ from scrapy.utils.defer import deferred_from_coro
 
 from crawler import internals
 from crawler.frontier import signals as frontier_signals
-from crawler.frontier.codec import DELAY_META, decode_request, encode_request, push_for
+from crawler.frontier.codec import (
+    DELAY_META,
+    attach_hints,
+    decode_request,
+    encode_request,
+    push_for,
+)
 from crawler.frontier.config import FrontierConfig
 from crawler.frontier.counters import Counters
 from crawler.frontier.health import RedisHealth, transient
@@ -160,6 +168,7 @@ class TassScheduler:
             letter = DeadLetter("undecodable", member, f"undecodable: {exc}", 1)
             frontier.window.dead(letter, ack=member)
             return None
+        attach_hints(request, frontier.window.hint_of(member))
         frontier.window.started(request, member)
         return request
 
@@ -204,6 +213,12 @@ class TassScheduler:
         if delay:
             logger.info("robots.txt asks for a Crawl-delay of %ss: spacing the cluster", delay)
             self._spawn(self._core().queue.set_min_interval(float(delay)))
+
+    def run_counts(self, counts: dict[str, int]) -> None:
+        """Counters a component adds to the run's (the spider's extraction counts)."""
+        counters = self._core().counters
+        for key, value in counts.items():
+            counters.count(key, value)
 
     def pause_requested(self, seconds: float) -> None:
         logger.warning("The site asked to wait %.1fs: pausing every worker", seconds)
@@ -250,7 +265,9 @@ class TassScheduler:
         return [self.push_for(r) for r in self.run_spider.seed_requests(params)]
 
     async def _report(self, run: Run, stats: dict[str, int]) -> None:
-        report = await write_run_report(self.crawler.settings, run, stats, datetime.now(UTC))
+        report = await write_run_report(
+            self.crawler.settings, run, stats, datetime.now(UTC), self.config.drift
+        )
         logger.info("Run %s is complete: %s", run.id, report["summary"])
         if self.crawler.stats is not None:
             self.crawler.stats.set_value("tass/run/ended_by_this_worker", run.id)
@@ -262,6 +279,7 @@ class TassScheduler:
         connect(self.robots_parsed, signal=signals.robots_parsed)
         connect(self.spider_idle, signal=signals.spider_idle)
         connect(self.pause_requested, signal=frontier_signals.pause_requested)
+        connect(self.run_counts, signal=frontier_signals.run_counts)
 
     def _dead_letter(self, item: PageFailure, request: Any) -> DeadLetter | None:
         if self.spider is None or not isinstance(request, Request):

@@ -6,7 +6,9 @@ flight; the scheduler adapter (``scheduler``) turns them into Scrapy requests an
 - *Fill*: ``want()`` asks the fill loop for leases when fewer than ``prefetch`` are ready; the
   loop leases them from Redis (``RedisFrontier.pop``) and calls ``on_leased`` (the adapter
   wakes the engine). It never blocks the engine: ``take()`` returns None when nothing is ready.
-- *Writes*: pushes, acknowledgements, releases and dead letters go through one batcher
+  A lease's feed hint waits beside it until ``hint_of`` takes it.
+- *Writes*: pushes, feed hints of dropped requests, acknowledgements, releases and dead
+  letters go through one batcher
   (``crawler.batch``, one batch at a time, gathered for ``flush_delay``) into one script call
   (``RedisFrontier.flush``): in arrival order, so a request's children are queued with or
   before its acknowledgement. A failed write is retried with backoff (``crawler.retrying``)
@@ -35,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 from crawler import defaults
 from crawler.batch import Batcher
 from crawler.frontier.health import transient
-from crawler.frontier.queue import DeadLetter, Push
+from crawler.frontier.queue import DeadLetter, Hint, Push
 from crawler.retrying import RetryDeadlineExceeded, retry
 
 if TYPE_CHECKING:
@@ -50,7 +52,8 @@ CUT_PAGES_NAMED = 5
 """Pages named in one log line of links cut at the run's cap (the rest are counted)."""
 
 Write = tuple[str, Any]
-"""``("push", Push)``, ``("ack", member)``, ``("release", member)`` or ``("dead", DeadLetter)``."""
+"""``("push", Push)``, ``("hint", Hint)``, ``("ack", member)``, ``("release", member)`` or
+``("dead", DeadLetter)``."""
 
 
 class LeaseWindow:
@@ -77,6 +80,8 @@ class LeaseWindow:
         self._on_leased = on_leased
         self._max_articles = max_articles
         self.ready: deque[bytes] = deque()
+        self.hints: dict[bytes, bytes] = {}
+        """Feed hints of ready leases, by member, until ``hint_of`` takes them."""
         self.inflight: dict[Hashable, bytes] = {}
         self.writes: Batcher[Write, None] = Batcher(
             self._write, size=None, interval=config.flush_delay, name="frontier-flush"
@@ -103,6 +108,10 @@ class LeaseWindow:
         """The next ready lease, or None."""
         return self.ready.popleft() if self.ready else None
 
+    def hint_of(self, member: bytes) -> bytes:
+        """The feed hint that came with the lease ``member`` (``b""``: none)."""
+        return self.hints.pop(member, b"")
+
     def started(self, key: Hashable, member: bytes) -> None:
         """The lease ``member`` is now the request ``key``, in flight."""
         self.inflight[key] = member
@@ -115,6 +124,11 @@ class LeaseWindow:
 
     def push(self, push: Push) -> None:
         self._submit(("push", push))
+
+    def hint(self, article_id: int, hint: bytes) -> None:
+        """Keep what a feed said of ``article_id``, whose request was dropped as known."""
+        if hint:
+            self._submit(("hint", Hint(article_id, hint)))
 
     def dead(self, letter: DeadLetter, ack: bytes | None = None) -> None:
         """Keep ``letter`` (and acknowledge the lease ``ack`` it replaces, if any)."""
@@ -139,6 +153,7 @@ class LeaseWindow:
         for member in [*self.ready, *self.inflight.values()]:
             self._submit(("release", member))
         self.ready.clear()
+        self.hints.clear()
         self.inflight.clear()
         await self.writes.close()
         for task in self._tasks:
@@ -168,6 +183,7 @@ class LeaseWindow:
             self.health.up()
             self.counters.count("tass/frontier/leases_reaped", result.reaped)
             self.ready.extend(result.leases)
+            self.hints.update((m, h) for m, h in zip(result.leases, result.hints, strict=True) if h)
             if result.leases:
                 self.counters.count("tass/frontier/leased", len(result.leases))
                 self._on_leased()
@@ -192,7 +208,8 @@ class LeaseWindow:
 
     async def _write(self, batch: list[Write]) -> list[BaseException | None]:
         """One script call for a batch of writes, retried until Redis takes it."""
-        parts: dict[str, list[Any]] = {"push": [], "ack": [], "release": [], "dead": []}
+        parts: dict[str, list[Any]] = {"push": [], "hint": [], "ack": [], "release": []}
+        parts["dead"] = []
         for kind, value in batch:
             parts[kind].append(value)
         try:
@@ -202,6 +219,7 @@ class LeaseWindow:
                     parts["ack"],
                     parts["release"],
                     parts["dead"],
+                    hints=parts["hint"],
                     max_articles=self._max_articles(),
                     max_links=self.config.max_run_links,
                     now_ms=int(time.time() * 1000),
@@ -222,6 +240,7 @@ class LeaseWindow:
         self.counters.count("tass/frontier/acked", result.acked)
         self.counters.count("tass/links/queued", result.links)
         self._links_cut(result.links_cut)
+        self.counters.count("tass/frontier/hints_kept", result.hints_kept)
         return [None] * len(batch)
 
     def _links_cut(self, cut: list[Push]) -> None:

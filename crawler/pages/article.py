@@ -1,36 +1,44 @@
 """The article page: one tass.com article response → one ``ArticleItem`` and its links.
 
-A pure function of (url, html): no requests, no settings, no clock. Every field prefers the
-most stable signal and falls back (spec §3.2):
+A pure function of (url, html) and, when a feed named the article, of what the feed said
+(``crawler.pages.hints``): no requests, no settings, no clock. Every field is answered by one or
+more signals, ranked and cross-checked by ``crawler.pages.signals`` (whose table lists them in
+order); this module reads the page's own:
 
 - page check: an empty body → ``empty_body``; no closing ``</html>`` → ``truncated`` (the
   server always sends a complete document, and a body cut off in transit loses its end
   first; JSON-LD sits in the head, so its presence proves nothing about the body). No
-  article root (``.news``, ``#news``, ``.article``, ``.interview``, ``.opinion``) →
-  ``not_an_article``.
-- url/id/section: ``link[rel=canonical]``, then ``og:url``, then JSON-LD ``mainEntityOfPage``
-  when they name the same article id as the requested URL (they give the primary path);
-  otherwise the requested URL. Section is the canonical path's first segment.
-- kind: a photo slider (a ``gallery``/``slider``/``swiper``/``carousel`` container holding
-  images) → ``gallery``; else the root template's class.
-- title: the last JSON-LD ``NewsArticle`` ``headline`` → ``og:title`` minus `` - TASS`` → the
-  root's ``h1`` → ``<title>`` minus the suffix.
-- published_at: JSON-LD ``datePublished`` → the first ``dateformat[time]`` under the root (unix
-  seconds). modified_at: JSON-LD ``dateModified`` only. Both aware, in UTC.
-- lead: the template's lead element (present but empty → None) → ``og:description`` (not for
-  interviews, which have no lead).
-- body: ``p``, ``h2``–``h4`` and ``blockquote`` of ``div.text-content`` in order, skipping
-  "Read also" blocks (any element whose text is "Read also" plus only link texts, or a bare
-  "Read also" label and the link-only elements after it), ads (``Реклама``), captions and
-  credits, share buttons, Angular templates (``{{…}}``) and scripts.
+  article root (``.news``, ``#news``, ``.article``, ``.interview``, ``.opinion`` holding an
+  ``h1`` or ``div.text-content``) → ``not_an_article``.
+- url: ``link[rel=canonical]``, ``og:url``, JSON-LD ``mainEntityOfPage``, when they name the
+  requested article id (they give the primary path); else the requested URL. Section is the
+  canonical path's first segment.
+- kind: a gallery when JSON-LD calls the page an ``ImageGallery``, when the root holds a
+  container of photo slides (``crawler.pages.photos``), or when a slider-classed container
+  (``gallery``, ``slider``, ``swiper``, ``carousel``) holds photos; else the root template.
+- title: JSON-LD ``headline``; ``og:title`` minus `` - TASS``; the root's ``h1``; ``<title>``.
+- published_at: JSON-LD ``datePublished``; ``article:published_time``; the first
+  ``dateformat[time]`` under the root (unix seconds). modified_at: JSON-LD ``dateModified``;
+  ``article:modified_time``. Aware, UTC.
+- lead: the template's lead element (present but empty: the article has none); JSON-LD
+  ``description`` and ``og:description``/``description``/``twitter:description`` when they are
+  not the body's opening (``structure.is_body_opening``).
+- body: ``p``, ``h2``–``h4`` and ``blockquote`` of ``div.text-content`` in order (else of the
+  root's largest run of paragraphs, ``structure.body_container``), skipping "Read also"
+  blocks (any element whose text is "Read also" plus only link texts, or a bare "Read also"
+  label and the link-only elements after it), ads (``Реклама``), photos with their captions and
+  credits, share buttons, Angular templates (``{{…}}``) and scripts. A gallery needs none.
 - dateline: the city that starts the first paragraph (``MOSCOW, October 26. /TASS/.``).
-- tags: ``div.tags__list a.tags__item`` (→ ``.tags__list a`` → ``a.tags__item``).
-- mark: the first element before the headline whose class names a ``mark`` or ``label``
-  (``div.*-header__mark > a.mark``, ``span.tag-label``, ``div.marks > div.marks__item``).
-- images: ``img`` inside ``.news-media``, ``figure`` or a slider; caption and credit from the
-  text around it (the caption element, ``figcaption``, or the ``p`` right after the media
-  block), split at ``©``; the ``alt`` text as the last resort for a caption.
-- related: the links of the "Read also" blocks, canonical, in page order, one per id.
+- tags: ``div.tags__list a.tags__item`` (→ ``.tags__list a`` → ``a.tags__item``); the links to
+  tag and theme pages after the headline (``structure.tags_by_structure``).
+- mark: the label between the header's top and the headline (``structure.mark_by_structure``);
+  an element before the headline classed ``mark``/``label``.
+- images: the article's own photos, with caption and credit (``crawler.pages.photos``); the
+  JSON-LD ``image`` list and ``og:image`` (never the site's logo) when the page shows none.
+- related: the links of the "Read also" blocks, canonical, in page order, one per id; a label
+  inside a link (a "Read also" card) is not part of the title.
+
+Every tree walk is iterative (``crawler.pages.tree``).
 """
 
 from __future__ import annotations
@@ -38,17 +46,40 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from urllib.parse import urljoin
 
 from lxml.html import HtmlElement
 from parsel import Selector
 
 from crawler.items import ArticleItem, ArticleKind, Image, Related
+from crawler.pages import structure
 from crawler.pages.errors import ExtractionError
+from crawler.pages.hints import FeedHints
+from crawler.pages.photos import (
+    AD_LABEL,
+    FURNITURE_CLASS_RE,
+    Photo,
+    PhotoScan,
+    absolute,
+    scan_photos,
+    split_credit,
+)
+from crawler.pages.signals import Answer, Resolved, counts, provenance, resolve
+from crawler.pages.tree import (
+    SKIP_TAGS,
+    anchors,
+    classes,
+    elements,
+    is_element,
+    tag_of,
+    visible_text,
+)
 from crawler.text import clean_text, decode_html, from_unix, parse_iso, strip_title_suffix
 from crawler.urls import SiteUrls
+
+__all__ = ["ArticlePage", "Extraction", "dateline_of", "element_text", "split_credit"]
 
 DATELINE_RE = re.compile(
     r"^(?P<city>[A-Z][A-Z .'\-]*(?: /[^/]+/)?), [A-Z][a-z]+ \d{1,2}\. /TASS/\."
@@ -56,121 +87,34 @@ DATELINE_RE = re.compile(
 READ_ALSO_RE = re.compile(r"^\W*read\s+also[\s:.\-–—]*", re.IGNORECASE)
 _HTML_END_RE = re.compile(r"</html\s*>", re.IGNORECASE)
 _TEMPLATE_RE = re.compile(r"\{\{.*?\}\}")
-_AD_LABEL = "Реклама"
 
 ROOT_SELECTOR = "#news, .news, .article, .interview, .opinion"
 TEMPLATES: tuple[ArticleKind, ...] = ("news", "article", "interview", "opinion")
 LEAD_SELECTOR = ".news-header__lead, .article-lead, .opinion-header__lead, .interview-header__lead"
 BLOCK_TAGS = frozenset({"p", "h2", "h3", "h4", "blockquote"})
-SKIP_TAGS = frozenset(
-    {"script", "style", "noscript", "template", "button", "iframe", "svg", "form", "input"}
-)
-SPACED_TAGS = frozenset(
-    {
-        "br",
-        "p",
-        "div",
-        "li",
-        "ul",
-        "ol",
-        "h1",
-        "h2",
-        "h3",
-        "h4",
-        "h5",
-        "h6",
-        "blockquote",
-        "figure",
-        "figcaption",
-        "section",
-        "article",
-        "aside",
-        "header",
-        "footer",
-        "tr",
-        "td",
-        "th",
-        "table",
-        "dt",
-        "dd",
-        "hr",
-    }
-)
-"""Block-level tags: their edges separate words (``<br>`` too)."""
 FURNITURE_TAGS = frozenset({"figure", "figcaption", "aside", "nav", "img", "picture", "video"})
-_FURNITURE_CLASS_RE = re.compile(
-    r"(?:^|[\s_-])(?:ad|ads|adfox|advert\w*|banner\w*|share\w*|social\w*|caption\w*|"
-    r"copyright|credit\w*|news-media\w*|photo\w*|gallery\w*|slider\w*|subscribe\w*|promo\w*|"
-    r"related\w*|most-read\w*|widget\w*)(?:$|[\s_-])",
+_MEDIA_CLASS_RE = re.compile(
+    r"(?:^|[\s_-])(?:caption\w*|copyright|credit\w*|news-media\w*|photo\w*|gallery\w*|"
+    r"slider\w*|related\w*|most-read\w*)(?:$|[\s_-])",
     re.IGNORECASE,
 )
 _SLIDER_CLASS_RE = re.compile(r"gallery|slider|swiper|carousel|slideshow", re.IGNORECASE)
-_MEDIA_CLASS_RE = re.compile(r"(?:^|\s)news-media(?:\s|$)")
-_CAPTION_CLASS_RE = re.compile(r"media|caption|credit|copyright|photo", re.IGNORECASE)
-_MARK_CLASS_RE = re.compile(r"(?:^|[\s_-])(?:mark|marks|label)(?:$|[\s_-])", re.IGNORECASE)
+_GALLERY_TYPES = frozenset({"ImageGallery", "MediaGallery"})
 
-
-def _elements(found: Any) -> list[HtmlElement]:
-    """The elements of an XPath result (dropping strings, comments and the like)."""
-    if not isinstance(found, list):
-        return []
-    return [e for e in found if isinstance(e, HtmlElement) and isinstance(e.tag, str)]
-
-
-def _classes(el: HtmlElement) -> str:
-    return str(el.get("class") or "")
-
-
-def _has_class(el: HtmlElement, token: str) -> bool:
-    return token in _classes(el).split()
-
-
-def element_text(el: HtmlElement) -> str:
-    """The visible text of ``el``: no scripts/styles/comments, ``<br>`` as a space, clean.
-
-    Walked with a stack of its own, not by recursion: a page may nest thousands deep."""
-    parts: list[str] = []
-    # Elements still to open, and the strings (tails, block edges) between them, last first.
-    todo: list[HtmlElement | str] = [el]
-    while todo:
-        node = todo.pop()
-        if isinstance(node, str):
-            parts.append(node)
-            continue
-        # comments, processing instructions and skipped tags contribute nothing (their tail
-        # is added by the parent)
-        if not isinstance(node.tag, str) or node.tag.lower() in SKIP_TAGS:
-            continue
-        spaced = node.tag.lower() in SPACED_TAGS
-        if spaced:
-            parts.append(" ")
-        if node.text:
-            parts.append(node.text)
-        then: list[HtmlElement | str] = []
-        for child in node:
-            then.append(child)
-            if child.tail:
-                then.append(child.tail)
-        if spaced:
-            then.append(" ")
-        todo.extend(reversed(then))
-    return clean_text("".join(parts))
+element_text = visible_text
+"""The visible text of an element (``crawler.pages.tree.visible_text``)."""
 
 
 def _is_junk(text: str) -> bool:
-    return not text or text.startswith(_AD_LABEL) or bool(_TEMPLATE_RE.search(text))
-
-
-def _anchors(el: HtmlElement) -> list[HtmlElement]:
-    return _elements(el.xpath(".//a[@href]"))
+    return not text or text.startswith(AD_LABEL) or bool(_TEMPLATE_RE.search(text))
 
 
 def _link_only(el: HtmlElement, text: str) -> bool:
     """Whether the text of ``el`` is nothing but its links' texts (and punctuation)."""
-    anchors = _anchors(el)
-    if not anchors:
+    found = anchors(el)
+    if not found:
         return False
-    linked = sum(len(re.sub(r"\W", "", element_text(a))) for a in anchors)
+    linked = sum(len(re.sub(r"\W", "", visible_text(a))) for a in found)
     return len(re.sub(r"\W", "", text)) - linked <= 2
 
 
@@ -184,16 +128,16 @@ def _is_read_also(el: HtmlElement, text: str) -> bool:
 
 def _is_read_also_label(el: HtmlElement, text: str) -> bool:
     match = READ_ALSO_RE.match(text)
-    return match is not None and match.end() == len(text) and not _anchors(el)
+    return match is not None and match.end() == len(text) and not anchors(el)
 
 
 def _is_furniture(el: HtmlElement, text: str) -> bool:
-    tag = str(el.tag).lower()
+    tag = tag_of(el)
     if tag in SKIP_TAGS or tag in FURNITURE_TAGS:
         return True
-    if _FURNITURE_CLASS_RE.search(_classes(el)):
+    if FURNITURE_CLASS_RE.search(classes(el)) or _MEDIA_CLASS_RE.search(classes(el)):
         return True
-    return tag not in BLOCK_TAGS and text.startswith(_AD_LABEL)
+    return tag not in BLOCK_TAGS and text.startswith(AD_LABEL)
 
 
 def _ld_objects(sel: Selector) -> Iterator[dict[str, Any]]:
@@ -214,10 +158,20 @@ def _ld_objects(sel: Selector) -> Iterator[dict[str, Any]]:
                 yield obj
 
 
-def _is_news_article(obj: dict[str, Any]) -> bool:
+def _types(obj: dict[str, Any]) -> set[str]:
     kind = obj.get("@type")
-    kinds = kind if isinstance(kind, list) else [kind]
-    return "NewsArticle" in kinds
+    return {str(k) for k in (kind if isinstance(kind, list) else [kind]) if k}
+
+
+def _urls_of(value: Any) -> list[str]:
+    """Image URLs of a JSON-LD value: a string, an ``ImageObject``, or a list of them."""
+    items = value if isinstance(value, list) else [value]
+    out: list[str] = []
+    for item in items:
+        found = item.get("url") or item.get("contentUrl") if isinstance(item, dict) else item
+        if isinstance(found, str) and found.strip():
+            out.append(found.strip())
+    return out
 
 
 def dateline_of(paragraph: str) -> str | None:
@@ -226,30 +180,34 @@ def dateline_of(paragraph: str) -> str | None:
     return match.group("city") if match else None
 
 
-def _image_src(img: HtmlElement) -> str | None:
-    for attr in ("src", "data-src", "data-lazy-src", "data-original"):
-        value = (img.get(attr) or "").strip()
-        if value and not value.startswith("data:") and "{{" not in value:
-            return value
-    srcset = (img.get("srcset") or img.get("data-srcset") or "").strip()
-    if srcset:
-        return srcset.split(",")[0].split()[0]
-    return None
+def _dateline_end(paragraph: str) -> int:
+    match = DATELINE_RE.match(paragraph)
+    return match.end() if match else 0
 
 
-def split_credit(text: str) -> tuple[str | None, str | None]:
-    """``"A view of Moscow © Ivan Petrov/TASS"`` → (caption, credit); either may be None."""
-    text = clean_text(text)
-    at = text.find("©")
-    if at < 0:
-        return (text or None), None
-    caption = text[:at].strip(" \u00a0-–—|,;")
-    credit = "© " + text[at + 1 :].strip()
-    return (caption or None), (credit if credit != "© " else None)
+@dataclass(frozen=True, slots=True)
+class Extraction:
+    """An article item with the signals behind each of its fields."""
+
+    item: ArticleItem
+    fields: dict[str, Resolved]
+    feeds: tuple[str, ...] = ()
+    """The feeds whose hints it had (``api``, ``rss``)."""
+
+    def counts(self) -> dict[str, int]:
+        """The run's extraction counters for this article (``signals.counts``)."""
+        return counts(self.fields, self.feeds)
+
+
+@dataclass(frozen=True, slots=True)
+class _Body:
+    paragraphs: list[str]
+    related: list[Related]
 
 
 class ArticlePage:
-    """One article page. ``to_item()`` extracts the item; ``links()`` lists URLs to follow."""
+    """One article page. ``extract()`` gives the item and its signals; ``links()`` lists URLs
+    to follow."""
 
     def __init__(
         self, url: str, html: str | bytes, urls: SiteUrls, encoding: str | None = None
@@ -262,7 +220,8 @@ class ArticlePage:
         self._template: ArticleKind | None = None
         self._found = False
         self._ld: dict[str, Any] | bool | None = False
-        self._parsed_body: tuple[list[str], list[Related]] | None = None
+        self._photos: PhotoScan | None = None
+        self._bodies: dict[str, _Body | None] = {}
 
     # -- structure ------------------------------------------------------------------------
     def is_truncated(self) -> bool:
@@ -292,9 +251,9 @@ class ArticlePage:
 
     @staticmethod
     def _template_of(el: HtmlElement) -> ArticleKind | None:
-        classes = _classes(el).split()
+        names = classes(el).split()
         for kind in TEMPLATES:
-            if kind in classes:
+            if kind in names:
                 return kind
         if el.get("id") == "news":
             return "news"
@@ -311,11 +270,16 @@ class ArticlePage:
             raise ExtractionError("not_an_article", "no .news/.article/.interview/.opinion root")
         return found[0]
 
-    # -- fields ---------------------------------------------------------------------------
+    def headline(self) -> HtmlElement | None:
+        found = elements(self.root().xpath(".//h1"))
+        return found[0] if found else None
+
+    # -- the head -------------------------------------------------------------------------
     def _news_article_ld(self) -> dict[str, Any] | None:
-        """The last JSON-LD ``NewsArticle`` of the page (parsed once)."""
+        """The last JSON-LD ``NewsArticle`` (or other article or gallery) of the page."""
         if self._ld is False:
-            found = [obj for obj in _ld_objects(self.sel) if _is_news_article(obj)]
+            kinds = {"NewsArticle", "Article", "ReportageNewsArticle"} | _GALLERY_TYPES
+            found = [obj for obj in _ld_objects(self.sel) if _types(obj) & kinds]
             self._ld = found[-1] if found else None
         return self._ld if isinstance(self._ld, dict) else None
 
@@ -323,8 +287,33 @@ class ArticlePage:
         value = self.sel.xpath(f'//meta[@property="{prop}" or @name="{prop}"]/@content').get()
         return value if value is None else clean_text(value)
 
-    def canonical_url(self) -> str:
-        """The article's canonical URL (see the module docstring for the order)."""
+    def _logos(self) -> set[str]:
+        out: set[str] = set()
+        for obj in _ld_objects(self.sel):
+            out.update(_urls_of(obj.get("logo")))
+            publisher = obj.get("publisher")
+            if isinstance(publisher, dict):
+                out.update(_urls_of(publisher.get("logo")))
+        return out
+
+    def _head_images(self) -> tuple[list[str], list[str]]:
+        """(JSON-LD ``image`` URLs, ``og:image``/``twitter:image`` URLs), logos left out."""
+        logos = {absolute(u, self.url) for u in self._logos()}
+
+        def keep(urls: Iterable[str]) -> list[str]:
+            out: list[str] = []
+            for raw in urls:
+                url = absolute(raw, self.url)
+                if url not in logos and "logo" not in url.lower() and url not in out:
+                    out.append(url)
+            return out
+
+        ld = self._news_article_ld() or {}
+        meta = [m for m in (self._meta("og:image"), self._meta("twitter:image")) if m]
+        return keep(_urls_of(ld.get("image"))), keep(meta)
+
+    # -- url ------------------------------------------------------------------------------
+    def _url_answers(self) -> list[Answer]:
         own = self.urls.canonical(self.url)
         own_id = self.urls.article_id(own) if own else None
         ld = self._news_article_ld() or {}
@@ -332,116 +321,219 @@ class ArticlePage:
         if isinstance(entity, dict):
             entity = entity.get("@id") or entity.get("url")
         candidates = [
-            self.sel.xpath('//link[@rel="canonical"]/@href').get(),
-            self.sel.xpath('//meta[@property="og:url"]/@content').get(),
-            entity if isinstance(entity, str) else None,
+            ("link", self.sel.xpath('//link[@rel="canonical"]/@href').get()),
+            ("meta", self.sel.xpath('//meta[@property="og:url"]/@content').get()),
+            ("ld", entity if isinstance(entity, str) else None),
         ]
-        for raw in candidates:
-            if not raw:
-                continue
-            found = self.urls.canonical(raw, self.url)
-            if found is None:
-                continue
-            found_id = self.urls.article_id(found)
+        out: list[Answer] = []
+        for signal, raw in candidates:
+            found = self.urls.canonical(raw, self.url) if raw else None
+            found_id = self.urls.article_id(found) if found else None
             if found_id is not None and (own_id is None or found_id == own_id):
-                return found
+                out.append(Answer(signal, found))
         if own is not None and own_id is not None:
-            return own
-        raise ExtractionError("not_an_article", f"no article URL for {self.url}")
+            out.append(Answer("request", own))
+        return out
+
+    def canonical_url(self) -> str:
+        """The article's canonical URL (see the module docstring for the order)."""
+        url = resolve("url", self._url_answers()).value
+        if not isinstance(url, str):
+            raise ExtractionError("not_an_article", f"no article URL for {self.url}")
+        return url
+
+    # -- photos and kind ------------------------------------------------------------------
+    def photos(self) -> PhotoScan:
+        if self._photos is None:
+            ld_images, meta_images = self._head_images()
+            self._photos = scan_photos(
+                self.root(),
+                self.url,
+                headline=self.headline(),
+                body=self._text_content(),
+                named=[*ld_images, *meta_images],
+                logos=self._logos(),
+            )
+        return self._photos
+
+    def _kind_answers(self) -> list[Answer]:
+        root = self.root()
+        out: list[Answer] = []
+        ld = self._news_article_ld()
+        if ld is not None and _types(ld) & _GALLERY_TYPES:
+            out.append(Answer("ld", "gallery"))
+        scan = self.photos()
+        if scan.galleries:
+            out.append(Answer("structure", "gallery"))
+        photo_imgs = {p.img for p in scan.photos}
+        for el in root.iter():
+            slider = is_element(el) and _SLIDER_CLASS_RE.search(classes(el))
+            if slider and any(img in photo_imgs for img in el.iter("img")):
+                out.append(Answer("class", "gallery"))
+                break
+        assert self._template is not None
+        out.append(Answer("page", self._template))
+        return out
 
     def kind(self) -> ArticleKind:
-        root = self.root()
-        if self._slider(root) is not None:
-            return "gallery"
-        template = self._template
-        assert template is not None
-        return template
+        value: ArticleKind = resolve("kind", self._kind_answers()).value
+        return value
 
-    @staticmethod
-    def _slider(root: HtmlElement) -> HtmlElement | None:
-        for el in root.iter():
-            if not isinstance(el.tag, str) or not isinstance(el, HtmlElement):
-                continue
-            if _SLIDER_CLASS_RE.search(_classes(el)) and _elements(el.xpath(".//img")):
-                return el
-        return None
+    def _image_answers(self) -> tuple[list[Answer], list[Answer]]:
+        """(images answers, first caption answer)."""
+        photos: list[Photo] = self.photos().photos
+        out: list[Answer] = []
+        if photos:
+            out.append(
+                Answer(
+                    "structure",
+                    [Image(url=p.url, caption=p.caption, credit=p.credit) for p in photos],
+                )
+            )
+        ld_images, meta_images = self._head_images()
+        if ld_images:
+            out.append(Answer("ld", [Image(url=u, caption=None, credit=None) for u in ld_images]))
+        if meta_images:
+            out.append(Answer("meta", [Image(url=meta_images[0], caption=None, credit=None)]))
+        caption = [Answer(photos[0].caption_from, photos[0].caption)] if photos else []
+        return out, [a for a in caption if a.signal]
 
-    def _headline_el(self, root: HtmlElement) -> HtmlElement | None:
-        found = _elements(root.xpath(".//h1"))
-        return found[0] if found else None
+    def images(self) -> list[Image]:
+        value: list[Image] = resolve("images", self._image_answers()[0]).value or []
+        return value
 
-    def title(self) -> str:
-        root = self.root()
+    # -- title, dates, lead ---------------------------------------------------------------
+    def _title_answers(self) -> list[Answer]:
+        out: list[Answer] = []
         ld = self._news_article_ld()
         if ld is not None and isinstance(ld.get("headline"), str):
             title = clean_text(ld["headline"])
             if title:
-                return title
+                out.append(Answer("ld", title))
         og = self._meta("og:title")
         if og and strip_title_suffix(og)[0]:
-            return strip_title_suffix(og)[0]
-        h1 = self._headline_el(root)
-        if h1 is not None and element_text(h1):
-            return element_text(h1)
+            out.append(Answer("meta", strip_title_suffix(og)[0]))
+        h1 = self.headline()
+        if h1 is not None and visible_text(h1):
+            out.append(Answer("page", visible_text(h1)))
         page_title = clean_text(" ".join(self.sel.xpath("//title//text()").getall()))
         if page_title and strip_title_suffix(page_title)[0]:
-            return strip_title_suffix(page_title)[0]
-        raise ExtractionError("missing_field:title", "no JSON-LD headline, og:title, h1 or title")
+            out.append(Answer("head", strip_title_suffix(page_title)[0]))
+        return out
+
+    def title(self) -> str:
+        return self._required_title(resolve("title", self._title_answers()))
+
+    @staticmethod
+    def _required_title(resolved: Resolved) -> str:
+        if not isinstance(resolved.value, str) or not resolved.value:
+            raise ExtractionError(
+                "missing_field:title", "no JSON-LD headline, og:title, feed title, h1 or title"
+            )
+        return resolved.value
+
+    def _published_answers(self) -> list[Answer]:
+        out: list[Answer] = []
+        ld = self._news_article_ld()
+        if ld is not None and (found := parse_iso(ld.get("datePublished"))) is not None:
+            out.append(Answer("ld", found))
+        if (found := parse_iso(self._meta("article:published_time"))) is not None:
+            out.append(Answer("meta", found))
+        for stamp in self.root().xpath(".//dateformat/@time"):
+            if (found := from_unix(str(stamp))) is not None:
+                out.append(Answer("page", found))
+                break
+        return out
 
     def published_at(self) -> datetime | None:
-        root = self.root()
+        value: datetime | None = resolve("published_at", self._published_answers()).value
+        return value
+
+    def _modified_answers(self) -> list[Answer]:
+        out: list[Answer] = []
         ld = self._news_article_ld()
-        if ld is not None:
-            found = parse_iso(ld.get("datePublished"))
-            if found is not None:
-                return found
-        for stamp in root.xpath(".//dateformat/@time"):
-            found = from_unix(str(stamp))
-            if found is not None:
-                return found
-        return None
+        if ld is not None and (found := parse_iso(ld.get("dateModified"))) is not None:
+            out.append(Answer("ld", found))
+        if (found := parse_iso(self._meta("article:modified_time"))) is not None:
+            out.append(Answer("meta", found))
+        return out
 
     def modified_at(self) -> datetime | None:
-        ld = self._news_article_ld()
-        return parse_iso(ld.get("dateModified")) if ld is not None else None
+        value: datetime | None = resolve("modified_at", self._modified_answers()).value
+        return value
+
+    def _lead_element(self) -> HtmlElement | None:
+        found = Selector(root=self.root()).css(LEAD_SELECTOR)
+        node = found[0].root if found else None
+        return node if isinstance(node, HtmlElement) else None
+
+    def _lead_answers(self) -> list[Answer]:
+        out: list[Answer] = []
+        element = self._lead_element()
+        if element is not None:
+            out.append(Answer("page", visible_text(element) or None))
+        body = self._body()
+        paragraphs = body.paragraphs if body is not None else []
+        dateline_end = _dateline_end(paragraphs[0]) if paragraphs else 0
+        ld = self._news_article_ld() or {}
+        described = [("ld", clean_text(ld.get("description")) if ld else "")]
+        described += [
+            ("meta", self._meta(name) or "")
+            for name in ("og:description", "description", "twitter:description")
+        ]
+        for signal, text in described:
+            if text and not structure.is_body_opening(text, paragraphs, dateline_end):
+                out.append(Answer(signal, text))
+        return out
 
     def lead(self) -> str | None:
-        root = self.root()
-        el = Selector(root=root).css(LEAD_SELECTOR)
-        if el:
-            node = el[0].root
-            return (element_text(node) or None) if isinstance(node, HtmlElement) else None
-        if self.kind() == "interview":
-            return None
-        return self._meta("og:description") or None
+        value: str | None = resolve("lead", self._lead_answers()).value
+        return value
 
-    def _text_content(self, root: HtmlElement) -> HtmlElement | None:
-        found = _elements(
-            root.xpath(
-                ".//*[contains(concat(' ', normalize-space(@class), ' '), ' text-content ')]"
-            )
-        )
-        if not found:
-            found = _elements(
-                self.sel.root.xpath(
-                    "//*[contains(concat(' ', normalize-space(@class), ' '), ' text-content ')]"
-                )
-            )
+    # -- body and related -----------------------------------------------------------------
+    def _text_content(self) -> HtmlElement | None:
+        query = "//*[contains(concat(' ', normalize-space(@class), ' '), ' text-content ')]"
+        found = elements(self.root().xpath("." + query)) or elements(self.sel.root.xpath(query))
         return found[0] if found else None
 
-    def _body_and_related(self) -> tuple[list[str], list[Related]]:
-        if self._parsed_body is None:
-            self._parsed_body = self._parse_body()
-        return self._parsed_body
+    def _body(self) -> _Body | None:
+        """The body read from ``div.text-content``, else from the structural container."""
+        page = self._body_from("page")
+        return page if page is not None else self._body_from("structure")
 
-    def _parse_body(self) -> tuple[list[str], list[Related]]:
-        root = self.root()
-        content = self._text_content(root)
+    def _body_from(self, signal: str) -> _Body | None:
+        if signal not in self._bodies:
+            self._bodies[signal] = self._read_body(signal)
+        return self._bodies[signal]
+
+    def _read_body(self, signal: str) -> _Body | None:
+        occupied = self.photos().occupied
+        if signal == "page":
+            content = self._text_content()
+        else:
+            excluded = set(occupied)
+            lead = self._lead_element()
+            if lead is not None:
+                excluded.add(lead)
+            content = structure.body_container(
+                self.root(), self.headline(), excluded, self._is_paragraph
+            )
         if content is None:
-            raise ExtractionError("missing_field:body", "no div.text-content")
-        paragraphs: list[str] = []
-        links: list[HtmlElement] = []
-        self._walk(content, paragraphs, links)
+            return None
+        paragraphs, links = self._walk(content, occupied)
+        if not paragraphs:
+            return None
+        return _Body(paragraphs, self._related(links))
+
+    def _is_paragraph(self, el: HtmlElement, text: str) -> bool:
+        return not (
+            _is_junk(text)
+            or _is_furniture(el, text)
+            or _is_read_also(el, text)
+            or _is_read_also_label(el, text)
+        )
+
+    def _related(self, links: list[HtmlElement]) -> list[Related]:
         related: list[Related] = []
         seen: set[int] = set()
         for a in links:
@@ -449,199 +541,172 @@ class ArticlePage:
             if url is None:
                 continue
             article_id = self.urls.article_id(url)
-            title = element_text(a)
+            text = visible_text(a)
+            match = READ_ALSO_RE.match(text)
+            title = text[match.end() :] if match else text
             if article_id is None or article_id in seen or not title:
                 continue
             seen.add(article_id)
             related.append(Related(id=article_id, url=url, title=title))
-        return paragraphs, related
+        return related
 
-    def _walk(self, el: HtmlElement, out: list[str], links: list[HtmlElement]) -> None:
-        """The blocks under ``el`` in document order, with a stack of its own rather than
-        recursion (a page may nest thousands deep)."""
-        after_label = False
-        # The children still to visit at each depth: a "Read also" label only covers the
-        # siblings after it, so going down or coming back up forgets it.
-        levels: list[Iterator[Any]] = [iter(el)]
-        while levels:
-            child = next(levels[-1], None)
+    @staticmethod
+    def _walk(
+        content: HtmlElement, occupied: frozenset[HtmlElement]
+    ) -> tuple[list[str], list[HtmlElement]]:
+        """Paragraph texts and "Read also" links of ``content``, in order (no recursion: a
+        stack of sibling iterators, each with its own "after a Read also label" state)."""
+        out: list[str] = []
+        links: list[HtmlElement] = []
+        stack: list[tuple[Iterator[Any], list[bool]]] = [(iter(content), [False])]
+        while stack:
+            children, after_label = stack[-1]
+            child = next(children, None)
             if child is None:
-                levels.pop()
-                after_label = False
+                stack.pop()
                 continue
-            if not isinstance(child.tag, str) or not isinstance(child, HtmlElement):
+            if not is_element(child) or child in occupied:
                 continue
-            text = element_text(child)
+            text = visible_text(child)
             if _is_read_also(child, text):
-                links.extend(_anchors(child))
-                after_label = False
+                links.extend(anchors(child))
+                after_label[0] = False
                 continue
             if _is_read_also_label(child, text):
-                after_label = True
+                after_label[0] = True
                 continue
-            if after_label and _link_only(child, text):
-                links.extend(_anchors(child))
+            if after_label[0] and _link_only(child, text):
+                links.extend(anchors(child))
                 continue
-            after_label = False
+            after_label[0] = False
             if _is_furniture(child, text):
                 continue
-            if child.tag.lower() in BLOCK_TAGS:
+            if tag_of(child) in BLOCK_TAGS:
                 if not _is_junk(text):
                     out.append(text)
                 continue
-            levels.append(iter(child))
+            stack.append((iter(child), [False]))
+        return out, links
 
     def body(self) -> str:
-        paragraphs, _related = self._body_and_related()
-        if not paragraphs:
-            raise ExtractionError("missing_field:body", "div.text-content holds no paragraphs")
-        return "\n\n".join(paragraphs)
+        body = self._body()
+        return "\n\n".join(body.paragraphs) if body is not None else ""
 
     def related(self) -> list[Related]:
-        return self._body_and_related()[1]
+        body = self._body()
+        return body.related if body is not None else []
 
-    def tags(self) -> list[str]:
+    # -- tags and mark --------------------------------------------------------------------
+    def _tag_answers(self) -> list[Answer]:
+        out: list[Answer] = []
         for query in ("div.tags__list a.tags__item", ".tags__list a", "a.tags__item"):
-            found = [clean_text(t) for t in self._tag_anchors(query).xpath("string()").getall()]
+            found = [clean_text(t) for t in self.sel.css(query).xpath("string()").getall()]
             found = [t for t in found if t]
             if found:
-                return found
-        return []
+                out.append(Answer("page", found))
+                break
+        by_structure = structure.tags_by_structure(
+            self.root(), self.headline(), self._text_content(), self.urls, self.url
+        )
+        if by_structure:
+            out.append(Answer("structure", by_structure))
+        return out
 
-    def _tag_anchors(self, query: str) -> Any:
-        return self.sel.css(query)
+    def tags(self) -> list[str]:
+        value: list[str] = resolve("tags", self._tag_answers()).value or []
+        return value
+
+    def _mark_answers(self) -> list[Answer]:
+        root, headline = self.root(), self.headline()
+        out: list[Answer] = []
+        found = structure.mark_by_structure(root, headline, self.urls, self.url)
+        if found:
+            out.append(Answer("structure", found))
+        guessed = structure.mark_by_class(root, headline)
+        if guessed:
+            out.append(Answer("class", guessed))
+        return out
 
     def mark(self) -> str | None:
-        root = self.root()
-        headline = self._headline_el(root)
-        if headline is None:
-            return None
-        for el in root.iter():
-            if el is headline:
-                break
-            if not isinstance(el.tag, str) or not isinstance(el, HtmlElement):
-                continue
-            if _MARK_CLASS_RE.search(_classes(el)):
-                text = element_text(el)
-                if text and len(text) <= 120:
-                    return text
-        return None
-
-    def _mark_links(self) -> list[str]:
-        """Hrefs of links in (or being) a mark element above the headline."""
-        root = self.root()
-        headline = self._headline_el(root)
-        out: list[str] = []
-        for el in root.iter():
-            if el is headline:
-                break
-            if not isinstance(el, HtmlElement) or el.tag != "a":
-                continue
-            parent = el.getparent()
-            classes = _classes(el) + " " + (_classes(parent) if parent is not None else "")
-            if _MARK_CLASS_RE.search(classes):
-                out.append(str(el.get("href") or ""))
-        return out
-
-    def images(self) -> list[Image]:
-        root = self.root()
-        content = self._text_content(root)
-        out: list[Image] = []
-        seen: set[str] = set()
-        for img in _elements(root.xpath(".//img")):
-            if content is not None and _inside(img, content):
-                continue
-            container = self._media_container(img, root)
-            if container is None:
-                continue
-            src = _image_src(img)
-            if src is None:
-                continue
-            url = "https:" + src if src.startswith("//") else urljoin(self.url, src)
-            if url in seen:
-                continue
-            seen.add(url)
-            caption, credit = self._caption(img, container)
-            out.append(Image(url=url, caption=caption, credit=credit))
-        return out
-
-    @staticmethod
-    def _media_container(img: HtmlElement, root: HtmlElement) -> HtmlElement | None:
-        for el in img.iterancestors():
-            if el is root:
-                return None
-            classes = _classes(el)
-            if (
-                el.tag == "figure"
-                or _MEDIA_CLASS_RE.search(classes)
-                or _SLIDER_CLASS_RE.search(classes)
-            ):
-                return el
-        return None
-
-    @staticmethod
-    def _caption(img: HtmlElement, container: HtmlElement) -> tuple[str | None, str | None]:
-        text = element_text(container)
-        if not text:
-            sibling = container.getnext()
-            while sibling is not None and not isinstance(sibling.tag, str):
-                sibling = sibling.getnext()
-            if isinstance(sibling, HtmlElement):
-                sibling_text = element_text(sibling)
-                if (
-                    sibling.tag == "figcaption"
-                    or _CAPTION_CLASS_RE.search(_classes(sibling))
-                    or ("©" in sibling_text and len(sibling_text) < 400)
-                ) and "text-content" not in _classes(sibling):
-                    text = sibling_text
-        caption, credit = split_credit(text)
-        if caption is None:
-            alt = clean_text(str(img.get("alt") or img.get("title") or ""))
-            alt_caption, alt_credit = split_credit(alt)
-            caption = alt_caption
-            credit = credit or alt_credit
-        return caption, credit
+        value: str | None = resolve("mark", self._mark_answers()).value
+        return value
 
     # -- the item -------------------------------------------------------------------------
-    def to_item(self) -> ArticleItem:
-        """The article item; raises ``ExtractionError`` when the page cannot give one."""
+    def extract(self, hints: FeedHints | None = None) -> Extraction:
+        """The article item and its signals; ``hints`` are what feeds said of the article.
+        Raises ``ExtractionError`` when the page cannot give an article."""
+        hints = hints or FeedHints.none()
         self.root()
-        url = self.canonical_url()
+        fields: dict[str, Resolved] = {"url": resolve("url", self._url_answers())}
+        url = fields["url"].value
+        if not isinstance(url, str):
+            raise ExtractionError("not_an_article", f"no article URL for {self.url}")
         article_id = self.urls.article_id(url)
         section = self.urls.section_of(url)
         assert article_id is not None and section is not None
-        paragraphs, related = self._body_and_related()
-        if not paragraphs:
-            raise ExtractionError("missing_field:body", "div.text-content holds no paragraphs")
-        return ArticleItem(
+        fields["kind"] = resolve("kind", self._kind_answers())
+        fields["title"] = resolve("title", [*self._title_answers(), *hints.title()])
+        fields["lead"] = resolve("lead", [*self._lead_answers(), *hints.lead()])
+        fields.update(self._body_fields(fields["kind"].value))
+        published = [*self._published_answers(), *hints.published_at()]
+        fields["published_at"] = resolve("published_at", published)
+        fields["modified_at"] = resolve("modified_at", self._modified_answers())
+        fields["tags"] = resolve("tags", self._tag_answers())
+        fields["mark"] = resolve("mark", [*self._mark_answers(), *hints.mark()])
+        images, caption = self._image_answers()
+        fields["images"] = resolve("images", [*images, *hints.images()])
+        fields["caption"] = resolve("caption", caption)
+        item = ArticleItem(
             id=article_id,
             url=url,
             section=section,
-            kind=self.kind(),
-            title=self.title(),
-            lead=self.lead(),
-            body="\n\n".join(paragraphs),
-            dateline=dateline_of(paragraphs[0]),
-            published_at=self.published_at(),
-            modified_at=self.modified_at(),
-            tags=self.tags(),
-            mark=self.mark(),
-            images=self.images(),
-            related=related,
+            kind=fields["kind"].value,
+            title=self._required_title(fields["title"]),
+            lead=fields["lead"].value,
+            body="\n\n".join(fields["body"].value or []),
+            dateline=fields["dateline"].value,
+            published_at=fields["published_at"].value,
+            modified_at=fields["modified_at"].value,
+            tags=fields["tags"].value or [],
+            mark=fields["mark"].value,
+            images=fields["images"].value or [],
+            related=fields["related"].value or [],
+            extracted=provenance(fields),
         )
+        return Extraction(item, fields, tuple(hints.feeds()))
+
+    def _body_fields(self, kind: str) -> dict[str, Resolved]:
+        """Body, dateline and related, from the one body the page has. A gallery may have
+        none (its slides are its content); any other kind without one is a failure."""
+        answers: dict[str, list[Answer]] = {"body": [], "dateline": [], "related": []}
+        for signal in ("page", "structure"):
+            body = self._body_from(signal)
+            if body is None:
+                continue
+            answers["body"].append(Answer(signal, body.paragraphs))
+            dateline = dateline_of(body.paragraphs[0])
+            if dateline:
+                answers["dateline"].append(Answer(signal, dateline))
+            if body.related:
+                answers["related"].append(Answer(signal, body.related))
+            break  # the structural body is read only where the page's own is missing
+        if not answers["body"] and kind != "gallery":
+            where = "div.text-content" if self._text_content() is not None else "the page"
+            raise ExtractionError("missing_field:body", f"{where} holds no paragraphs")
+        return {name: resolve(name, found) for name, found in answers.items()}
+
+    def to_item(self) -> ArticleItem:
+        """The article item from the page alone; raises ``ExtractionError`` when the page
+        cannot give one."""
+        return self.extract().item
 
     def links(self) -> list[str]:
-        """Canonical URLs to follow: Read-also targets, tags, the mark, links in the article."""
+        """Canonical URLs to follow: Read-also targets, tags, links in the article."""
         root = self.root()
-        raw: list[str] = [r["url"] for r in self._body_and_related()[1]]
+        raw: list[str] = [r["url"] for r in self.related()]
         raw += self.sel.css("div.tags__list a::attr(href), a.tags__item::attr(href)").getall()
-        raw += self._mark_links()
-        raw += [str(a.get("href")) for a in _anchors(root)]
+        raw += [str(a.get("href")) for a in anchors(root)]
         return _dedupe_follow(self.urls, raw, self.url)
-
-
-def _inside(el: HtmlElement, ancestor: HtmlElement) -> bool:
-    return any(parent is ancestor for parent in el.iterancestors())
 
 
 FOLLOW_KINDS = frozenset({"article", "section", "theme_or_tag"})

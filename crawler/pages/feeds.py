@@ -10,10 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from email.utils import parsedate_to_datetime
+from typing import Any
 
 from lxml import etree
 
 from crawler.pages.errors import ExtractionError
+from crawler.pages.hints import rss_hint
 from crawler.text import clean_text, parse_iso, site_time
 from crawler.urls import SiteUrls
 
@@ -25,6 +27,19 @@ class FeedEntry:
     url: str
     title: str
     published: datetime | None
+    description: str | None = None
+    """The item's ``description`` (the lead; ``""``: none), None when it has none at all."""
+    category: str | None = None
+    """The item's first ``category``, if any."""
+
+    def hint(self) -> dict[str, Any]:
+        """What this item says of its article (``crawler.pages.hints``)."""
+        return rss_hint(
+            title=self.title,
+            description=self.description,
+            category=self.category,
+            date=self.published,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +131,8 @@ class RssPage:
                     url=url,
                     title=_child_text(item, "title") or "",
                     published=parse_rfc822(_child_text(item, "pubDate")),
+                    description=_child_text(item, "description"),
+                    category=_child_text(item, "category"),
                 )
             )
         return out

@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from crawler.pages.errors import ExtractionError
+from crawler.pages.hints import api_hint
 from crawler.text import clean_text, from_unix
 from crawler.urls import SiteUrls
 
@@ -31,6 +32,18 @@ class ListingEntry:
     date: datetime
     """Publication time, aware, UTC."""
     title: str
+    lead: str | None = None
+    """``lead`` as given (``""``: the article has none); None when the item has no string."""
+    mark: str | None = None
+    """``mark`` as given (``""``: none); None when the item has no string."""
+    image: str | None = None
+    """``image``: a small copy of the lead photo, or None (most items)."""
+
+    def hint(self) -> dict[str, Any]:
+        """What this item says of its article (``crawler.pages.hints``)."""
+        return api_hint(
+            title=self.title, lead=self.lead, mark=self.mark, date=self.date, image=self.image
+        )
 
 
 def listing_request_body(
@@ -96,12 +109,15 @@ class ListingPage:
         url = self.urls.canonical(link)
         if url is None or self.urls.article_id(url) is None:
             return None
-        title = raw.get("title")
+        title, lead, mark, image = (raw.get(k) for k in ("title", "lead", "mark", "image"))
         return ListingEntry(
             id=article_id,
             url=url,
             date=date,
             title=clean_text(title) if isinstance(title, str) else "",
+            lead=clean_text(lead) if isinstance(lead, str) else None,
+            mark=clean_text(mark) if isinstance(mark, str) else None,
+            image=image.strip() or None if isinstance(image, str) else None,
         )
 
 

@@ -24,7 +24,11 @@ another host never gets here (``crawler.offsite``). An exception nobody expected
 response is handled becomes that URL's failure too (``handling_failed``, called by
 ``crawler.spiders.unexpected``).
 
-Fields are extracted by the page objects in ``crawler.pages``; whether this worker seeds a run,
+Fields are extracted by the page objects in ``crawler.pages``; an article request made from a
+listing API item or an RSS item carries what that item said of the article
+(``codec.HINTS_META``: kept by the frontier by article id, handed back with the lease), and
+``parse_article`` weighs it against the page's own signals. The extraction counts of every
+article go to the run's counters (the ``run_counts`` signal). Whether this worker seeds a run,
 when the crawl is over and which parameters a run has is decided by
 ``crawler.frontier.lifecycle`` (the spider implements its ``RunSpider`` protocol). The spider
 touches neither Redis nor MongoDB.
@@ -45,13 +49,15 @@ from scrapy.http import JsonRequest, Response, TextResponse
 from scrapy.spidermiddlewares.httperror import HttpError
 
 from crawler import defaults
-from crawler.frontier.codec import VIA_META
+from crawler.frontier import signals as frontier_signals
+from crawler.frontier.codec import HINTS_META, VIA_META
 from crawler.frontier.lifecycle import RunScope
 from crawler.items import ArticleItem, PageFailure
 from crawler.offsite import OffsiteRequest, asked_url
 from crawler.pages import (
     ArticlePage,
     ExtractionError,
+    FeedHints,
     HubPage,
     ListingPage,
     RssPage,
@@ -158,10 +164,16 @@ class TassSpider(Spider):
         )
 
     def article_request(
-        self, url: str, params: CrawlParams, *, refresh: bool = False
+        self,
+        url: str,
+        params: CrawlParams,
+        *,
+        refresh: bool = False,
+        hints: dict[str, Any] | None = None,
     ) -> Request | None:
         """A request for an article URL in the run's scope, or None (out of scope). A refresh
-        fetches an article again (recent, or changed) even if an earlier run fetched it."""
+        fetches an article again (recent, or changed) even if an earlier run fetched it;
+        ``hints`` are what a feed item said of the article."""
         article_id = self.urls.article_id(url)
         if article_id is None:
             return None
@@ -169,12 +181,15 @@ class TassSpider(Spider):
         if not params.in_scope(section):
             self._stat("tass/skipped/out_of_sections")
             return None
+        meta: dict[str, Any] = {"kind": "article", "article_id": article_id, "refresh": refresh}
+        if hints:
+            meta[HINTS_META] = hints
         return Request(
             url,
             callback=self.parse_article,
             errback=self.on_error,
             priority=PRIORITY["article"],
-            meta={"kind": "article", "article_id": article_id, "refresh": refresh},
+            meta=meta,
         )
 
     def listing_request(
@@ -281,7 +296,9 @@ class TassSpider(Spider):
                 continue
             refresh = recheck_after is not None and entry.date >= recheck_after
             if refresh or floor is None or entry.date >= floor:
-                request = self.article_request(entry.url, params, refresh=refresh)
+                request = self.article_request(
+                    entry.url, params, refresh=refresh, hints=entry.hint()
+                )
                 if request is not None:
                     yield request
         complete = not page.entries or (
@@ -305,7 +322,13 @@ class TassSpider(Spider):
         except ExtractionError as exc:
             yield self.failure(response.url, exc.reason, exc.detail, response.status)
             return
-        yield from self.follow_links((e.url for e in entries), run.params)
+        for entry in entries:
+            if self.urls.url_kind(entry.url) == "article":
+                request = self.article_request(entry.url, run.params, hints=entry.hint())
+                if request is not None:
+                    yield request
+            else:
+                yield from self.follow_links([entry.url], run.params)
 
     def parse_sitemaps(self, response: Response) -> Iterator[Request | PageFailure]:
         try:
@@ -349,12 +372,17 @@ class TassSpider(Spider):
             detail = f"redirected to {response.url}"
             yield self.failure(url, "redirected_away", detail, response.status)
             return
+        hints = FeedHints.from_value(response.meta.get(HINTS_META))
         try:
             page = ArticlePage(url, response.text, self.urls)
-            item = page.to_item()
+            extraction = page.extract(hints)
         except ExtractionError as exc:
             yield self.failure(url, exc.reason, exc.detail, response.status)
             return
+        item = extraction.item
+        self.crawler.signals.send_catch_log(
+            signal=frontier_signals.run_counts, counts=extraction.counts()
+        )
         yield item
         # Links of an article inside the window are followed; older articles reached through
         # "Read also" are stored but do not spread further, so a nightly run stays bounded.

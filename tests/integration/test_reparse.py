@@ -31,17 +31,17 @@ pytestmark = pytest.mark.slow
 PATCH = """
 
 # --- A deliberate change to the page object (tests/integration/test_reparse.py) ------------
-_to_item_before_the_change = ArticlePage.to_item
+_extract_before_the_change = ArticlePage.extract
 
 
-def _to_item_with_capital_interview_titles(self):  # type: ignore[no-untyped-def]
-    item = _to_item_before_the_change(self)
-    if item.kind == "interview":
-        item.title = item.title.upper()
-    return item
+def _extract_with_capital_interview_titles(self, hints=None):  # type: ignore[no-untyped-def]
+    extraction = _extract_before_the_change(self, hints)
+    if extraction.item.kind == "interview":
+        extraction.item.title = extraction.item.title.upper()
+    return extraction
 
 
-ArticlePage.to_item = _to_item_with_capital_interview_titles  # type: ignore[method-assign]
+ArticlePage.extract = _extract_with_capital_interview_titles  # type: ignore[method-assign]
 """
 
 BOOKKEEPING = ("extractor", "reextracted_at")

@@ -120,6 +120,7 @@ def test_document_shape(mongo_uri, mongo_db_name, mongo_db) -> None:
         images=[{"url": "https://cdn-media.tass.ru/1.jpg", "caption": "c", "credit": "© TASS"}],
         related=[{"id": 2150011, "url": "https://tass.com/world/2150011", "title": "t"}],
         mark="SPIEF-2025",
+        extracted={"title": "ld", "mark": "api", "lead": "page"},
     )
 
     async def body():
@@ -131,10 +132,11 @@ def test_document_shape(mongo_uri, mongo_db_name, mongo_db) -> None:
     doc = mongo_db.articles.find_one({"_id": 2150013})
     assert set(doc) == {
         "_id", "url", "section", "kind", "title", "lead", "body", "dateline", "published_at",
-        "modified_at", "tags", "mark", "images", "related", "content_hash", "minhash",
-        "minhash_bands", "duplicate_of", "revision", "extractor", "first_seen_at",
+        "modified_at", "tags", "mark", "images", "related", "extracted", "content_hash",
+        "minhash", "minhash_bands", "duplicate_of", "revision", "extractor", "first_seen_at",
         "last_seen_at",
     }  # fmt: skip
+    assert doc["extracted"] == {"title": "ld", "mark": "api", "lead": "page"}
     assert doc["revision"] == 1 and doc["duplicate_of"] is None
     # The fixture's client is not tz-aware: BSON datetimes are UTC instants.
     assert doc["published_at"].replace(tzinfo=UTC) == item.published_at

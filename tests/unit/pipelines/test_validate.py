@@ -75,6 +75,22 @@ def test_min_body_setting_and_gallery_exception() -> None:
         _validate(short, TASS_VALIDATE_MIN_BODY=-1)
 
 
+def test_validation_follows_the_kind() -> None:
+    """A gallery is its slides (a body is optional, however short); a news item needs text."""
+    slide = {"url": "https://cdn-media.tass.ru/1.jpg", "caption": None, "credit": "© TASS"}
+    with_intro = article(2150013, kind="gallery", body="Short intro.", images=[slide])
+    assert isinstance(_validate(with_intro)[0], ArticleItem)
+    bare = {"url": "https://cdn-media.tass.ru/2.jpg", "caption": None, "credit": None}
+    result, stats = _validate(article(2150013, kind="gallery", body="", images=[bare]))
+    assert isinstance(result, PageFailure) and result.reason == "invalid:images"
+    assert stats.get_value("tass/validate/invalid/images") == 1
+    result, _ = _validate(article(2150013, kind="gallery", body="", images=[]))
+    assert isinstance(result, PageFailure) and result.reason == "invalid:images"
+    news = article(2150013, kind="news", body="", images=[slide])
+    result, _ = _validate(news)
+    assert isinstance(result, PageFailure) and result.reason == "invalid:body"
+
+
 def test_modified_at_repaired_not_rejected() -> None:
     published = datetime(2026, 10, 7, 9, 0, tzinfo=UTC)
     early = article(2150013, published_at=published, modified_at=published - timedelta(hours=2))

@@ -1,0 +1,166 @@
+"""Walking an lxml tree without recursion: visible text, text pieces, elements in order.
+
+Every walker here keeps its own stack, so a page nested thousands of levels deep costs time in
+proportion to its size and never raises ``RecursionError``. The page objects (``article``,
+``photos``, ``structure``) read the tree only through these helpers and lxml's own iterators
+(``iter``, ``iterancestors``, ``itersiblings``), which are iterative too.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+from lxml.html import HtmlElement
+
+from crawler.text import clean_text
+
+SKIP_TAGS = frozenset(
+    {"script", "style", "noscript", "template", "button", "iframe", "svg", "form", "input"}
+)
+"""Elements whose content is never text of the page (their tail is)."""
+
+SPACED_TAGS = frozenset(
+    {
+        "br",
+        "p",
+        "div",
+        "li",
+        "ul",
+        "ol",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "blockquote",
+        "figure",
+        "figcaption",
+        "section",
+        "article",
+        "aside",
+        "header",
+        "footer",
+        "tr",
+        "td",
+        "th",
+        "table",
+        "dt",
+        "dd",
+        "hr",
+        "picture",
+    }
+)
+"""Block-level tags: their edges separate words (``<br>`` too)."""
+
+_PIECE_BREAK = "\n"
+
+
+def elements(found: Any) -> list[HtmlElement]:
+    """The elements of an XPath result (dropping strings, comments and the like)."""
+    if not isinstance(found, list):
+        return []
+    return [e for e in found if is_element(e)]
+
+
+def is_element(node: Any) -> bool:
+    """An element (not a comment, processing instruction or entity)."""
+    return isinstance(node, HtmlElement) and isinstance(node.tag, str)
+
+
+def tag_of(node: Any) -> str:
+    """The lower-case tag name, or ``""`` for comments and the like."""
+    tag = getattr(node, "tag", None)
+    return tag.lower() if isinstance(tag, str) else ""
+
+
+def classes(el: HtmlElement) -> str:
+    return str(el.get("class") or "")
+
+
+def has_class(el: HtmlElement, token: str) -> bool:
+    return token in classes(el).split()
+
+
+def _joined(el: HtmlElement, block_break: str) -> str:
+    """The raw visible text of ``el``: block edges become ``block_break``."""
+    parts: list[str] = []
+    # (node, closing): an element is visited once on the way in and once on the way out.
+    stack: list[tuple[Any, bool]] = [(el, False)]
+    while stack:
+        node, closing = stack.pop()
+        tag = tag_of(node)
+        if closing:
+            if tag in SPACED_TAGS:
+                parts.append(block_break)
+            if node is not el and node.tail:
+                parts.append(node.tail)
+            continue
+        if not tag or tag in SKIP_TAGS:
+            # Comments, processing instructions and skipped elements: only their tail counts.
+            if node is not el and node.tail:
+                parts.append(node.tail)
+            continue
+        if tag in SPACED_TAGS:
+            parts.append(block_break)
+        if node.text:
+            parts.append(node.text)
+        stack.append((node, True))
+        stack.extend((child, False) for child in reversed(node))
+    return "".join(parts)
+
+
+def visible_text(el: HtmlElement) -> str:
+    """The visible text of ``el``: no scripts/styles/comments, ``<br>`` as a space, clean."""
+    return clean_text(_joined(el, " "))
+
+
+def text_pieces(el: HtmlElement) -> list[str]:
+    """The visible text of ``el`` cut at block edges and ``<br>``: ``"caption<br>© credit"``
+    and ``<p>caption</p><p>© credit</p>`` give two pieces, inline markup none."""
+    raw = _joined(el, _PIECE_BREAK)
+    return [piece for piece in (clean_text(p) for p in raw.split(_PIECE_BREAK)) if piece]
+
+
+def own_text(el: HtmlElement) -> str:
+    """The text directly inside ``el`` (its ``text`` and its children's tails), clean."""
+    parts = [el.text or ""]
+    parts += [child.tail or "" for child in el]
+    return clean_text(" ".join(parts))
+
+
+def inside(el: HtmlElement, ancestor: HtmlElement) -> bool:
+    return any(parent is ancestor for parent in el.iterancestors())
+
+
+def ancestors_until(el: HtmlElement, stop: HtmlElement | None) -> Iterator[HtmlElement]:
+    """The ancestors of ``el``, nearest first, up to (not including) ``stop``."""
+    for parent in el.iterancestors():
+        if parent is stop:
+            return
+        yield parent
+
+
+def anchors(el: HtmlElement) -> list[HtmlElement]:
+    return elements(el.xpath(".//a[@href]"))
+
+
+def before(mark: HtmlElement, scope: HtmlElement) -> Iterator[HtmlElement]:
+    """The elements of ``scope`` that come before ``mark`` in document order and do not contain
+    it, nearest first."""
+    ordered: list[HtmlElement] = []
+    for node in scope.iter():
+        if node is mark:
+            break
+        if is_element(node) and node is not scope:
+            ordered.append(node)
+    containing = set(mark.iterancestors())
+    for node in reversed(ordered):
+        if node not in containing:
+            yield node
+
+
+def words(text: str) -> int:
+    return len(re.findall(r"\w+", text))

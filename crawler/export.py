@@ -6,14 +6,16 @@ near-duplicate signatures (``minhash``, ``minhash_bands``):
 
 ``id, url, section, kind, title, lead, body, dateline, published_at, modified_at, tags, mark,
 images, related, duplicate_of, content_hash, revision, extractor, first_seen_at,
-last_seen_at, reextracted_at``
+last_seen_at, reextracted_at, extracted``
 
 - JSON Lines: one object per article, keys in that order, times as ISO 8601 UTC strings with
   milliseconds (``2026-10-07T09:30:00.000Z``), missing values ``null``.
-- CSV: a header row, then one row per article; lists (``tags``, ``images``, ``related``) as
-  their JSON text; times as in JSON; missing values empty.
+- CSV: a header row, then one row per article; lists (``tags``, ``images``, ``related``) and
+  the provenance (``extracted``, an object) as their JSON text; times as in JSON; missing
+  values empty.
 - Parquet (pyarrow, the ``export`` extra): typed columns (``PARQUET_SCHEMA``): int64 ids,
-  UTC millisecond timestamps, lists of strings and of structs; written in row groups of
+  UTC millisecond timestamps, lists of strings and of structs, ``extracted`` as a
+  map<string, string>; written in row groups of
   ``ROW_GROUP`` rows.
 - WARC 1.1 (warcio, the ``export`` extra; gzip per record): a ``warcinfo`` record, then one
   ``response`` record per stored version (each ``pages`` document): the page's final URL,
@@ -62,6 +64,7 @@ COLUMNS = (
     "first_seen_at",
     "last_seen_at",
     "reextracted_at",
+    "extracted",
 )
 """The exported fields, in their stable order."""
 
@@ -69,6 +72,8 @@ TIMES = frozenset(
     {"published_at", "modified_at", "first_seen_at", "last_seen_at", "reextracted_at"}
 )
 LISTS = frozenset({"tags", "images", "related"})
+JSON_CELLS = LISTS | {"extracted"}
+"""The columns a CSV cell holds as JSON text."""
 FORMATS = ("jsonl", "csv", "parquet", "warc")
 BINARY = frozenset({"parquet", "warc"})
 ROW_GROUP = 5000
@@ -131,7 +136,7 @@ class CsvWriter:
     def _cell(name: str, value: Any) -> Any:
         if value is None:
             return ""
-        if name in LISTS:
+        if name in JSON_CELLS:
             return json.dumps(_jsonable(value), ensure_ascii=False, separators=(",", ":"))
         if isinstance(value, datetime):
             return iso(value)
@@ -158,6 +163,7 @@ def parquet_schema(columns: tuple[str, ...]) -> Any:
         "related": pa.list_(
             pa.struct([("id", pa.int64()), ("url", pa.string()), ("title", pa.string())])
         ),
+        "extracted": pa.map_(pa.string(), pa.string()),
     }
     return pa.schema(
         [(name, time if name in TIMES else types.get(name, pa.string())) for name in columns]

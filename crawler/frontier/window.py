@@ -158,6 +158,10 @@ class LeaseWindow:
         await self.writes.close()
         for task in self._tasks:
             task.cancel()
+        # A cancellation that lands inside a Redis call can come back out of it as a connection
+        # error, which the loops retry: so they also stop on their own once closing (seen: a
+        # fill loop back at its wait after the cancel, and a worker that never exited).
+        self._fill_wanted.set()
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
     # --- loops -----------------------------------------------------------------------------
@@ -169,7 +173,9 @@ class LeaseWindow:
         while True:
             await self._fill_wanted.wait()
             self._fill_wanted.clear()
-            if len(self.ready) >= self.config.prefetch or self._closing_at is not None:
+            if self._closing_at is not None:
+                return
+            if len(self.ready) >= self.config.prefetch:
                 continue
             result = await retry(
                 lambda: self.queue.pop(
@@ -178,9 +184,11 @@ class LeaseWindow:
                     self.worker_id,
                     self._fetching(),
                 ),
-                **self.health.retrying("lease"),
+                **self.health.retrying("lease", self._deadline),
             )
             self.health.up()
+            if self._closing_at is not None:
+                return  # leased as the window closed: the leases expire and return to the queue
             self.counters.count("tass/frontier/leases_reaped", result.reaped)
             self.ready.extend(result.leases)
             self.hints.update((m, h) for m, h in zip(result.leases, result.hints, strict=True) if h)
@@ -192,7 +200,7 @@ class LeaseWindow:
 
     async def _renew_loop(self) -> None:
         lease_ms = self.config.budget.lease_ms
-        while True:
+        while self._closing_at is None:
             await asyncio.sleep(lease_ms / 3000)
             try:
                 await self.queue.renew(self.held(), lease_ms)

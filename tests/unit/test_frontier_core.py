@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from crawler.frontier.config import FrontierConfig
 from crawler.frontier.counters import Counters
@@ -106,6 +107,42 @@ def test_the_window_leases_acknowledges_and_releases(redis_url, key_prefix) -> N
         # Closing hands the leases not done with back to the queue at once.
         await window.close()
         assert await parts.queue.counts() == (4, 0, 0)
+
+    run(scenario, redis_url)
+
+
+class CancelledAsConnectionError(RedisFrontier):
+    """A queue whose lease call, when cancelled in flight, fails with a connection error, as a
+    Redis client may answer a cancellation that lands inside a command."""
+
+    in_pop = False
+
+    async def pop(self, *args: Any, **kwargs: Any) -> Any:
+        if self.in_pop:  # the retry of it answers, as Redis does
+            return await super().pop(*args, **kwargs)
+        self.in_pop = True
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            raise RedisConnectionError("Connection closed by server.") from None
+        raise AssertionError("not reached")
+
+
+def test_the_window_closes_when_a_cancelled_lease_call_fails_as_a_connection_error(
+    redis_url, key_prefix
+) -> None:
+    cfg = config(key_prefix, redis_url)
+
+    async def scenario(client):
+        parts = Parts(client, cfg)
+        queue = CancelledAsConnectionError(client, cfg.keys)
+        parts.window.queue = queue
+        parts.window.start()
+        parts.window.want()
+        await settle(lambda: queue.in_pop)
+        # Before: the retry took the error for an outage, the loop went back to its wait and
+        # close() waited for it for ever (a worker that never exited after its run).
+        await asyncio.wait_for(parts.window.close(), 10)
 
     run(scenario, redis_url)
 

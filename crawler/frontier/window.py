@@ -144,6 +144,10 @@ class LeaseWindow:
         """Whether this worker holds leases (ready or in flight)."""
         return bool(self.ready or self.inflight)
 
+    def closing(self) -> bool:
+        """Whether ``close`` was called (the loops stop on their own then)."""
+        return self._closing_at is not None
+
     def held(self) -> list[bytes]:
         return [*self.ready, *self.inflight.values()]
 
@@ -173,7 +177,7 @@ class LeaseWindow:
         while True:
             await self._fill_wanted.wait()
             self._fill_wanted.clear()
-            if self._closing_at is not None:
+            if self.closing():
                 return
             if len(self.ready) >= self.config.prefetch:
                 continue
@@ -187,7 +191,7 @@ class LeaseWindow:
                 **self.health.retrying("lease", self._deadline),
             )
             self.health.up()
-            if self._closing_at is not None:
+            if self.closing():
                 return  # leased as the window closed: the leases expire and return to the queue
             self.counters.count("tass/frontier/leases_reaped", result.reaped)
             self.ready.extend(result.leases)
@@ -200,7 +204,7 @@ class LeaseWindow:
 
     async def _renew_loop(self) -> None:
         lease_ms = self.config.budget.lease_ms
-        while self._closing_at is None:
+        while not self.closing():
             await asyncio.sleep(lease_ms / 3000)
             try:
                 await self.queue.renew(self.held(), lease_ms)

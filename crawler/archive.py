@@ -5,16 +5,20 @@ Three pieces, each the one home of its concern:
 - *Capture* (the spider layer): ``ArchiveMiddleware`` gives each ``ArticleItem`` a spider
   callback yields the response it came from, as a ``FetchedPage`` of plain values
   (``fetched_page``): the URL asked for and the one that answered, status, protocol, server
-  address, the headers that matter (``ARCHIVED_HEADERS``), the time it arrived and the body.
-  Page objects never see it; a Scrapy ``Response`` never goes into an item.
+  address, the headers that matter (``ARCHIVED_HEADERS``), the time it arrived, the body and
+  the feed hints the request carried (``codec.HINTS_META``: what the listing API and RSS said
+  of the article, which the page object weighed). Page objects never see it; a Scrapy
+  ``Response`` never goes into an item.
   ``TASS_ARCHIVE_ENABLED=false`` turns the middleware (and so the archive) off.
 - *The stored page* (collection ``pages``, one document per article version): ``page_doc``
   builds it, ``page_of`` reads it back. The body is compressed with zstd (level
   ``ARCHIVE_ZSTD_LEVEL``); the store writes it in the same batch as the article, before the
   request is acknowledged (``pipelines.store``).
 - *Replay*: ``response_of(page)`` rebuilds the Scrapy response the spider got (the same
-  response class and the same headers, so the same text decoding), for ``scrapy reparse``
-  to run the spider's own callback on, with no request to the site.
+  response class and the same headers, so the same text decoding, and the same feed hints on
+  its request), for ``scrapy reparse`` to run the spider's own callback on, with no request
+  to the site: a re-extraction weighs the signals the crawl weighed, so an unchanged page
+  object gives unchanged fields and provenance.
 
 Why zstd (measured in ``bench/archive.py``): at level 3 it compresses an article page as
 small as gzip -6 in about a seventh of the time, and decompresses several times faster
@@ -37,6 +41,7 @@ from scrapy.http import Headers, Response
 from scrapy.responsetypes import responsetypes
 
 from crawler import defaults
+from crawler.frontier.codec import HINTS_META
 from crawler.items import ArticleItem, FetchedPage
 
 if sys.version_info >= (3, 14):  # pragma: no cover - the project runs on 3.11 today
@@ -86,6 +91,7 @@ def fetched_page(response: Response, now: datetime | None = None) -> FetchedPage
         for value in values
     )
     ip = response.ip_address
+    hints = meta.get(HINTS_META)
     return FetchedPage(
         url=asked,
         final_url=response.url,
@@ -95,6 +101,7 @@ def fetched_page(response: Response, now: datetime | None = None) -> FetchedPage
         body=response.body,
         protocol=response.protocol,
         ip_address=str(ip) if ip is not None else None,
+        hints=dict(hints) if isinstance(hints, dict) and hints else None,
     )
 
 
@@ -105,6 +112,8 @@ def response_of(page: FetchedPage) -> Response:
     meta: dict[str, Any] = {"kind": "article"}
     if page.url != page.final_url:
         meta["redirect_urls"] = [page.url]
+    if page.hints:
+        meta[HINTS_META] = dict(page.hints)
     request = Request(page.final_url, meta=meta)
     cls = responsetypes.from_args(headers=headers, url=page.final_url, body=page.body)
     return cls(
@@ -130,6 +139,7 @@ def page_doc(page: FetchedPage, article_id: int, revision: int, content_hash: st
         "ip_address": page.ip_address,
         "headers": [list(pair) for pair in page.headers],
         "fetched_at": page.fetched_at,
+        "hints": page.hints,
         "body_codec": BODY_CODEC,
         "body_size": len(page.body),
         "body": Binary(zstd.compress(page.body, level=defaults.ARCHIVE_ZSTD_LEVEL)),
@@ -165,6 +175,7 @@ def page_of(doc: Document) -> FetchedPage:
         body=body,
         protocol=doc.get("protocol"),
         ip_address=doc.get("ip_address"),
+        hints=doc.get("hints") or None,
         article_id=doc.get("article_id"),
         revision=doc.get("revision"),
     )

@@ -55,6 +55,10 @@ class FetchedPage:
     ip_address: str | None = None
     """The server's address, when the downloader knows it."""
 
+    hints: dict[str, Any] | None = None
+    """What feeds said of the article when it was fetched (``crawler.pages.hints``, by source),
+    kept so that a re-extraction weighs the same signals the crawl did; None: none."""
+
     article_id: int | None = None
     """Read back from the archive: the article it is kept under (None: fresh from the site)."""
 

@@ -22,6 +22,7 @@ from crawler.archive import (
     response_of,
     zstd,
 )
+from crawler.frontier.codec import HINTS_META
 from crawler.items import ArticleItem, FetchedPage
 
 HTML = (
@@ -74,6 +75,24 @@ def test_stored_page_round_trips_through_bson_compressed() -> None:
     again = page_of(bson.decode(bson.encode(doc), codec_options=options))
     assert again == dataclasses.replace(page, article_id=2198549, revision=2)
     assert doc["article_id"] == 2198549 and doc["revision"] == 2 and doc["content_hash"] == "abc"
+
+
+def test_the_feed_hints_the_request_carried_are_archived_and_replayed() -> None:
+    """A re-extraction weighs the signals the crawl weighed: the listing API's and RSS's hints
+    go into the archive with the page and come back on the replayed request."""
+    response = _response(HTML.encode(), b"text/html; charset=utf-8")
+    said = {"a": {"mark": "Ukraine crisis", "title": "Мороз"}, "r": {"category": "World"}}
+    response.request.meta[HINTS_META] = said  # type: ignore[union-attr]
+    page = fetched_page(response, NOW)
+    assert page.hints == said
+    options = CodecOptions(tz_aware=True, tzinfo=UTC)
+    again = page_of(bson.decode(bson.encode(page_doc(page, 2198549, 1, "abc")), options))
+    assert again.hints == said
+    assert response_of(again).meta[HINTS_META] == said
+    # A page fetched without hints replays without them.
+    plain = page_of(bson.decode(bson.encode(page_doc(fetched_page(_response(
+        HTML.encode(), b"text/html"), NOW), 2198549, 1, "abc")), options))  # fmt: skip
+    assert plain.hints is None and HINTS_META not in response_of(plain).meta
 
 
 def test_a_damaged_page_is_an_error_that_names_it() -> None:

@@ -46,6 +46,20 @@ FRONTIER_FLUSH_DELAY = 0.05
 FRONTIER_CLOSE_DEADLINE = 60.0
 """Seconds a closing worker keeps trying to hand its queue writes to Redis."""
 
+# --- Run outcomes (crawler.outcome) ---------------------------------------------------------
+TASS_RUN_FAILED_SHARE = 0.5
+"""A run is failed when this share of its URLs failed with network errors, 5xx, 429 or a
+refusal, or this share of its article pages held no article (at least ``BLOCKED_MIN_PAGES``)."""
+TASS_RUN_DEGRADED_SHARE = 0.05
+"""A run is degraded when this share of its URLs failed, whatever the reason."""
+BLOCKED_MIN_PAGES = 10
+"""Article pages without an article needed before a run counts as blocked by them."""
+OUTCOME_WAIT = 60.0
+"""Seconds a worker that did not end its run waits for the outcome the ending worker
+publishes, before it takes the run for failed."""
+RUN_OUTCOMES_KEPT = 100
+"""Outcomes of this many recent runs are kept in Redis (``scrapy status``, the scheduler)."""
+
 # --- Crawl scope -----------------------------------------------------------------------------
 TASS_SINCE_DAYS = 7
 TASS_LISTING_LIMIT = 100

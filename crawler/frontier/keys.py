@@ -107,6 +107,18 @@ class FrontierKeys:
         return self._key("marks")
 
     @property
+    def run_outcomes(self) -> str:
+        """Hash run id → JSON of how the run ended (``outcome``, ``reasons``, times, args): set
+        to ``{"outcome": null}`` by the script that ends the run, then filled in by the worker
+        that ended it; the most recent ``RUN_OUTCOMES_KEPT`` runs are kept."""
+        return self._key("runs:outcomes")
+
+    @property
+    def runs_ended(self) -> str:
+        """Sorted set of the run ids in ``run_outcomes``, scored by their end (unix ms)."""
+        return self._key("runs:ended")
+
+    @property
     def run_requests(self) -> str:
         """List of run requests pushed by ``scrapy schedule`` for the workers."""
         return self._key("runs:requested")

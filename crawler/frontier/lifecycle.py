@@ -6,8 +6,10 @@ the engine and a way to write the run report; the engine's idle signal asks ``ke
 - ``crawl`` mode (``scrapy crawl tass``): on opening, join the current run or begin one (the
   run record and its seeds are written in one script call); exit once the whole cluster has
   looked idle (nothing pending, leased or delayed, no worker holding unflushed work) for
-  ``TASS_IDLE_GRACE`` seconds. The worker whose ``finish`` succeeds ends the run and writes
-  the run report (collection ``runs``, and the log).
+  ``TASS_IDLE_GRACE`` seconds and its run has ended. The worker whose ``finish`` succeeds ends
+  the run, decides its outcome (``crawler.outcome``), publishes it in Redis and writes the run
+  report (collection ``runs``, and the log); every other worker of the run reads the outcome
+  it published (``outcome``), so each one exits with it.
 - ``worker`` mode (``-a mode=worker``, the compose workers): never exit; between runs, take a
   run request pushed by ``scrapy schedule`` and begin it.
 
@@ -32,7 +34,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from crawler import defaults
 from crawler.frontier.health import transient
+from crawler.outcome import FAILED, Verdict
 from crawler.retrying import retry
 
 if TYPE_CHECKING:
@@ -117,7 +121,8 @@ class RunLifecycle:
         mode: str,
         seeds: Callable[[CrawlParams], list[Push]],
         enter: Callable[[RunScope], None],
-        report: Callable[[Run, dict[str, int]], Awaitable[None]],
+        conclude: Callable[[Run, dict[str, int]], tuple[dict[str, Any], Verdict]],
+        report: Callable[[Run, dict[str, Any], Verdict], Awaitable[None]],
         wake: Callable[[], None],
     ) -> None:
         self.coordinator = coordinator
@@ -130,6 +135,7 @@ class RunLifecycle:
         self.mode = mode
         self._seeds = seeds
         self._enter = enter
+        self._conclude = conclude
         self._report = report
         self._wake = wake
         self.scope: RunScope | None = None
@@ -137,6 +143,8 @@ class RunLifecycle:
         self.idle_since: float | None = None
         self.finished = False
         self.ending = False
+        self.outcome: Verdict | None = None
+        """How the last run this worker worked on ended (None: it has not ended)."""
         self._task: asyncio.Task[None] | None = None
 
     @property
@@ -172,6 +180,7 @@ class RunLifecycle:
         self.finished = False
         self.idle_since = None
         if seeder:
+            self.counters.count("tass/run/seeds", len(seeds))
             logger.info("Run %s begins; this worker queued its %d seeds", run.id, len(seeds))
         else:
             logger.info("Joining run %s (started %s)", run.id, run.started_at)
@@ -184,17 +193,24 @@ class RunLifecycle:
             if self.scope is None or params != self.scope.params:
                 logger.info("Run parameters: %s", params.to_args())
             self.scope = RunScope(run.id, params)
+            self.outcome = None
             self._enter(self.scope)
 
     async def end_run(self) -> None:
-        """The cluster looked idle long enough: end the run (once, cluster-wide)."""
+        """The cluster looked idle long enough: end the run (once, cluster-wide), or learn how
+        it ended; a run that turns out not to be over yet is stayed with."""
         try:
             await self.add_stats()
             state = await self.coordinator.state()
+            mine = self.scope.run_id if self.scope is not None else None
             if state.run is not None:
                 stats = await self.coordinator.finish(state.run)
                 if stats is not None:
-                    await self._report(state.run, stats)
+                    await self._ended(state.run, stats)
+                elif state.run.id == mine:
+                    return  # work came back meanwhile (or a worker still holds some)
+            if mine is not None and self.outcome is None:
+                await self._learn_outcome(mine)
             if self.mode == "worker":
                 requested = await self.coordinator.pop_run_request()
                 if requested is not None:
@@ -210,6 +226,33 @@ class RunLifecycle:
             self.ending = False
             self.idle_since = None
             self._wake()
+
+    async def _ended(self, run: Run, stats: dict[str, int]) -> None:
+        """This worker ended ``run``: its outcome, published for the other workers first (they
+        wait for it), then its report (``runs`` and the log)."""
+        report, verdict = self._conclude(run, stats)
+        record = {**verdict.to_dict(), "ended_at": datetime.now(UTC).isoformat()}
+        await retry(
+            lambda: self.coordinator.publish_outcome(run, record),
+            **self.health.retrying("publish the run's outcome"),
+        )
+        self.outcome = verdict
+        await self._report(run, report, verdict)
+
+    async def _learn_outcome(self, run_id: str) -> None:
+        """Another worker ended run ``run_id``: the outcome it published."""
+        found = await self.coordinator.wait_outcome(run_id, defaults.OUTCOME_WAIT)
+        if found is None:
+            self.outcome = Verdict(
+                FAILED,
+                (
+                    f"outcome_unknown: the worker that ended run {run_id} did not publish its "
+                    f"outcome within {defaults.OUTCOME_WAIT:.0f}s",
+                ),
+            )
+        else:
+            self.outcome = Verdict.from_dict(found)
+        logger.info("Run %s ended (by another worker): %s", run_id, self.outcome.summary())
 
     # --- the engine's idle signal -----------------------------------------------------------
     def keep_open(self, now: float | None = None) -> bool:

@@ -180,10 +180,14 @@ return {0, redis.call('GET', KEYS[1])}
 )
 
 # KEYS: run pending leased delayed seen_hubs run_articles run_stats run_seen run_marks marks
+#       run_outcomes runs_ended
 # ARGV: run id. Ends the run if it is that run and nothing is pending, leased or delayed:
 # drops the run's dedupe state, merges the run's high-water marks into the kept ones (each
-# only ever moves forward) and returns {1, stats...} to the one caller that ended it, else {0}.
-FINISH = """
+# only ever moves forward), notes the run as ended with its outcome to come (OUTCOME fills it
+# in) and returns {1, stats...} to the one caller that ended it, else {0}.
+FINISH = (
+    _PRELUDE
+    + """
 local raw = redis.call('GET', KEYS[1])
 if not raw or cjson.decode(raw)['id'] ~= ARGV[1] then return {0} end
 local busy = redis.call('ZCARD', KEYS[2]) + redis.call('ZCARD', KEYS[3])
@@ -197,9 +201,32 @@ for j = 1, #marks, 2 do
 end
 local stats = redis.call('HGETALL', KEYS[7])
 redis.call('DEL', KEYS[1], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9])
+redis.call('HSET', KEYS[11], ARGV[1], '{"outcome":null}')
+redis.call('ZADD', KEYS[12], now_ms(), ARGV[1])
 table.insert(stats, 1, 1)
 return stats
 """
+)
+
+# KEYS: run_outcomes runs_ended. ARGV: run id, outcome json, how many runs to keep.
+# Records how a run ended, and forgets the oldest outcomes beyond the number kept.
+OUTCOME = (
+    _PRELUDE
+    + """
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+if not redis.call('ZSCORE', KEYS[2], ARGV[1]) then
+  redis.call('ZADD', KEYS[2], now_ms(), ARGV[1])
+end
+local extra = redis.call('ZCARD', KEYS[2]) - tonumber(ARGV[3])
+if extra > 0 then
+  for _, old in ipairs(redis.call('ZRANGE', KEYS[2], 0, extra - 1)) do
+    redis.call('HDEL', KEYS[1], old)
+    redis.call('ZREM', KEYS[2], old)
+  end
+end
+return 1
+"""
+)
 
 # KEYS: pause_until. ARGV: seconds (ms). Pauses the cluster; never shortens a longer pause.
 PAUSE = (
@@ -264,4 +291,20 @@ for j = 1, #ARGV, 2 do
   if tonumber(ARGV[j + 1]) > current then redis.call('HSET', KEYS[1], ARGV[j], ARGV[j + 1]) end
 end
 return 1
+"""
+
+# KEYS: schedule_state run run_requests. ARGV: due time (unix ms), due time (ISO), run args json.
+# ``scrapy schedule``'s whole decision for one due time, so two schedulers never ask twice:
+# 'idle' when that due time (or a later one) was handled; 'waiting' while a run is going or
+# requested; else the run request is pushed and the due time recorded: 'started'.
+REQUEST_RUN = """
+local last = tonumber(redis.call('HGET', KEYS[1], 'last_handled_ms') or '-1')
+if last >= tonumber(ARGV[1]) then return 'idle' end
+if redis.call('EXISTS', KEYS[2]) == 1 or redis.call('LLEN', KEYS[3]) > 0 then
+  return 'waiting'
+end
+redis.call('RPUSH', KEYS[3], ARGV[3])
+redis.call('HSET', KEYS[1], 'last_handled', ARGV[2], 'last_handled_ms', ARGV[1],
+  'last_request', ARGV[3])
+return 'started'
 """

@@ -19,6 +19,8 @@ import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from redis import Redis as SyncRedis
+
 from crawler.frontier import lua
 from crawler.frontier.keys import FrontierKeys
 
@@ -133,6 +135,28 @@ class RedisFrontier:
         self._pause = client.register_script(lua.PAUSE)
         self._slot = client.register_script(lua.SLOT)
 
+    def flush_call(
+        self,
+        pushes: list[Push],
+        acks: list[bytes],
+        releases: list[bytes] | None = None,
+        dead: list[DeadLetter] | None = None,
+        *,
+        max_articles: int = 0,
+        now_ms: int = 0,
+    ) -> tuple[list[str], list[Any]]:
+        """The keys and arguments of one ``lua.FLUSH`` call."""
+        releases = releases or []
+        dead = dead or []
+        args: list[Any] = [max_articles, *pushes_args(pushes), len(acks), *acks]
+        args += [len(releases), *releases, len(dead)]
+        for letter in dead:
+            args += [letter.url, letter.record(now_ms), letter.article_id]
+        k = self.keys
+        keys = [k.pending, k.delayed, k.seen_articles, k.seen_hubs, k.run_articles]
+        keys += [k.run_seen_articles, k.leased, k.dead]
+        return keys, args
+
     async def flush(
         self,
         pushes: list[Push],
@@ -143,18 +167,25 @@ class RedisFrontier:
         max_articles: int = 0,
         now_ms: int = 0,
     ) -> FlushResult:
-        releases = releases or []
-        dead = dead or []
-        args: list[Any] = [max_articles, *pushes_args(pushes), len(acks), *acks]
-        args += [len(releases), *releases, len(dead)]
-        for letter in dead:
-            args += [letter.url, letter.record(now_ms), letter.article_id]
-        k = self.keys
-        keys = [k.pending, k.delayed, k.seen_articles, k.seen_hubs, k.run_articles]
-        keys += [k.run_seen_articles, k.leased, k.dead]
+        keys, args = self.flush_call(
+            pushes, acks, releases, dead, max_articles=max_articles, now_ms=now_ms
+        )
         self.round_trips += 1
         queued, filtered, capped, acked = await self._flush(keys=keys, args=args)
         return FlushResult(int(queued), int(filtered), int(capped), int(acked))
+
+    def release_blocking(self, url: str, members: list[bytes]) -> int:
+        """Hand ``members`` back to the queue with a blocking client of its own: for a worker
+        whose event loop is gone (a forced stop). Returns how many were handed back."""
+        if not members:
+            return 0
+        keys, args = self.flush_call([], [], members)
+        client = SyncRedis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
+        try:
+            client.eval(lua.FLUSH, len(keys), *keys, *args)
+        finally:
+            client.close()
+        return len(members)
 
     async def pop(self, k: int, budget: Budget, worker: str, fetching: int) -> PopResult:
         """Lease up to ``k`` requests for ``worker``, which has ``fetching`` requests at (or

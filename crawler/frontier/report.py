@@ -1,12 +1,23 @@
-"""The run report: written once, by the worker that ends the run, to ``runs`` and the log."""
+"""The run report: built and concluded once, by the worker that ends the run (or that finds
+its state lost), then written to ``runs`` and the log.
+
+``conclude_run`` is pure: the report of the run's counters (``build_report``) with its outcome
+(``crawler.outcome.decide``: ``outcome`` and ``reasons``). Whatever else the report should carry
+for the outcome to weigh (the extraction drift check's ``report["drift"]["alarms"]``) must be in
+it when ``decide`` runs, so it belongs in ``build_report``. ``store_run_report`` writes the
+concluded report to ``runs`` (with the run's failures by reason from ``failures``), retried
+through a MongoDB outage until ``deadline``, and adds its one-line ``summary``.
+"""
 
 from __future__ import annotations
 
-import asyncio
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from crawler import mongo
 from crawler.mongo import RUNS, MongoConfig
+from crawler.outcome import OutcomeConfig, Verdict, decide
 
 if TYPE_CHECKING:
     from scrapy.settings import BaseSettings
@@ -36,10 +47,26 @@ def build_report(run: Run, stats: dict[str, int], ended: datetime) -> dict[str, 
     }
 
 
+def conclude_run(
+    settings: BaseSettings,
+    run: Run,
+    stats: dict[str, int],
+    ended: datetime | None = None,
+    known: Iterable[str] = (),
+) -> tuple[dict[str, Any], Verdict]:
+    """The run's report with its ``outcome`` and ``reasons`` (``known``: reasons the caller
+    already has for a failed run), and the verdict."""
+    report = build_report(run, stats, ended or datetime.now(UTC))
+    verdict = decide(report, OutcomeConfig.from_settings(settings), known)
+    report.update(verdict.to_dict())
+    return report, verdict
+
+
 def _summary(report: dict[str, Any]) -> str:
     c = report["counters"]
     reasons = ", ".join(f"{k}: {v}" for k, v in report["failures_by_reason"].items()) or "none"
     return (
+        f"{report['outcome']}: "
         f"{c.get('run/articles', 0)} articles, {c.get('run/failures', 0)} failures "
         f"({reasons}), {c.get('frontier/responses', 0)} responses, "
         f"{c.get('frontier/retries', 0)} retries, {c.get('frontier/leases_reaped', 0)} leases "
@@ -62,13 +89,13 @@ def _store(config: MongoConfig, report: dict[str, Any]) -> dict[str, int]:
         return by_reason
 
 
-async def write_run_report(
-    settings: BaseSettings, run: Run, stats: dict[str, int], ended: datetime | None = None
+async def store_run_report(
+    settings: BaseSettings, report: dict[str, Any], deadline: Callable[[], float]
 ) -> dict[str, Any]:
-    """Build the report, store it in ``runs`` (with failures by reason) and summarise it."""
-    report = build_report(run, stats, ended or datetime.now(UTC))
-    report["failures_by_reason"] = await asyncio.to_thread(
-        _store, MongoConfig.from_settings(settings), report
+    """Store the concluded ``report`` in ``runs`` (with failures by reason) and summarise it."""
+    config = MongoConfig.from_settings(settings)
+    report["failures_by_reason"] = await mongo.retry(
+        lambda: _store(config, report), what="the run report", deadline=deadline
     )
     report["summary"] = _summary(report)
     return report

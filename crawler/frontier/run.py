@@ -11,6 +11,7 @@ walks the hubs again) and hands back the counters the workers added up.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import socket
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from crawler import defaults
 from crawler.frontier import lua
 from crawler.frontier.keys import FrontierKeys
 from crawler.frontier.queue import Push, pushes_args
@@ -79,6 +81,8 @@ class RunCoordinator:
         self._begin = client.register_script(lua.BEGIN)
         self._finish = client.register_script(lua.FINISH)
         self._marks = client.register_script(lua.MARKS)
+        self._outcome = client.register_script(lua.OUTCOME)
+        self._request_run = client.register_script(lua.REQUEST_RUN)
 
     async def current(self) -> Run | None:
         self.round_trips += 1
@@ -116,6 +120,7 @@ class RunCoordinator:
             keys=[
                 k.run, k.pending, k.leased, k.delayed, k.seen_hubs, k.run_articles,
                 k.run_stats, k.run_seen_articles, k.run_marks, k.marks,
+                k.run_outcomes, k.runs_ended,
             ],
             args=[run.id],
         )  # fmt: skip
@@ -123,6 +128,54 @@ class RunCoordinator:
             return None
         flat = raw[1:]
         return {_text(flat[i]): int(flat[i + 1]) for i in range(0, len(flat), 2)}
+
+    async def publish_outcome(self, run: Run, outcome: dict[str, Any]) -> None:
+        """Record how ``run`` ended (``outcome``: JSON-able, at least ``outcome``, ``reasons``)
+        for the other workers, the scheduler and ``scrapy status``."""
+        record = {"id": run.id, "started_at": run.started_at, "args": run.args, **outcome}
+        self.round_trips += 1
+        await self._outcome(
+            keys=[self.keys.run_outcomes, self.keys.runs_ended],
+            args=[run.id, json.dumps(record, default=str), defaults.RUN_OUTCOMES_KEPT],
+        )
+
+    async def outcome_of(self, run_id: str) -> dict[str, Any] | None:
+        """How run ``run_id`` ended: None if it is not known to have ended; ``{"outcome":
+        None}`` while the worker that ended it has not published it yet."""
+        self.round_trips += 1
+        raw = await self.client.hget(self.keys.run_outcomes, run_id)
+        return dict(json.loads(raw)) if raw else None
+
+    async def wait_outcome(
+        self, run_id: str, timeout: float, poll: float = 0.2
+    ) -> dict[str, Any] | None:
+        """The published outcome of ``run_id``, waiting up to ``timeout`` for it; None if it
+        never came."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = await self.outcome_of(run_id)
+            if found is not None and found.get("outcome") is not None:
+                return found
+            if time.monotonic() >= deadline:
+                return None
+            await asyncio.sleep(poll)
+
+    async def recent_outcomes(
+        self, count: int = defaults.RUN_OUTCOMES_KEPT
+    ) -> list[dict[str, Any]]:
+        """The outcomes of the last ``count`` runs that ended, oldest first (each with its
+        ``ended_ms``)."""
+        k = self.keys
+        self.round_trips += 1
+        ended: Any = await self.client.zrange(k.runs_ended, -count, -1, withscores=True)
+        if not ended:
+            return []
+        raw = await self.client.hmget(k.run_outcomes, [member for member, _ in ended])
+        return [
+            {**json.loads(value), "ended_ms": int(score)}
+            for (_, score), value in zip(ended, raw, strict=True)
+            if value
+        ]
 
     async def marks(self) -> dict[str, int]:
         """The marks kept from earlier successful runs."""
@@ -213,6 +266,18 @@ class RunCoordinator:
     async def request_run(self, args: dict[str, Any]) -> None:
         self.round_trips += 1
         await self.client.rpush(self.keys.run_requests, json.dumps(args))
+
+    async def request_scheduled_run(self, due: datetime, args: dict[str, Any]) -> str:
+        """Ask for the run due at ``due`` unless that due time was handled or a run is going
+        or requested, in one script call (``lua.REQUEST_RUN``): ``started``, ``waiting`` or
+        ``idle``."""
+        k = self.keys
+        self.round_trips += 1
+        action = await self._request_run(
+            keys=[k.schedule_state, k.run, k.run_requests],
+            args=[int(due.timestamp() * 1000), due.isoformat(), json.dumps(args)],
+        )
+        return _text(action)
 
     async def requested_runs(self) -> int:
         self.round_trips += 1

@@ -76,6 +76,8 @@ class LeaseWindow:
             self._write, size=None, interval=config.flush_delay, name="frontier-flush"
         )
         self._closing_at: float | None = None
+        self._unconfirmed: set[bytes] = set()
+        """Leases acknowledged or released that Redis has not confirmed yet."""
         self._fill_wanted = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -127,6 +129,17 @@ class LeaseWindow:
     def held(self) -> list[bytes]:
         return [*self.ready, *self.inflight.values()]
 
+    def release_blocking(self, url: str) -> int:
+        """After a forced stop (no event loop any more): hand back, synchronously, every lease
+        held and every one whose acknowledgement or release Redis never confirmed (their
+        children may not be queued either: they are fetched again)."""
+        members = list(dict.fromkeys([*self.held(), *self._unconfirmed]))
+        count = self.queue.release_blocking(url, members)
+        self.ready.clear()
+        self.inflight.clear()
+        self._unconfirmed.clear()
+        return count
+
     async def close(self) -> None:
         """Release every lease, hand every write to Redis (within the deadline), stop."""
         self._closing_at = time.monotonic()
@@ -141,6 +154,8 @@ class LeaseWindow:
 
     # --- loops -----------------------------------------------------------------------------
     def _submit(self, write: Write) -> None:
+        if write[0] in ("ack", "release"):
+            self._unconfirmed.add(write[1])
         self.writes.submit(write)
 
     async def _fill_loop(self) -> None:
@@ -209,6 +224,7 @@ class LeaseWindow:
             )
             return [exc] * len(batch)
         self.health.up()
+        self._unconfirmed.difference_update(parts["ack"] + parts["release"])
         self.counters.count("tass/frontier/queued", result.queued)
         self.counters.count("tass/frontier/filtered", result.filtered)
         self.counters.count("tass/frontier/over_max_articles", result.capped)

@@ -17,8 +17,10 @@ from crawler.frontier.keys import FrontierKeys
 from crawler.frontier.known import KnownArticles
 from crawler.frontier.lifecycle import RunLifecycle, RunScope
 from crawler.frontier.queue import Budget, DeadLetter, Push, RedisFrontier
+from crawler.frontier.report import build_report
 from crawler.frontier.run import RunCoordinator
 from crawler.frontier.window import LeaseWindow
+from crawler.outcome import OutcomeConfig, decide
 from crawler.params import ParamDefaults
 from tests.unit.frontier_helpers import run
 
@@ -162,14 +164,19 @@ class Seeder:
 def lifecycle(client, cfg, seeder, reports, worker, mode="crawl") -> RunLifecycle:
     parts = Parts(client, cfg, worker)
 
-    async def report(run_, stats):
-        reports.append((run_.id, stats))
+    def conclude(run_, stats):
+        report = build_report(run_, stats, datetime.now(UTC))
+        return report, decide(report, OutcomeConfig())
+
+    async def report(run_, report_, verdict):
+        reports.append((run_.id, report_["counters"], verdict))
 
     return RunLifecycle(
         RunCoordinator(client, cfg.keys, worker_id=worker),
         window=parts.window, known=KnownArticles(), health=parts.health,
         counters=parts.counters, config=cfg, param_defaults=ParamDefaults(),
-        mode=mode, seeds=seeder.seeds, enter=seeder.enter, report=report, wake=parts.wake,
+        mode=mode, seeds=seeder.seeds, enter=seeder.enter, conclude=conclude, report=report,
+        wake=parts.wake,
     )  # fmt: skip
 
 
@@ -204,8 +211,15 @@ def test_one_run_seeded_once_adopted_by_all_and_ended_once(redis_url, key_prefix
         assert a.finished and not a.keep_open()
         assert len(reports) == 1 and reports[0][0] == scope_a.run_id
         assert await a.coordinator.marks() == {"list:4954": 1793491200}
+        assert a.outcome is not None and a.outcome.outcome == "ok"
+        assert reports[0][2] == a.outcome and reports[0][1]["run/seeds"] == 2
         await b.tick()
         assert b.state is not None and b.state.run is None
+        # The other worker learns the outcome the ending worker published, and leaves with it.
+        await b.end_run()
+        assert b.finished and b.outcome == a.outcome
+        [ended] = await b.coordinator.recent_outcomes()
+        assert ended["id"] == scope_a.run_id and ended["outcome"] == "ok"
         for worker in (a, b):
             await worker.close()
 

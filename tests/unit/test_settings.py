@@ -192,3 +192,13 @@ def test_without_passwords_the_urls_are_kept_as_given(monkeypatch) -> None:
     assert settings["REDIS_URL"] == "redis://:inline@r:6379/0"
     assert settings["MONGO_URI"] == "mongodb://m/"
     assert load(monkeypatch)["REDIS_URL"] == ""  # both empty: the embedded servers
+
+
+def test_the_outcome_shares_are_read_and_validated(monkeypatch) -> None:
+    settings = load(monkeypatch, TASS_RUN_FAILED_SHARE="0.4", TASS_RUN_DEGRADED_SHARE="0.1")
+    assert settings["TASS_RUN_FAILED_SHARE"] == 0.4
+    assert settings["TASS_RUN_DEGRADED_SHARE"] == 0.1
+    message = failure(monkeypatch, TASS_RUN_FAILED_SHARE="2")
+    assert "TASS_RUN_FAILED_SHARE='2' is malformed" in message
+    message = failure(monkeypatch, TASS_RUN_FAILED_SHARE="0.1", TASS_RUN_DEGRADED_SHARE="0.2")
+    assert "TASS_RUN_DEGRADED_SHARE=0.2 is above TASS_RUN_FAILED_SHARE=0.1" in message

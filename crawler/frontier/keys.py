@@ -57,6 +57,12 @@ class FrontierKeys:
         """Set of hub request fingerprints queued in the current run; dropped when it ends."""
         return self._key("seen:hubs")
 
+    @property
+    def run_failed_articles(self) -> str:
+        """Hash article id → dead letters it left in the current run (at 2, it is not queued
+        again in the run)."""
+        return self._key("run:failed:articles")
+
     # --- politeness ---------------------------------------------------------------------
     @property
     def sent(self) -> str:
@@ -79,6 +85,14 @@ class FrontierKeys:
         return self._key("rate:min_interval")
 
     # --- runs ---------------------------------------------------------------------------
+    @property
+    def epoch(self) -> str:
+        """A token set once Redis holds the frontier's state (by the first run's BEGIN). A
+        worker that finds it gone or changed knows Redis lost its state (FLUSHALL, a restart
+        without persistence) and the run it works on with it; queue writes of an older epoch
+        are refused."""
+        return self._key("epoch")
+
     @property
     def run(self) -> str:
         """The current run: JSON with its id, start time and arguments; absent between runs."""

@@ -121,7 +121,7 @@ class RunLifecycle:
         mode: str,
         seeds: Callable[[CrawlParams], list[Push]],
         enter: Callable[[RunScope], None],
-        conclude: Callable[[Run, dict[str, int]], tuple[dict[str, Any], Verdict]],
+        conclude: Callable[[Run, dict[str, int], list[str]], tuple[dict[str, Any], Verdict]],
         report: Callable[[Run, dict[str, Any], Verdict], Awaitable[None]],
         wake: Callable[[], None],
     ) -> None:
@@ -139,6 +139,7 @@ class RunLifecycle:
         self._report = report
         self._wake = wake
         self.scope: RunScope | None = None
+        self._run: Run | None = None
         self.state: ClusterState | None = None
         self.idle_since: float | None = None
         self.finished = False
@@ -193,6 +194,7 @@ class RunLifecycle:
             if self.scope is None or params != self.scope.params:
                 logger.info("Run parameters: %s", params.to_args())
             self.scope = RunScope(run.id, params)
+            self._run = run
             self.outcome = None
             self._enter(self.scope)
 
@@ -230,7 +232,7 @@ class RunLifecycle:
     async def _ended(self, run: Run, stats: dict[str, int]) -> None:
         """This worker ended ``run``: its outcome, published for the other workers first (they
         wait for it), then its report (``runs`` and the log)."""
-        report, verdict = self._conclude(run, stats)
+        report, verdict = self._conclude(run, stats, [])
         record = {**verdict.to_dict(), "ended_at": datetime.now(UTC).isoformat()}
         await retry(
             lambda: self.coordinator.publish_outcome(run, record),
@@ -288,11 +290,13 @@ class RunLifecycle:
             await asyncio.sleep(self.config.heartbeat)
 
     async def tick(self, *, snapshot: bool = False) -> None:
-        """One heartbeat: publish, read the cluster, adopt its run, add counters and marks."""
+        """One heartbeat: publish, read the cluster, adopt its run, add counters and marks;
+        notice when Redis lost the state of the run this worker is in (``lose``)."""
         deltas, marks, book = self._take()
+        mine = self.scope.run_id if self.scope is not None and self.outcome is None else None
         try:
             self.state, bitmap = await self.coordinator.tick(
-                self.window.unflushed(), deltas, marks, snapshot=snapshot
+                self.window.unflushed(), deltas, marks, snapshot=snapshot, run_id=mine
             )
         except Exception as exc:
             if not transient(exc):
@@ -301,11 +305,45 @@ class RunLifecycle:
             self._restore(deltas, marks, book)
             self.health.down(exc)
             return
+        self.health.up()
+        lost = self.state.lost(self.coordinator.epoch, mine) if mine is not None else None
+        if lost is not None:
+            await self.lose(lost)
+            return
         if bitmap is not None:
             self.known.replace(bitmap)
-        if self.state.run is not None:
+        if self.state.run is not None and not self.finished:
+            if self.scope is None or self.scope.run_id != self.state.run.id:
+                self.coordinator.epoch = self.state.epoch
             self.adopt(self.state.run)
-        self.health.up()
+
+    async def lose(self, reason: str) -> None:
+        """Redis lost the state of this worker's run: say so loudly, record the run as failed
+        with the reason (in Redis, for the other workers and ``scrapy status``, and in
+        ``runs``), drop what this worker held of it and forget its copy of the seen articles.
+        Its queue writes stay refused (their epoch is gone). A crawl ends here; a standing
+        worker waits for the next run, which starts from a clean state (``lua.BEGIN``)."""
+        assert self._run is not None
+        run = self._run
+        logger.critical(
+            "REDIS STATE LOST: %s. Run %s is recorded as failed; this worker drops the %d "
+            "requests it held of it. The next run starts from a clean state (scrapy crawl "
+            "tass, or the schedule); URLs that failed are still in MongoDB's failures",
+            reason, run.id, len(self.window.held()),
+        )  # fmt: skip
+        self.window.abandon()
+        self.known.replace(b"")
+        report, verdict = self._conclude(run, {}, [reason])
+        record = {**verdict.to_dict(), "ended_at": datetime.now(UTC).isoformat()}
+        await retry(
+            lambda: self.coordinator.publish_outcome(run, record),
+            **self.health.retrying("publish the lost run's outcome"),
+        )
+        self.outcome = verdict
+        await self._report(run, report, verdict)
+        if self.mode == "crawl":
+            self.finished = True
+        self._wake()
 
     async def add_stats(self) -> None:
         """Add this worker's counters and high-water marks to the run's."""

@@ -22,7 +22,8 @@ local function priority_of(member)
   return 0
 end
 -- Queue n requests from ARGV starting at index i; returns next index and counts.
--- K: {pending, delayed, seen articles, seen hubs, run article count, run-seen articles}.
+-- K: {pending, delayed, seen articles, seen hubs, run article count, run-seen articles,
+--     run failed articles}.
 -- Each request: member, priority, article id (0: none), hub fingerprint ('' : none),
 -- mode ('0': deduplicated, '1': unfiltered, 'r': a refresh, fetched at most once a run),
 -- delay (ms, 0: ready now).
@@ -35,10 +36,15 @@ local function push(i, n, now, cap, K)
     local ok = true
     if mode ~= '1' and aid > 0 then
       -- An article is checked against the all-time bitmap; a refresh (a recent or changed
-      -- article, fetched again) only against this run's, so it is fetched once a run.
+      -- article, fetched again) only against this run's, so it is fetched once a run. An
+      -- article that failed twice in this run is not fetched again in it (a dead letter
+      -- clears its bit, so it may be found and fetched once more, and again next run).
       local seen = K[3]
       if mode == 'r' then seen = K[6] end
-      if redis.call('GETBIT', seen, aid) == 1 then
+      if tonumber(redis.call('HGET', K[7], aid) or '0') >= 2 then
+        ok = false
+        filtered = filtered + 1
+      elseif redis.call('GETBIT', seen, aid) == 1 then
         ok = false
         filtered = filtered + 1
       elseif cap > 0 and tonumber(redis.call('GET', K[5]) or '0') >= cap then
@@ -66,19 +72,29 @@ local function push(i, n, now, cap, K)
   end
   return i, queued, filtered, capped
 end
+-- Whether the caller's epoch is Redis's (an empty one is not checked): a worker that began or
+-- joined a run before Redis lost its state (FLUSHALL, a restart without persistence) must not
+-- write the lost run's queue into the new state.
+local function same_epoch(key, epoch)
+  return epoch == '' or redis.call('GET', key) == epoch
+end
 """
 
-# KEYS: pending delayed seen_articles seen_hubs run_articles run_seen leased dead
-# ARGV: cap, n, n×6 push fields, a, a acks, r, r releases, d, d×3 (key, json, article id)
-# Pushes first, then acks (so a request is acknowledged only with its children queued),
-# then releases (unstarted leases handed back), then dead letters.
+# KEYS: pending delayed seen_articles seen_hubs run_articles run_seen leased dead run_failed
+#       epoch
+# ARGV: epoch, cap, n, n×6 push fields, a, a acks, r, r releases, d, d×3 (key, json, article
+# id). Refused ({-1}) when ``epoch`` is not Redis's (``same_epoch``). Pushes first, then acks
+# (so a request is acknowledged only with its children queued), then releases (unstarted
+# leases handed back), then dead letters (each counted against its article in the run:
+# ``push`` queues an article that failed twice in the run no more in it).
 FLUSH = (
     _PRELUDE
     + """
+if not same_epoch(KEYS[10], ARGV[1]) then return {-1} end
 local now = now_ms()
-local cap = tonumber(ARGV[1])
-local i, queued, filtered, capped = push(3, tonumber(ARGV[2]), now, cap,
-  {KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]})
+local cap = tonumber(ARGV[2])
+local i, queued, filtered, capped = push(4, tonumber(ARGV[3]), now, cap,
+  {KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[9]})
 local acked = 0
 local a = tonumber(ARGV[i]); i = i + 1
 for _ = 1, a do
@@ -95,7 +111,10 @@ local d = tonumber(ARGV[i]); i = i + 1
 for _ = 1, d do
   redis.call('HSET', KEYS[8], ARGV[i], ARGV[i + 1])
   local aid = tonumber(ARGV[i + 2])
-  if aid > 0 then redis.call('SETBIT', KEYS[3], aid, 0) end
+  if aid > 0 then
+    redis.call('SETBIT', KEYS[3], aid, 0)
+    redis.call('HINCRBY', KEYS[9], aid, 1)
+  end
   i = i + 3
 end
 return {queued, filtered, capped, acked}
@@ -164,23 +183,29 @@ return renewed
 """
 )
 
-# KEYS: run pending delayed seen_articles seen_hubs run_articles run_seen
-# ARGV: run json, cap, n, n×6 push fields. Begins a run and queues its seeds atomically,
-# or returns the run already going. Returns {1, run json} or {0, existing run json}.
+# KEYS: run pending delayed seen_articles seen_hubs run_articles run_seen run_failed epoch
+#       run_stats run_marks
+# ARGV: run json, a new epoch, cap, n, n×6 push fields. Begins a run and queues its seeds
+# atomically, or returns the run already going. A new run starts from a clean state: whatever
+# a lost run left of the run's own keys (hub fingerprints, counts, counters, marks) is
+# dropped. Redis gets an epoch if it has none (a fresh or an emptied Redis). Returns
+# {1, run json, epoch} or {0, existing run json, epoch}.
 BEGIN = (
     _PRELUDE
     + """
 if redis.call('SET', KEYS[1], ARGV[1], 'NX') then
-  push(4, tonumber(ARGV[3]), now_ms(), tonumber(ARGV[2]),
-    {KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]})
-  return {1, ARGV[1]}
+  redis.call('SET', KEYS[9], ARGV[2], 'NX')
+  redis.call('DEL', KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[10], KEYS[11])
+  push(5, tonumber(ARGV[4]), now_ms(), tonumber(ARGV[3]),
+    {KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8]})
+  return {1, ARGV[1], redis.call('GET', KEYS[9])}
 end
-return {0, redis.call('GET', KEYS[1])}
+return {0, redis.call('GET', KEYS[1]), redis.call('GET', KEYS[9])}
 """
 )
 
 # KEYS: run pending leased delayed seen_hubs run_articles run_stats run_seen run_marks marks
-#       run_outcomes runs_ended
+#       run_outcomes runs_ended run_failed
 # ARGV: run id. Ends the run if it is that run and nothing is pending, leased or delayed:
 # drops the run's dedupe state, merges the run's high-water marks into the kept ones (each
 # only ever moves forward), notes the run as ended with its outcome to come (OUTCOME fills it
@@ -200,7 +225,7 @@ for j = 1, #marks, 2 do
   if tonumber(marks[j + 1]) > kept then redis.call('HSET', KEYS[10], marks[j], marks[j + 1]) end
 end
 local stats = redis.call('HGETALL', KEYS[7])
-redis.call('DEL', KEYS[1], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9])
+redis.call('DEL', KEYS[1], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[13])
 redis.call('HSET', KEYS[11], ARGV[1], '{"outcome":null}')
 redis.call('ZADD', KEYS[12], now_ms(), ARGV[1])
 table.insert(stats, 1, 1)

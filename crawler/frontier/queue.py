@@ -28,6 +28,11 @@ if TYPE_CHECKING:
     from redis.asyncio import Redis
 
 
+class StateLost(RuntimeError):
+    """Redis lost the frontier's state (its epoch is gone or changed) since this worker
+    joined its run: what it was about to write belongs to a run that no longer exists."""
+
+
 @dataclass(frozen=True, slots=True)
 class Push:
     """A request to queue: its member, and how to deduplicate and order it."""
@@ -144,17 +149,19 @@ class RedisFrontier:
         *,
         max_articles: int = 0,
         now_ms: int = 0,
+        epoch: str = "",
     ) -> tuple[list[str], list[Any]]:
-        """The keys and arguments of one ``lua.FLUSH`` call."""
+        """The keys and arguments of one ``lua.FLUSH`` call (``epoch``: refused unless it is
+        Redis's; empty: not checked)."""
         releases = releases or []
         dead = dead or []
-        args: list[Any] = [max_articles, *pushes_args(pushes), len(acks), *acks]
+        args: list[Any] = [epoch, max_articles, *pushes_args(pushes), len(acks), *acks]
         args += [len(releases), *releases, len(dead)]
         for letter in dead:
             args += [letter.url, letter.record(now_ms), letter.article_id]
         k = self.keys
         keys = [k.pending, k.delayed, k.seen_articles, k.seen_hubs, k.run_articles]
-        keys += [k.run_seen_articles, k.leased, k.dead]
+        keys += [k.run_seen_articles, k.leased, k.dead, k.run_failed_articles, k.epoch]
         return keys, args
 
     async def flush(
@@ -166,12 +173,17 @@ class RedisFrontier:
         *,
         max_articles: int = 0,
         now_ms: int = 0,
+        epoch: str = "",
     ) -> FlushResult:
+        """One ``lua.FLUSH`` call; ``StateLost`` when ``epoch`` is no longer Redis's."""
         keys, args = self.flush_call(
-            pushes, acks, releases, dead, max_articles=max_articles, now_ms=now_ms
+            pushes, acks, releases, dead, max_articles=max_articles, now_ms=now_ms, epoch=epoch
         )
         self.round_trips += 1
-        queued, filtered, capped, acked = await self._flush(keys=keys, args=args)
+        result = await self._flush(keys=keys, args=args)
+        if int(result[0]) < 0:
+            raise StateLost(f"Redis no longer holds epoch {epoch}: its state was lost")
+        queued, filtered, capped, acked = result
         return FlushResult(int(queued), int(filtered), int(capped), int(acked))
 
     def release_blocking(self, url: str, members: list[bytes]) -> int:

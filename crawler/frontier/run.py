@@ -56,6 +56,23 @@ class ClusterState:
     leased: int
     delayed: int
     others_unflushed: int
+    epoch: str | None = None
+    """Redis's epoch now (None: Redis holds none)."""
+    ended: bool = False
+    """Whether the run asked about (``tick(..., run_id=)``) is recorded as ended."""
+
+    def lost(self, epoch: str | None, run_id: str | None) -> str | None:
+        """Why the state of run ``run_id`` (joined in ``epoch``) is gone, or None: Redis's
+        epoch vanished or changed, or the run's record vanished without the run ending."""
+        if epoch is not None and self.epoch != epoch:
+            now = "none" if self.epoch is None else f"{self.epoch}"
+            return (
+                f"redis_state_lost: Redis's epoch was {epoch} when this worker joined run "
+                f"{run_id} and is {now} now (FLUSHALL, or a restart without persistence)"
+            )
+        if run_id is not None and not self.ended and (self.run is None or self.run.id != run_id):
+            return f"redis_state_lost: the record of run {run_id} vanished before the run ended"
+        return None
 
     @property
     def idle(self) -> bool:
@@ -78,6 +95,8 @@ class RunCoordinator:
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}"
         self.stale_after = stale_after
         self.round_trips = 0
+        self.epoch: str | None = None
+        """The epoch of the Redis state this worker's run lives in (None: not known yet)."""
         self._begin = client.register_script(lua.BEGIN)
         self._finish = client.register_script(lua.FINISH)
         self._marks = client.register_script(lua.MARKS)
@@ -92,24 +111,21 @@ class RunCoordinator:
     async def begin(
         self, args: dict[str, Any], seeds: list[Push], max_articles: int = 0
     ) -> tuple[Run, bool]:
-        """The run to work on, and whether this call began it (and queued ``seeds``)."""
+        """The run to work on, and whether this call began it (and queued ``seeds``); the
+        epoch of Redis's state becomes this worker's (``epoch``)."""
         run = Run(uuid.uuid4().hex[:16], datetime.now(UTC).isoformat(), args)
         k = self.keys
         self.round_trips += 1
-        began, raw = await self._begin(
+        began, raw, epoch = await self._begin(
             keys=[
-                k.run,
-                k.pending,
-                k.delayed,
-                k.seen_articles,
-                k.seen_hubs,
-                k.run_articles,
-                k.run_seen_articles,
+                k.run, k.pending, k.delayed, k.seen_articles, k.seen_hubs, k.run_articles,
+                k.run_seen_articles, k.run_failed_articles, k.epoch, k.run_stats, k.run_marks,
             ],
-            args=[run.to_json(), max_articles, *pushes_args(seeds)],
-        )
+            args=[run.to_json(), uuid.uuid4().hex, max_articles, *pushes_args(seeds)],
+        )  # fmt: skip
         if raw is None:  # the other run ended between the two steps: try again
             return await self.begin(args, seeds, max_articles)
+        self.epoch = _text(epoch) if epoch else None
         return Run.from_json(raw), bool(int(began))
 
     async def finish(self, run: Run) -> dict[str, int] | None:
@@ -120,7 +136,7 @@ class RunCoordinator:
             keys=[
                 k.run, k.pending, k.leased, k.delayed, k.seen_hubs, k.run_articles,
                 k.run_stats, k.run_seen_articles, k.run_marks, k.marks,
-                k.run_outcomes, k.runs_ended,
+                k.run_outcomes, k.runs_ended, k.run_failed_articles,
             ],
             args=[run.id],
         )  # fmt: skip
@@ -199,10 +215,12 @@ class RunCoordinator:
         marks: dict[str, int],
         *,
         snapshot: bool = False,
+        run_id: str | None = None,
     ) -> tuple[ClusterState, bytes | None]:
         """One round trip for a worker's periodic business: its heartbeat (unless
-        ``unflushed`` is None), its counters and marks added to the run's, the cluster's
-        state, and (``snapshot``) a copy of the seen-articles bitmap."""
+        ``unflushed`` is None), its counters and marks added to the run's, the cluster's state
+        (with Redis's epoch, and whether run ``run_id`` is recorded as ended), and
+        (``snapshot``) a copy of the seen-articles bitmap."""
         k = self.keys
         self.round_trips += 1
         async with self.client.pipeline(transaction=False) as pipe:
@@ -214,16 +232,29 @@ class RunCoordinator:
             if marks:
                 flat = [value for item in marks.items() for value in item]
                 await self._marks(keys=[k.run_marks], args=flat, client=pipe)
+            first = len(pipe.command_stack)
             pipe.get(k.run)
             pipe.zcard(k.pending)
             pipe.zcard(k.leased)
             pipe.zcard(k.delayed)
             pipe.hgetall(k.workers)
+            pipe.get(k.epoch)
+            pipe.hexists(k.run_outcomes, run_id or "")
             if snapshot:
                 pipe.get(k.seen_articles)
             results = await pipe.execute()
-        bitmap = results.pop() if snapshot else None
-        raw_run, pending, leased, delayed, workers = results[-5:]
+        raw_run, pending, leased, delayed, workers, epoch, ended = results[first : first + 7]
+        bitmap = results[first + 7] if snapshot else None
+        others = await self._others_unflushed(workers)
+        run = Run.from_json(raw_run) if raw_run else None
+        state = ClusterState(
+            run, int(pending), int(leased), int(delayed), others,
+            epoch=_text(epoch) if epoch else None, ended=bool(run_id) and bool(ended),
+        )  # fmt: skip
+        return state, (bytes(bitmap) if bitmap else b"") if snapshot else None
+
+    async def _others_unflushed(self, workers: dict[bytes, bytes]) -> int:
+        """The unflushed work of the other live workers; stale heartbeats are dropped."""
         now = time.time()
         stale = []
         unflushed = 0
@@ -238,10 +269,8 @@ class RunCoordinator:
             unflushed += int(beat.get("unflushed", 0))
         if stale:
             self.round_trips += 1
-            await self.client.hdel(k.workers, *stale)
-        run = Run.from_json(raw_run) if raw_run else None
-        state = ClusterState(run, int(pending), int(leased), int(delayed), unflushed)
-        return state, (bytes(bitmap) if bitmap else b"") if snapshot else None
+            await self.client.hdel(self.keys.workers, *stale)
+        return unflushed
 
     async def heartbeat_age(self, host: str) -> float | None:
         """Seconds since the freshest heartbeat of a worker on ``host``, None if none."""

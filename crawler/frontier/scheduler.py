@@ -242,6 +242,7 @@ class TassScheduler:
             fetching=lambda: internals.downloader_active(crawler) + len(window.ready),
             on_leased=wake,
             max_articles=lambda: lifecycle.max_articles if lifecycle is not None else 0,
+            epoch=lambda: coordinator.epoch,
         )  # fmt: skip
         lifecycle = RunLifecycle(
             coordinator, window=window, known=known, health=health, counters=counters,
@@ -260,8 +261,10 @@ class TassScheduler:
             request.meta["seed"] = True
         return [self.push_for(r) for r in seeds]
 
-    def _conclude(self, run: Run, stats: dict[str, int]) -> tuple[dict[str, Any], Verdict]:
-        return conclude_run(self.crawler.settings, run, stats, datetime.now(UTC))
+    def _conclude(
+        self, run: Run, stats: dict[str, int], known: list[str]
+    ) -> tuple[dict[str, Any], Verdict]:
+        return conclude_run(self.crawler.settings, run, stats, datetime.now(UTC), known)
 
     async def _report(self, run: Run, report: dict[str, Any], verdict: Verdict) -> None:
         """The report of the run this worker ended, in ``runs`` (through a MongoDB outage,

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 from crawler import defaults
 from crawler.batch import Batcher
 from crawler.frontier.health import transient
-from crawler.frontier.queue import DeadLetter, Push
+from crawler.frontier.queue import DeadLetter, Push, StateLost
 from crawler.retrying import RetryDeadlineExceeded, retry
 
 if TYPE_CHECKING:
@@ -61,6 +61,7 @@ class LeaseWindow:
         fetching: Callable[[], int],
         on_leased: Callable[[], None],
         max_articles: Callable[[], int],
+        epoch: Callable[[], str | None] = lambda: None,
     ) -> None:
         self.queue = queue
         self.config = config
@@ -70,6 +71,7 @@ class LeaseWindow:
         self._fetching = fetching
         self._on_leased = on_leased
         self._max_articles = max_articles
+        self._epoch = epoch
         self.ready: deque[bytes] = deque()
         self.inflight: dict[Hashable, bytes] = {}
         self.writes: Batcher[Write, None] = Batcher(
@@ -128,6 +130,13 @@ class LeaseWindow:
 
     def held(self) -> list[bytes]:
         return [*self.ready, *self.inflight.values()]
+
+    def abandon(self) -> None:
+        """Forget every lease (Redis lost them with its state): nothing is acknowledged or
+        released; writes still waiting are refused by Redis (their epoch is gone)."""
+        self.ready.clear()
+        self.inflight.clear()
+        self._unconfirmed.clear()
 
     def release_blocking(self, url: str) -> int:
         """After a forced stop (no event loop any more): hand back, synchronously, every lease
@@ -213,9 +222,13 @@ class LeaseWindow:
                     parts["dead"],
                     max_articles=self._max_articles(),
                     now_ms=int(time.time() * 1000),
+                    epoch=self._epoch() or "",
                 ),
                 **self.health.retrying("queue write", self._deadline),
             )
+        except StateLost as exc:
+            logger.warning("Dropped %d queue writes of a run Redis lost: %s", len(batch), exc)
+            return [exc] * len(batch)
         except RetryDeadlineExceeded as exc:
             logger.error(
                 "Closing with %d queue writes Redis never took: their requests will be "

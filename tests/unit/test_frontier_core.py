@@ -164,9 +164,9 @@ class Seeder:
 def lifecycle(client, cfg, seeder, reports, worker, mode="crawl") -> RunLifecycle:
     parts = Parts(client, cfg, worker)
 
-    def conclude(run_, stats):
+    def conclude(run_, stats, known):
         report = build_report(run_, stats, datetime.now(UTC))
-        return report, decide(report, OutcomeConfig())
+        return report, decide(report, OutcomeConfig(), known)
 
     async def report(run_, report_, verdict):
         reports.append((run_.id, report_["counters"], verdict))

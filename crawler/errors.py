@@ -38,6 +38,11 @@ class ConfigurationError(RuntimeError):
     """A setting, an argument or a credential the program cannot run with."""
 
 
+class RunConflict(ConfigurationError):
+    """A crawl's explicit arguments differ from those of the run open in Redis: it is refused
+    rather than silently joining that run with the run's arguments."""
+
+
 class ServiceUnavailable(RuntimeError):
     """Redis or MongoDB could not be reached before a run began."""
 

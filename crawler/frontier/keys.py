@@ -133,6 +133,12 @@ class FrontierKeys:
         return self._key("runs:ended")
 
     @property
+    def abandoned(self) -> str:
+        """Sorted set of the requests an abandoned run left (``scrapy run abandon``), kept
+        until their articles' seen bits are cleared."""
+        return self._key("runs:abandoned")
+
+    @property
     def run_requests(self) -> str:
         """List of run requests pushed by ``scrapy schedule`` for the workers."""
         return self._key("runs:requested")

@@ -35,6 +35,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from crawler import defaults
+from crawler.errors import RunConflict
 from crawler.frontier.health import transient
 from crawler.outcome import FAILED, Verdict
 from crawler.retrying import retry
@@ -154,7 +155,10 @@ class RunLifecycle:
 
     async def open(self, args: Mapping[str, Any]) -> None:
         if self.mode == "crawl":
-            await retry(lambda: self.begin_run(args), **self.health.retrying("begin the run"))
+            await retry(
+                lambda: self.begin_run(args, explicit=True),
+                **self.health.retrying("begin the run"),
+            )
         self._task = asyncio.get_running_loop().create_task(self._tick_loop())
 
     async def close(self) -> None:
@@ -170,13 +174,17 @@ class RunLifecycle:
             logger.warning("Could not say goodbye to Redis: %s", exc)
 
     # --- runs -------------------------------------------------------------------------------
-    async def begin_run(self, args: Mapping[str, Any]) -> None:
+    async def begin_run(self, args: Mapping[str, Any], *, explicit: bool = False) -> None:
+        """Begin a run with ``args``, or join the one going. Seeds are built with the requested
+        parameters; if another run is going, they are not queued and this worker adopts that
+        run's parameters instead, unless ``explicit`` (a crawl's own ``-a``) arguments differ
+        from the run's: then ``RunConflict`` (never a silent join)."""
         marks = await self.coordinator.marks()
         params = self.param_defaults.params({**args, "marks": marks})
-        # Seeds are built with the requested parameters; if another run is going, they are
-        # not queued and this worker adopts that run's parameters instead.
         seeds = self._seeds(params)
         run, seeder = await self.coordinator.begin(params.to_args(), seeds, params.max_articles)
+        if not seeder and explicit:
+            refuse_conflict(args, params, run, self.param_defaults.params(run.args))
         self.adopt(run)
         self.finished = False
         self.idle_since = None
@@ -310,6 +318,9 @@ class RunLifecycle:
         if lost is not None:
             await self.lose(lost)
             return
+        if mine is not None and self.state.ended and self.state.epoch != self.coordinator.epoch:
+            await self.abandoned(mine)
+            return
         if bitmap is not None:
             self.known.replace(bitmap)
         if self.state.run is not None and not self.finished:
@@ -345,6 +356,20 @@ class RunLifecycle:
             self.finished = True
         self._wake()
 
+    async def abandoned(self, run_id: str) -> None:
+        """Run ``run_id`` was abandoned (``scrapy run abandon``) while this worker was in it:
+        drop what it held of it (its writes are refused: the epoch changed) and end with the
+        outcome the command published."""
+        logger.warning(
+            "Run %s was abandoned (scrapy run abandon): this worker drops the %d requests it "
+            "held of it", run_id, len(self.window.held()),
+        )  # fmt: skip
+        self.window.abandon()
+        await self._learn_outcome(run_id)
+        if self.mode == "crawl":
+            self.finished = True
+        self._wake()
+
     async def add_stats(self) -> None:
         """Add this worker's counters and high-water marks to the run's."""
         deltas, marks, book = self._take()
@@ -365,3 +390,19 @@ class RunLifecycle:
         self.counters.restore(deltas)
         if book is not None:
             book.restore(marks)
+
+
+def refuse_conflict(
+    args: Mapping[str, Any], requested: CrawlParams, run: Run, open_params: CrawlParams
+) -> None:
+    """``RunConflict`` when the explicit ``args`` differ from the open ``run``'s: the message
+    says what differs and how to finish or abandon the open run."""
+    differ = requested.differences(args, open_params)
+    if differ:
+        raise RunConflict(
+            f"run {run.id} (started {run.started_at}, {open_params.describe()}) is still open, "
+            f"and these arguments differ from its: {'; '.join(differ)}. Finish it first with "
+            "'scrapy crawl tass' without arguments (it joins the open run and exits when the "
+            "run ends), or abandon it with 'scrapy run abandon' (what it has not fetched yet "
+            "is dropped, and may be found again by later runs); then start this crawl again"
+        )

@@ -233,6 +233,42 @@ return stats
 """
 )
 
+# KEYS: run pending leased delayed seen_hubs run_articles run_stats run_seen run_marks
+#       run_outcomes runs_ended run_failed epoch abandoned
+# ARGV: run id (empty: the open run, whichever it is), a new epoch. Abandons the open run
+# whatever it still has to do (``scrapy run abandon``): its pending, leased and delayed
+# requests are moved to ``abandoned`` (the caller clears their articles' seen bits, so later
+# runs may find them again), its dedupe state, counters and marks are dropped (an abandoned
+# run moves no mark), it is noted as ended with its outcome to come (OUTCOME fills it in), and
+# Redis gets a new epoch, so the run's workers' queue writes are refused from now on. Returns
+# {1, run json, moved, stats...}, or {0} when there is no such open run.
+ABANDON = (
+    _PRELUDE
+    + """
+local raw = redis.call('GET', KEYS[1])
+if not raw then return {0} end
+local id = cjson.decode(raw)['id']
+if ARGV[1] ~= '' and id ~= ARGV[1] then return {0} end
+local moved = 0
+for _, key in ipairs({KEYS[2], KEYS[3], KEYS[4]}) do
+  if redis.call('EXISTS', key) == 1 then
+    moved = moved + redis.call('ZCARD', key)
+    redis.call('ZUNIONSTORE', KEYS[14], 2, KEYS[14], key)
+    redis.call('DEL', key)
+  end
+end
+local stats = redis.call('HGETALL', KEYS[7])
+redis.call('DEL', KEYS[1], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[12])
+redis.call('SET', KEYS[13], ARGV[2])
+redis.call('HSET', KEYS[10], id, '{"outcome":null}')
+redis.call('ZADD', KEYS[11], now_ms(), id)
+table.insert(stats, 1, moved)
+table.insert(stats, 1, raw)
+table.insert(stats, 1, 1)
+return stats
+"""
+)
+
 # KEYS: run_outcomes runs_ended. ARGV: run id, outcome json, how many runs to keep.
 # Records how a run ended, and forgets the oldest outcomes beyond the number kept.
 OUTCOME = (

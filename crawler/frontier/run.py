@@ -27,6 +27,8 @@ from crawler.frontier.keys import FrontierKeys
 from crawler.frontier.queue import Push, pushes_args
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from redis.asyncio import Redis
 
 
@@ -63,14 +65,17 @@ class ClusterState:
 
     def lost(self, epoch: str | None, run_id: str | None) -> str | None:
         """Why the state of run ``run_id`` (joined in ``epoch``) is gone, or None: Redis's
-        epoch vanished or changed, or the run's record vanished without the run ending."""
+        epoch vanished or changed, or the run's record vanished without the run ending. A run
+        recorded as ended (finished, or abandoned: then the epoch changed too) is not lost."""
+        if self.ended:
+            return None
         if epoch is not None and self.epoch != epoch:
             now = "none" if self.epoch is None else f"{self.epoch}"
             return (
                 f"redis_state_lost: Redis's epoch was {epoch} when this worker joined run "
                 f"{run_id} and is {now} now (FLUSHALL, or a restart without persistence)"
             )
-        if run_id is not None and not self.ended and (self.run is None or self.run.id != run_id):
+        if run_id is not None and (self.run is None or self.run.id != run_id):
             return f"redis_state_lost: the record of run {run_id} vanished before the run ended"
         return None
 
@@ -102,6 +107,7 @@ class RunCoordinator:
         self._marks = client.register_script(lua.MARKS)
         self._outcome = client.register_script(lua.OUTCOME)
         self._request_run = client.register_script(lua.REQUEST_RUN)
+        self._abandon = client.register_script(lua.ABANDON)
 
     async def current(self) -> Run | None:
         self.round_trips += 1
@@ -144,6 +150,46 @@ class RunCoordinator:
             return None
         flat = raw[1:]
         return {_text(flat[i]): int(flat[i + 1]) for i in range(0, len(flat), 2)}
+
+    async def abandon(self, run_id: str = "") -> tuple[Run, int, dict[str, int]] | None:
+        """Abandon the open run (``run_id``: only if it is that one) whatever it still has to
+        do (``lua.ABANDON``): the run, how many requests it left (moved to ``abandoned``) and
+        its counters; None if there is no such open run."""
+        k = self.keys
+        self.round_trips += 1
+        raw = await self._abandon(
+            keys=[
+                k.run, k.pending, k.leased, k.delayed, k.seen_hubs, k.run_articles,
+                k.run_stats, k.run_seen_articles, k.run_marks, k.run_outcomes, k.runs_ended,
+                k.run_failed_articles, k.epoch, k.abandoned,
+            ],
+            args=[run_id, uuid.uuid4().hex],
+        )  # fmt: skip
+        if not raw or int(raw[0]) != 1:
+            return None
+        flat = raw[3:]
+        stats = {_text(flat[i]): int(flat[i + 1]) for i in range(0, len(flat), 2)}
+        return Run.from_json(raw[1]), int(raw[2]), stats
+
+    async def forget_abandoned(self, article_id: Callable[[bytes], int | None]) -> int:
+        """Clear the seen bits of the articles abandoned runs left queued (``article_id``:
+        a queue member's article id, None if it is no article), so later runs may queue them
+        again; the number of articles cleared."""
+        k = self.keys
+        cleared = 0
+        while True:
+            self.round_trips += 1
+            members: Any = await self.client.zrange(k.abandoned, 0, 499)
+            if not members:
+                return cleared
+            ids = [aid for aid in map(article_id, members) if aid]
+            async with self.client.pipeline(transaction=True) as pipe:
+                for aid in ids:
+                    pipe.setbit(k.seen_articles, aid, 0)
+                pipe.zrem(k.abandoned, *members)
+                self.round_trips += 1
+                await pipe.execute()
+            cleared += len(ids)
 
     async def publish_outcome(self, run: Run, outcome: dict[str, Any]) -> None:
         """Record how ``run`` ended (``outcome``: JSON-able, at least ``outcome``, ``reasons``)

@@ -8,15 +8,17 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 from redis.asyncio import Redis
 
+from crawler.errors import RunConflict
 from crawler.frontier.config import FrontierConfig
 from crawler.frontier.counters import Counters
 from crawler.frontier.health import RedisHealth
 from crawler.frontier.keys import FrontierKeys
 from crawler.frontier.known import KnownArticles
 from crawler.frontier.lifecycle import RunLifecycle, RunScope
-from crawler.frontier.queue import Budget, DeadLetter, Push, RedisFrontier
+from crawler.frontier.queue import Budget, DeadLetter, Push, RedisFrontier, StateLost
 from crawler.frontier.report import build_report
 from crawler.frontier.run import RunCoordinator
 from crawler.frontier.window import LeaseWindow
@@ -189,7 +191,7 @@ def test_one_run_seeded_once_adopted_by_all_and_ended_once(redis_url, key_prefix
         a = lifecycle(client, cfg, first, reports, "a")
         b = lifecycle(client, cfg, second, reports, "b")
         await a.open({"since": "all", "max_articles": "5"})
-        await b.open({"since": "2026-01-01"})  # joins: the run's own arguments win
+        await b.open({})  # no arguments of its own: joins, with the run's arguments
         queue = RedisFrontier(client, cfg.keys)
         assert await queue.counts() == (2, 0, 0), "only the first worker's seeds"
         [scope_a], [scope_b] = first.scopes, second.scopes
@@ -247,5 +249,86 @@ def test_marks_and_counters_wait_when_redis_is_away(redis_url, key_prefix) -> No
         assert int(await client.hget(cfg.keys.run_stats, "tass/run/articles")) == 3
         assert await client.hget(cfg.keys.run_marks, "list:1") is not None
         await dead.aclose()
+
+    run(scenario, redis_url)
+
+
+def test_a_crawl_whose_arguments_differ_from_the_open_runs_is_refused(
+    redis_url, key_prefix
+) -> None:
+    """Issue 11 item 7: explicit arguments that differ from the open run's are refused with a
+    message naming the difference and how to finish or abandon the run; nothing is queued."""
+    cfg = config(key_prefix, redis_url)
+
+    async def scenario(client):
+        a = lifecycle(client, cfg, Seeder(), [], "a")
+        await a.open({})  # an incremental run, uncapped
+        queue = RedisFrontier(client, cfg.keys)
+        assert await queue.counts() == (2, 0, 0)
+        refused = lifecycle(client, cfg, Seeder(), [], "b")
+        with pytest.raises(RunConflict) as caught:
+            await refused.open({"since": "all", "max_articles": "50"})
+        message = str(caught.value)
+        run_id = a.scope.run_id
+        assert f"run {run_id} (started " in message
+        assert "since=all (the open run's: none (incremental))" in message
+        assert "max_articles=50 (the open run's: 0)" in message
+        assert "'scrapy crawl tass' without arguments" in message
+        assert "'scrapy run abandon'" in message
+        assert refused.scope is None, "it did not join"
+        assert await queue.counts() == (2, 0, 0), "its seeds were not queued"
+        # The same arguments as the run's, or only some of them, join it.
+        same = lifecycle(client, cfg, Seeder(), [], "c")
+        await same.open({"since": "", "sections": ""})
+        assert same.scope is not None and same.scope.run_id == run_id
+        for worker in (a, same, refused):
+            await worker.close()
+
+    run(scenario, redis_url)
+
+
+def test_an_abandoned_run_ends_its_workers_with_its_outcome(redis_url, key_prefix) -> None:
+    """``scrapy run abandon``'s steps on a run a worker is in: the run is gone from Redis with
+    its queue moved aside (its articles' seen bits cleared), the worker's writes are refused,
+    and the worker ends with the published ``failed`` outcome; the next run queues the
+    abandoned articles again."""
+    cfg = config(key_prefix, redis_url)
+
+    async def scenario(client):
+        seeder = Seeder()
+        a = lifecycle(client, cfg, seeder, [], "a")
+        await a.open({"since": "all"})
+        await a.tick()
+        queue = RedisFrontier(client, cfg.keys)
+        [lease] = (await queue.pop(1, cfg.budget, "a", 0)).leases
+        scope = seeder.scopes[-1]
+        scope.marks.reach("list:1", datetime(2026, 11, 2, tzinfo=UTC))
+        abandoner = RunCoordinator(client, cfg.keys, worker_id="abandon")
+        assert await abandoner.abandon("not-this-run") is None
+        found = await abandoner.abandon(scope.run_id)
+        assert found is not None
+        gone, left, _ = found
+        assert gone.id == scope.run_id and left == 2, "one pending, one leased"
+        assert await abandoner.current() is None and await queue.counts() == (0, 0, 0)
+        with pytest.raises(StateLost):  # the worker's old epoch is refused
+            await queue.flush([article(9)], [lease], epoch=a.coordinator.epoch or "")
+        reason = "abandoned: by a test"
+        await abandoner.publish_outcome(gone, {"outcome": "failed", "reasons": [reason]})
+        cleared = await abandoner.forget_abandoned(
+            lambda m: int(json.loads(m)["url"].rsplit("/", 1)[1])
+        )
+        assert cleared == 2 and not await client.exists(cfg.keys.abandoned)
+        await a.tick()
+        assert a.finished and a.outcome is not None
+        assert a.outcome.outcome == "failed" and a.outcome.reasons == (reason,)
+        assert not a.window.holding()
+        await a.close()
+        assert await a.coordinator.marks() == {}, "an abandoned run moves no mark"
+        # The next run begins from a clean state and may queue the abandoned articles again.
+        b = lifecycle(client, cfg, Seeder(), [], "b")
+        await b.open({})
+        assert b.scope is not None and b.scope.run_id != scope.run_id
+        assert await queue.counts() == (2, 0, 0), "the abandoned articles queued again"
+        await b.close()
 
     run(scenario, redis_url)

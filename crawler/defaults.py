@@ -28,6 +28,10 @@ TASS_MONGO_RETRY_DEADLINE = 900.0
 BACKOFF_INITIAL = 0.2
 BACKOFF_MAX = 5.0
 
+# --- Consoles into a running worker (they execute code in it): off unless asked for ----------
+REMOTE_CONTROL_ENABLED = False
+TELNETCONSOLE_ENABLED = False
+
 # --- The frontier ----------------------------------------------------------------------------
 TASS_REDIS_PREFIX = "tass"
 CRAWL_RATE = 2.0

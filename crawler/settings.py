@@ -278,7 +278,15 @@ DOWNLOAD_MAXSIZE = _env("DOWNLOAD_MAXSIZE", 8 * 1024 * 1024, _positive_int, "byt
 DOWNLOAD_WARNSIZE = 2 * 1024 * 1024
 REDIRECT_MAX_TIMES = 5
 COOKIES_ENABLED = False
-TELNETCONSOLE_ENABLED = False
+# Scrapy's two consoles into a running worker (its RemoteControl HTTP endpoint on localhost
+# and the telnet console, each behind a token or password) execute code in the worker: off
+# unless asked for, for debugging on a machine of one's own.
+REMOTE_CONTROL_ENABLED = _env(
+    "REMOTE_CONTROL_ENABLED", defaults.REMOTE_CONTROL_ENABLED, _bool, "true or false"
+)
+TELNETCONSOLE_ENABLED = _env(
+    "TELNETCONSOLE_ENABLED", defaults.TELNETCONSOLE_ENABLED, _bool, "true or false"
+)
 REQUEST_FINGERPRINTER_IMPLEMENTATION = "2.7"
 TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
 

@@ -176,6 +176,13 @@ class ReplicaServer:
         path = request.path
         if path.startswith("/__replica__/"):
             return await self._control(request, path)
+        self.stats.enter()
+        try:
+            return await self._serve(request, path)
+        finally:
+            self.stats.leave()
+
+    async def _serve(self, request: web.BaseRequest, path: str) -> web.StreamResponse:
         ua = request.headers.get("User-Agent", "")
         if not ua_allowed(ua):
             self.stats.record("forbidden", ua)

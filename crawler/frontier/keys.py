@@ -75,9 +75,22 @@ class FrontierKeys:
         return self._key("rate:pause_until")
 
     @property
-    def fetching(self) -> str:
-        """Hash worker id → "count:time(ms)": requests each worker has at the site."""
-        return self._key("rate:fetching")
+    def at_site(self) -> str:
+        """Sorted set of the requests at the site now, cluster-wide (token → lapse time, ms):
+        at most ``CRAWL_CONCURRENCY`` (``lua.ENTER_SITE``)."""
+        return self._key("rate:at_site")
+
+    @property
+    def site_waiting(self) -> str:
+        """Sorted set of the requests waiting to go to the site (token → when it first asked,
+        ms): they get in in that order, whichever worker they are from."""
+        return self._key("rate:site_waiting")
+
+    @property
+    def site_polled(self) -> str:
+        """Hash waiting token → when it last asked (ms): a waiter that stopped asking (its
+        worker died) is dropped from the line."""
+        return self._key("rate:site_polled")
 
     @property
     def min_interval(self) -> str:

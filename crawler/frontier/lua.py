@@ -121,13 +121,12 @@ return {queued, filtered, capped, acked}
 """
 )
 
-# KEYS: pending leased delayed fetching
-# ARGV: k, lease_ms, max_fetching, worker id, worker's fetching, stale_ms
+# KEYS: pending leased delayed
+# ARGV: k, lease_ms
 # Returns {now, reaped, member1, member2, ...}: each member is leased until now + lease_ms.
-# First returns expired leases (of dead workers) and due retries to the queue. The
-# ``fetching`` hash holds each worker's requests at (or about to be at) the site; their sum,
-# over fresh entries only, stays under max_fetching. The request *rate* is paced at send time
-# (SLOT), not here.
+# First returns expired leases (of dead workers) and due retries to the queue. Leasing is not
+# bounded by the site's budget: a lease is not a request at the site. Requests at the site at
+# once are bounded at send time (ENTER_SITE), their rate too (SLOT).
 POP = (
     _PRELUDE
     + """
@@ -142,31 +141,56 @@ for _, key in ipairs({KEYS[2], KEYS[3]}) do
   end
 end
 local out = {now, reaped}
-local fetching = tonumber(ARGV[5])
-local entries = redis.call('HGETALL', KEYS[4])
-for j = 1, #entries, 2 do
-  if entries[j] ~= ARGV[4] then
-    local count, seen = string.match(entries[j + 1], '^(%d+):(%d+)$')
-    if count and now - tonumber(seen) <= tonumber(ARGV[6]) then
-      fetching = fetching + tonumber(count)
-    else
-      redis.call('HDEL', KEYS[4], entries[j])
-    end
-  end
-end
-local k = math.min(tonumber(ARGV[1]), tonumber(ARGV[3]) - fetching)
-local granted = 0
-for _ = 1, k do
+for _ = 1, tonumber(ARGV[1]) do
   local head = redis.call('ZRANGE', KEYS[1], 0, 0)
   if #head == 0 then break end
   redis.call('ZREM', KEYS[1], head[1])
   redis.call('ZADD', KEYS[2], now + tonumber(ARGV[2]), head[1])
   table.insert(out, head[1])
-  granted = granted + 1
 end
--- What this worker was just granted counts as fetching until it reports again.
-redis.call('HSET', KEYS[4], ARGV[4], (tonumber(ARGV[5]) + granted) .. ':' .. now)
 return out
+"""
+)
+
+# KEYS: at_site waiting polled
+# ARGV: token, max at the site, ttl_ms, stale_ms
+# One request asks to go to the site (``CRAWL_CONCURRENCY`` for the whole cluster, counting
+# only requests actually there). Requests of every worker wait in one line, in the order they
+# first asked (``waiting``, scored by that time, strictly increasing), so a worker that asks
+# more often never takes the places of one that asks less; a waiter that stopped asking for
+# ``stale_ms`` (its worker died) is dropped. The first ``free`` waiters get in: the token goes
+# to ``at_site`` until now + ttl_ms (a dead worker's places lapse; leaving is a plain ZREM,
+# ``RedisFrontier.leave_site``). Returns {1} when in, else {0, place in line}.
+ENTER_SITE = (
+    _PRELUDE
+    + """
+local now = now_ms()
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+local waiters = redis.call('ZRANGE', KEYS[2], 0, -1)
+for _, w in ipairs(waiters) do
+  local polled = tonumber(redis.call('HGET', KEYS[3], w) or '0')
+  if w ~= ARGV[1] and now - polled > tonumber(ARGV[4]) then
+    redis.call('ZREM', KEYS[2], w)
+    redis.call('HDEL', KEYS[3], w)
+  end
+end
+if not redis.call('ZSCORE', KEYS[2], ARGV[1]) then
+  -- Strictly after the last in line (two asks in one millisecond keep their order).
+  local last = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')
+  local ticket = now
+  if #last > 0 then ticket = math.max(now, tonumber(last[2]) + 1) end
+  redis.call('ZADD', KEYS[2], ticket, ARGV[1])
+end
+redis.call('HSET', KEYS[3], ARGV[1], now)
+local free = tonumber(ARGV[2]) - redis.call('ZCARD', KEYS[1])
+local place = redis.call('ZRANK', KEYS[2], ARGV[1])
+if place < free then
+  redis.call('ZREM', KEYS[2], ARGV[1])
+  redis.call('HDEL', KEYS[3], ARGV[1])
+  redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[1])
+  return {1}
+end
+return {0, place}
 """
 )
 

@@ -112,12 +112,17 @@ class Budget:
     """Milliseconds between two requests to the site (1000 / CRAWL_RATE, with a margin)."""
     per_second: int
     """Requests in any one second, at most (CRAWL_RATE, rounded down, at least 1)."""
-    max_fetching: int
-    """Requests at the site (or about to be) at once, across the cluster."""
+    concurrency: int
+    """Requests at the site at once, across the cluster (leases waiting in a worker are not
+    at the site: they do not count)."""
     lease_ms: int
     """How long a lease lasts without renewal; a dead worker's requests return after it."""
     stale_ms: int = 5000
-    """A worker's fetching count older than this is not counted (it died)."""
+    """A request waiting to go to the site that has not asked again for this long is dropped
+    from the line (its worker died)."""
+    site_ttl_ms: int = 60_000
+    """A request at the site counts for at most this long (past the download timeout), so a
+    dead worker's requests stop counting."""
 
 
 def pushes_args(pushes: list[Push]) -> list[Any]:
@@ -136,6 +141,7 @@ class RedisFrontier:
         self.round_trips = 0
         self._flush = client.register_script(lua.FLUSH)
         self._pop = client.register_script(lua.POP)
+        self._enter_site = client.register_script(lua.ENTER_SITE)
         self._renew = client.register_script(lua.RENEW)
         self._pause = client.register_script(lua.PAUSE)
         self._slot = client.register_script(lua.SLOT)
@@ -199,16 +205,35 @@ class RedisFrontier:
             client.close()
         return len(members)
 
-    async def pop(self, k: int, budget: Budget, worker: str, fetching: int) -> PopResult:
-        """Lease up to ``k`` requests for ``worker``, which has ``fetching`` requests at (or
-        about to be at) the site."""
+    async def pop(self, k: int, budget: Budget) -> PopResult:
+        """Lease up to ``k`` requests (``lua.POP``)."""
         keys = self.keys
         self.round_trips += 1
         raw = await self._pop(
-            keys=[keys.pending, keys.leased, keys.delayed, keys.fetching],
-            args=[k, budget.lease_ms, budget.max_fetching, worker, fetching, budget.stale_ms],
+            keys=[keys.pending, keys.leased, keys.delayed], args=[k, budget.lease_ms]
         )
         return PopResult(int(raw[0]), int(raw[1]), [bytes(m) for m in raw[2:]])
+
+    async def enter_site(self, budget: Budget, token: str) -> int:
+        """Ask for request ``token`` to go to the site (``lua.ENTER_SITE``): -1 when it may
+        (it counts until ``leave_site``), else its place in the cluster's line."""
+        keys = self.keys
+        self.round_trips += 1
+        raw = await self._enter_site(
+            keys=[keys.at_site, keys.site_waiting, keys.site_polled],
+            args=[token, budget.concurrency, budget.site_ttl_ms, budget.stale_ms],
+        )
+        return -1 if int(raw[0]) == 1 else int(raw[1])
+
+    async def leave_site(self, token: str) -> None:
+        """Request ``token`` is done at the site (answered, failed or given up waiting)."""
+        keys = self.keys
+        self.round_trips += 1
+        async with self.client.pipeline(transaction=True) as pipe:
+            pipe.zrem(keys.at_site, token)
+            pipe.zrem(keys.site_waiting, token)
+            pipe.hdel(keys.site_polled, token)
+            await pipe.execute()
 
     async def reserve_sends(
         self, budget: Budget, sender: str, k: int, horizon_ms: int = 1000

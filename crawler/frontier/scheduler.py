@@ -239,7 +239,6 @@ class TassScheduler:
 
         window = LeaseWindow(
             queue, config, coordinator.worker_id, health, counters,
-            fetching=lambda: internals.downloader_active(crawler) + len(window.ready),
             on_leased=wake,
             max_articles=lambda: lifecycle.max_articles if lifecycle is not None else 0,
             epoch=lambda: coordinator.epoch,

@@ -58,7 +58,6 @@ class LeaseWindow:
         health: RedisHealth,
         counters: Counters,
         *,
-        fetching: Callable[[], int],
         on_leased: Callable[[], None],
         max_articles: Callable[[], int],
         epoch: Callable[[], str | None] = lambda: None,
@@ -68,7 +67,6 @@ class LeaseWindow:
         self.worker_id = worker_id
         self.health = health
         self.counters = counters
-        self._fetching = fetching
         self._on_leased = on_leased
         self._max_articles = max_articles
         self._epoch = epoch
@@ -175,12 +173,7 @@ class LeaseWindow:
             if len(self.ready) >= self.config.prefetch or self._closing_at is not None:
                 continue
             result = await retry(
-                lambda: self.queue.pop(
-                    max(1, self.config.prefetch - len(self.ready)),
-                    budget,
-                    self.worker_id,
-                    self._fetching(),
-                ),
+                lambda: self.queue.pop(max(1, self.config.prefetch - len(self.ready)), budget),
                 **self.health.retrying("lease"),
             )
             self.health.up()

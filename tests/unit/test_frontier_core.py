@@ -31,7 +31,7 @@ def config(prefix: str, url: str, **changes: Any) -> FrontierConfig:
     base = FrontierConfig(
         redis_url=url,
         keys=FrontierKeys(prefix),
-        budget=Budget(interval_ms=0.1, per_second=10_000, max_fetching=100, lease_ms=60_000),
+        budget=Budget(interval_ms=0.1, per_second=10_000, concurrency=100, lease_ms=60_000),
         prefetch=3,
         idle_grace=0.2,
         heartbeat=0.05,
@@ -57,7 +57,7 @@ class Parts:
         self.woken = 0
         self.window = LeaseWindow(
             self.queue, cfg, worker, self.health, self.counters,
-            fetching=lambda: 0, on_leased=self.wake, max_articles=lambda: 0,
+            on_leased=self.wake, max_articles=lambda: 0,
         )  # fmt: skip
 
     def _sink(self, key: str, value: int) -> None:
@@ -115,7 +115,7 @@ def test_the_window_leases_acknowledges_and_releases(redis_url, key_prefix) -> N
 
 
 def test_the_window_renews_the_leases_it_holds(redis_url, key_prefix) -> None:
-    budget = Budget(interval_ms=0.1, per_second=10_000, max_fetching=100, lease_ms=300)
+    budget = Budget(interval_ms=0.1, per_second=10_000, concurrency=100, lease_ms=300)
     cfg = config(key_prefix, redis_url, budget=budget)
 
     async def scenario(client):
@@ -125,7 +125,7 @@ def test_the_window_renews_the_leases_it_holds(redis_url, key_prefix) -> None:
         parts.window.want()
         await settle(lambda: len(parts.window.ready) == 1)
         await asyncio.sleep(0.5)  # past the lease: only renewal keeps it
-        other = await parts.queue.pop(5, budget, "other", 0)
+        other = await parts.queue.pop(5, budget)
         assert other.reaped == 0 and other.leases == []
         await parts.window.close()
 
@@ -202,7 +202,7 @@ def test_one_run_seeded_once_adopted_by_all_and_ended_once(redis_url, key_prefix
         await a.tick()
         assert a.keep_open() and a.idle_since is None
         # The queue drained: idle for the grace period, then one worker ends the run.
-        leases = (await queue.pop(5, cfg.budget, "a", 0)).leases
+        leases = (await queue.pop(5, cfg.budget)).leases
         await queue.flush([], leases)
         scope_a.marks.reach("list:4954", datetime(2026, 11, 1, tzinfo=UTC))
         for worker in (a, b):
@@ -300,7 +300,7 @@ def test_an_abandoned_run_ends_its_workers_with_its_outcome(redis_url, key_prefi
         await a.open({"since": "all"})
         await a.tick()
         queue = RedisFrontier(client, cfg.keys)
-        [lease] = (await queue.pop(1, cfg.budget, "a", 0)).leases
+        [lease] = (await queue.pop(1, cfg.budget)).leases
         scope = seeder.scopes[-1]
         scope.marks.reach("list:1", datetime(2026, 11, 2, tzinfo=UTC))
         abandoner = RunCoordinator(client, cfg.keys, worker_id="abandon")

@@ -11,7 +11,7 @@ from crawler.frontier.queue import Budget, DeadLetter, Push, RedisFrontier, Stat
 from crawler.frontier.run import RunCoordinator
 from tests.unit.frontier_helpers import run
 
-FAST = Budget(interval_ms=0.1, per_second=10_000, max_fetching=100, lease_ms=60_000)
+FAST = Budget(interval_ms=0.1, per_second=10_000, concurrency=100, lease_ms=60_000)
 
 
 def seed(url: str) -> Push:
@@ -33,7 +33,7 @@ def test_one_run_at_a_time_seeded_once_and_finished_once(redis_url, key_prefix) 
         state = await b.state()
         assert not state.idle and state.run == run_a
         assert await b.finish(run_b) is None, "a run with work left does not finish"
-        lease = (await q.pop(1, FAST, "a", 0)).leases[0]
+        lease = (await q.pop(1, FAST)).leases[0]
         await a.tick(2, {}, {})
         assert not (await b.state()).idle
         await q.flush([], [lease])
@@ -166,7 +166,7 @@ def test_an_article_that_failed_twice_in_a_run_is_not_queued_again_in_it(
             result = await q.flush([article()], [])
             if result.queued:
                 fetched += 1
-                [lease] = (await q.pop(1, FAST, "a", 0)).leases
+                [lease] = (await q.pop(1, FAST)).leases
                 letter = DeadLetter("https://tass.com/world/5", lease, "not_article", 1, 5)
                 await q.flush([], [lease], dead=[letter])
         assert fetched == 2, "fetched, then once more, then no more in this run"

@@ -157,6 +157,10 @@ class LeaseWindow:
         await self.writes.close()
         for task in self._tasks:
             task.cancel()
+        # A cancellation that lands inside a Redis call can come back out of it as a connection
+        # error, which the loops retry: so they also stop on their own once closing (seen: a
+        # fill loop back at its wait after the cancel, and a worker that never exited).
+        self._fill_wanted.set()
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
     # --- loops -----------------------------------------------------------------------------
@@ -170,13 +174,17 @@ class LeaseWindow:
         while True:
             await self._fill_wanted.wait()
             self._fill_wanted.clear()
-            if len(self.ready) >= self.config.prefetch or self._closing_at is not None:
+            if self._closing_at is not None:
+                return
+            if len(self.ready) >= self.config.prefetch:
                 continue
             result = await retry(
                 lambda: self.queue.pop(max(1, self.config.prefetch - len(self.ready)), budget),
-                **self.health.retrying("lease"),
+                **self.health.retrying("lease", self._deadline),
             )
             self.health.up()
+            if self.closing():
+                return  # leased as the window closed: the leases expire and return to the queue
             self.counters.count("tass/frontier/leases_reaped", result.reaped)
             self.ready.extend(result.leases)
             if result.leases:
@@ -187,7 +195,7 @@ class LeaseWindow:
 
     async def _renew_loop(self) -> None:
         lease_ms = self.config.budget.lease_ms
-        while True:
+        while self._closing_at is None:
             await asyncio.sleep(lease_ms / 3000)
             try:
                 await self.queue.renew(self.held(), lease_ms)
@@ -195,6 +203,9 @@ class LeaseWindow:
                 if not transient(exc):
                     raise
                 self.health.down(exc)
+
+    def closing(self) -> bool:
+        return self._closing_at is not None
 
     def _deadline(self) -> float:
         if self._closing_at is None:

@@ -19,6 +19,8 @@ class Stats:
     def reset(self) -> None:
         self.kinds: Counter[str] = Counter()
         self.agents: Counter[str] = Counter()
+        self.challenged: Counter[str] = Counter()
+        """Challenge pages answered, by path (``--fault-challenge``)."""
         self.total = 0
         self.max_rate = 0
         self.max_in_flight = self.in_flight  # a reset does not forget requests under way
@@ -50,4 +52,5 @@ class Stats:
             "by_user_agent": dict(sorted(self.agents.items())),
             "max_rate_1s": self.max_rate,
             "max_in_flight": self.max_in_flight,
+            "challenged": dict(sorted(self.challenged.items())),
         }

@@ -141,6 +141,8 @@ class RunLifecycle:
         self._wake = wake
         self.scope: RunScope | None = None
         self._run: Run | None = None
+        self._dropped: str | None = None
+        """The run this worker found lost or ended under it (handled once)."""
         self.state: ClusterState | None = None
         self.idle_since: float | None = None
         self.finished = False
@@ -148,6 +150,7 @@ class RunLifecycle:
         self.outcome: Verdict | None = None
         """How the last run this worker worked on ended (None: it has not ended)."""
         self._task: asyncio.Task[None] | None = None
+        self._closing = False
 
     @property
     def max_articles(self) -> int:
@@ -162,6 +165,10 @@ class RunLifecycle:
         self._task = asyncio.get_running_loop().create_task(self._tick_loop())
 
     async def close(self) -> None:
+        # A cancellation that lands inside a Redis call can come back out of it as a connection
+        # error, which ``tick`` takes for an outage: the loop also stops on its own (seen: a
+        # heartbeat loop that never ended, and close() with it).
+        self._closing = True
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
@@ -291,7 +298,7 @@ class RunLifecycle:
     # --- heartbeat --------------------------------------------------------------------------
     async def _tick_loop(self) -> None:
         ticks = 0
-        while True:
+        while not self._closing:
             await self.tick(snapshot=ticks % SNAPSHOT_EVERY == 0)
             ticks += 1
             self._wake()
@@ -319,7 +326,7 @@ class RunLifecycle:
             await self.lose(lost)
             return
         if mine is not None and self.state.ended and self.state.epoch != self.coordinator.epoch:
-            await self.abandoned(mine)
+            await self.ended_elsewhere(mine)
             return
         if bitmap is not None:
             self.known.replace(bitmap)
@@ -336,6 +343,9 @@ class RunLifecycle:
         worker waits for the next run, which starts from a clean state (``lua.BEGIN``)."""
         assert self._run is not None
         run = self._run
+        if self._dropped == run.id:
+            return  # a heartbeat under way already found it
+        self._dropped = run.id
         logger.critical(
             "REDIS STATE LOST: %s. Run %s is recorded as failed; this worker drops the %d "
             "requests it held of it. The next run starts from a clean state (scrapy crawl "
@@ -356,16 +366,30 @@ class RunLifecycle:
             self.finished = True
         self._wake()
 
-    async def abandoned(self, run_id: str) -> None:
-        """Run ``run_id`` was abandoned (``scrapy run abandon``) while this worker was in it:
-        drop what it held of it (its writes are refused: the epoch changed) and end with the
-        outcome the command published."""
-        logger.warning(
-            "Run %s was abandoned (scrapy run abandon): this worker drops the %d requests it "
-            "held of it", run_id, len(self.window.held()),
-        )  # fmt: skip
+    async def ended_elsewhere(self, run_id: str) -> None:
+        """Run ``run_id`` was ended under this worker by someone else: abandoned (``scrapy run
+        abandon``), or found lost by another worker first (its record of the failed run is
+        all Redis holds of it). Drop what this worker held of it (its writes are refused: the
+        epoch changed) and end with the outcome published."""
+        if self._dropped == run_id:
+            return  # a heartbeat under way already found it
+        self._dropped = run_id
+        held = len(self.window.held())
         self.window.abandon()
+        self.known.replace(b"")
         await self._learn_outcome(run_id)
+        assert self.outcome is not None
+        lost = [r for r in self.outcome.reasons if r.startswith("redis_state_lost")]
+        if lost:
+            logger.critical(
+                "REDIS STATE LOST: %s (found by another worker). Run %s is recorded as failed; "
+                "this worker drops the %d requests it held of it", lost[0], run_id, held,
+            )  # fmt: skip
+        else:
+            logger.warning(
+                "Run %s was ended under this worker (%s): it drops the %d requests it held",
+                run_id, self.outcome.summary(), held,
+            )  # fmt: skip
         if self.mode == "crawl":
             self.finished = True
         self._wake()

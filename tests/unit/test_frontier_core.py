@@ -297,7 +297,7 @@ def test_an_abandoned_run_ends_its_workers_with_its_outcome(redis_url, key_prefi
     async def scenario(client):
         seeder = Seeder()
         a = lifecycle(client, cfg, seeder, [], "a")
-        await a.open({"since": "all"})
+        await a.begin_run({"since": "all"})  # no heartbeat loop: the test ticks
         await a.tick()
         queue = RedisFrontier(client, cfg.keys)
         [lease] = (await queue.pop(1, cfg.budget)).leases
@@ -332,3 +332,33 @@ def test_an_abandoned_run_ends_its_workers_with_its_outcome(redis_url, key_prefi
         await b.close()
 
     run(scenario, redis_url)
+
+
+def test_a_worker_that_finds_its_run_lost_by_another_ends_with_the_same_outcome(
+    redis_url, key_prefix, caplog
+) -> None:
+    """Redis lost its state; worker a notices first and records the run as failed (in the
+    emptied Redis too). Worker b, next, must not take that record for an abandon: it says
+    REDIS STATE LOST as well and ends with a's outcome."""
+    cfg = config(key_prefix, redis_url)
+
+    async def scenario(client):
+        reports: list[Any] = []
+        a = lifecycle(client, cfg, Seeder(), reports, "a")
+        b = lifecycle(client, cfg, Seeder(), reports, "b")
+        await a.begin_run({})  # begin and join without heartbeat loops: the test ticks
+        await b.begin_run({})
+        await client.delete(*[k async for k in client.scan_iter(f"{key_prefix}:*")])
+        await a.tick()
+        assert a.finished and a.outcome is not None and a.outcome.outcome == "failed"
+        assert a.outcome.reasons[0].startswith("redis_state_lost: Redis's epoch was")
+        await b.tick()
+        assert b.finished and b.outcome == a.outcome
+        assert len(reports) == 1, "the run report is written by the worker that found it lost"
+        for worker in (a, b):
+            await worker.close()
+
+    run(scenario, redis_url)
+    lost = [r for r in caplog.records if "REDIS STATE LOST" in r.getMessage()]
+    assert [r.levelname for r in lost] == ["CRITICAL", "CRITICAL"]
+    assert "found by another worker" in lost[1].getMessage()

@@ -17,6 +17,7 @@ from scrapy import signals
 
 from crawler import defaults
 from crawler.embedded import LocalServices
+from crawler.redact import redact
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
@@ -56,9 +57,9 @@ class LocalServicesAddon:
             "%s embedded servers (data in %s): Redis %s (pid %d), MongoDB %s (pid %d)",
             "Started" if started else "Reusing",
             root.resolve(),
-            redis.url,
+            redact(redis.url),
             redis.pid,
-            mongo.url,
+            redact(mongo.url),
             mongo.pid,
         )
         self.crawler.signals.connect(self.engine_stopped, signal=signals.engine_stopped)

@@ -28,6 +28,10 @@ TASS_MONGO_RETRY_DEADLINE = 900.0
 BACKOFF_INITIAL = 0.2
 BACKOFF_MAX = 5.0
 
+# --- Consoles into a running worker (they execute code in it): off unless asked for ----------
+REMOTE_CONTROL_ENABLED = False
+TELNETCONSOLE_ENABLED = False
+
 # --- The frontier ----------------------------------------------------------------------------
 TASS_REDIS_PREFIX = "tass"
 CRAWL_RATE = 2.0
@@ -45,6 +49,24 @@ FRONTIER_FLUSH_DELAY = 0.05
 """Seconds a worker gathers queue writes into one script call."""
 FRONTIER_CLOSE_DEADLINE = 60.0
 """Seconds a closing worker keeps trying to hand its queue writes to Redis."""
+
+# --- Run outcomes (crawler.outcome) ---------------------------------------------------------
+TASS_RUN_FAILED_SHARE = 0.5
+"""A run is failed when this share of its URLs failed with network errors, 5xx, 429 or a
+refusal, or this share of its article pages held no article (at least ``BLOCKED_MIN_PAGES``)."""
+TASS_RUN_DEGRADED_SHARE = 0.05
+"""A run is degraded when this share of its URLs failed, whatever the reason."""
+BLOCKED_MIN_PAGES = 10
+"""Article pages without an article needed before a run counts as blocked by them."""
+OUTCOME_WAIT = 60.0
+"""Seconds a worker that did not end its run waits for the outcome the ending worker
+publishes, before it takes the run for failed."""
+RUN_OUTCOMES_KEPT = 100
+"""Outcomes of this many recent runs are kept in Redis (``scrapy status``, the scheduler)."""
+DRIFT_CHECK_DEADLINE = 20.0
+"""Seconds the worker that ends a run tries to read the previous runs for the drift check
+(MongoDB away: the report says the check was unavailable and raises no alarm); well under
+``OUTCOME_WAIT``, since the outcome is published after it."""
 
 # --- Crawl scope -----------------------------------------------------------------------------
 TASS_SINCE_DAYS = 7

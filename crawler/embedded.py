@@ -4,7 +4,10 @@
 WiredTiger; both come with the optional ``embedded`` extra. Each server runs as a child process
 on a loopback port with its data under a folder, and is stopped by pid. ``LocalServices`` lets
 several local crawl processes share one pair of servers: the first starts them, later ones reuse
-them, and the last one to leave stops them; data stays in the folder for the next run.
+them, and the last one to leave stops them; data stays in the folder for the next run. The
+local Valkey requires a password generated once and kept in ``TASS_DATA_DIR/redis.password``
+(mode 0600; ``services.json``, which holds its URL, is private too): any local user could
+otherwise connect to its loopback port and read or rewrite the crawl's state.
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ import fcntl
 import json
 import logging
 import os
+import re
+import secrets
 import signal
 import socket
 import subprocess
@@ -28,6 +33,8 @@ from crawler import internals
 logger = logging.getLogger(__name__)
 
 STARTUP_TIMEOUT = 30.0
+PASSWORD_FILE = "redis.password"
+"""Under ``TASS_DATA_DIR``: the embedded Valkey's generated password."""
 
 # Servers this process started, kept so that they are reaped (and Popen does not warn).
 _CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
@@ -145,28 +152,62 @@ def valkey_binary() -> str:
         raise EmbeddedServerError(str(exc)) from exc
 
 
+def _private_file(path: Path, text: str) -> None:
+    """Write ``text`` to ``path``, readable by this user only (mode 0600 from its creation)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(text)
+    tmp.replace(path)
+
+
+def local_password(root: Path) -> str:
+    """The embedded Valkey's password: generated on first use and kept in
+    ``root/redis.password`` (mode 0600), so every local crawl, and the next run, uses it."""
+    path = root / PASSWORD_FILE
+    if path.exists():
+        password = path.read_text().strip()
+        if not password:
+            raise EmbeddedServerError(f"{path} is empty: delete it to have a new one generated")
+        return password
+    password = secrets.token_urlsafe(32)  # URL-safe: needs no quoting in a URL or config line
+    _private_file(path, password + "\n")
+    return password
+
+
 def start_redis(
-    data_dir: Path, port: int | None = None, *, appendonly: bool = True
+    data_dir: Path, port: int | None = None, *, appendonly: bool = True, password: str = ""
 ) -> ServerProcess:
-    """Start a Valkey server with append-only persistence in ``data_dir``."""
+    """Start a Valkey server with append-only persistence in ``data_dir``; with a
+    ``password``, clients must give it (it is in a config file of mode 0600, never on the
+    command line; the URL carries it). Valkey's protected mode stays on."""
     binary = valkey_binary()
     data_dir = data_dir.resolve()
+    config: list[str] = []
+    if password:
+        if not re.fullmatch(r"[A-Za-z0-9_-]+", password):
+            raise EmbeddedServerError("the embedded Valkey's password must be URL-safe")
+        conf = data_dir / "valkey.conf"
+        _private_file(conf, f"requirepass {password}\n")
+        config = [str(conf)]
 
     def argv(p: int) -> list[str]:
         return [
-            binary,
+            binary, *config,
             "--port", str(p),
             "--bind", "127.0.0.1",
             "--dir", str(data_dir),
             "--appendonly", "yes" if appendonly else "no",
             "--save", "",
-            "--protected-mode", "no",
             "--daemonize", "no",
             "--loglevel", "warning",
         ]  # fmt: skip
 
     proc, chosen = _start_with_retries("redis", argv, data_dir, port)
-    return ServerProcess("redis", proc.pid, chosen, f"redis://127.0.0.1:{chosen}/0", str(data_dir))
+    auth = f":{password}@" if password else ""
+    url = f"redis://{auth}127.0.0.1:{chosen}/0"
+    return ServerProcess("redis", proc.pid, chosen, url, str(data_dir))
 
 
 def start_mongo(data_dir: Path, port: int | None = None) -> ServerProcess:
@@ -217,9 +258,8 @@ class LocalServices:
                     with contextlib.suppress(ValueError):
                         state = json.loads(self.state_file.read_text())
                 yield state
-                tmp = self.state_file.with_suffix(".tmp")
-                tmp.write_text(json.dumps(state, indent=2))
-                tmp.replace(self.state_file)
+                # Private: the Redis URL in it carries the embedded server's password.
+                _private_file(self.state_file, json.dumps(state, indent=2))
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
@@ -238,7 +278,7 @@ class LocalServices:
             started = False
             redis = self._server(state, "redis")
             if redis is None:
-                redis = start_redis(self.root / "redis")
+                redis = start_redis(self.root / "redis", password=local_password(self.root))
                 started = True
             mongo = self._server(state, "mongo")
             if mongo is None:

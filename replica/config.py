@@ -110,6 +110,8 @@ class ReplicaConfig:
     fault_503: float = 0.0
     fault_429: float = 0.0
     fault_slow: float = 0.0
+    fault_challenge: float = 0.0
+    """Share of paths answering a bot-challenge page (200, no content) every time."""
     slow_ms: int = DEFAULT_SLOW_MS
     markup: str = "default"
     """One of ``MARKUPS``."""
@@ -136,7 +138,13 @@ class ReplicaConfig:
             )
         if self.sitemap_chunk < 1:
             raise ValueError(f"sitemap_chunk must be at least 1, got {self.sitemap_chunk}")
-        for name in ("fault_503", "fault_429", "fault_slow", "sitemap_no_lastmod"):
+        for name in (
+            "fault_503",
+            "fault_429",
+            "fault_slow",
+            "fault_challenge",
+            "sitemap_no_lastmod",
+        ):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name} must be a fraction in [0, 1], got {value}")

@@ -27,7 +27,7 @@ from replica.config import (
     ReplicaConfig,
 )
 from replica.corpus import MSK, Archive, SiteState, day_start
-from replica.faults import Faults, ua_allowed, ua_allowed_rss
+from replica.faults import CHALLENGE, CHALLENGE_PAGE, Faults, ua_allowed, ua_allowed_rss
 from replica.hostile import (
     HostileSet,
     gzip_bomb,
@@ -176,6 +176,13 @@ class ReplicaServer:
         path = request.path
         if path.startswith("/__replica__/"):
             return await self._control(request, path)
+        self.stats.enter()
+        try:
+            return await self._serve(request, path)
+        finally:
+            self.stats.leave()
+
+    async def _serve(self, request: web.BaseRequest, path: str) -> web.StreamResponse:
         ua = request.headers.get("User-Agent", "")
         if not ua_allowed(ua):
             self.stats.record("forbidden", ua)
@@ -189,6 +196,10 @@ class ReplicaServer:
                 return _response(
                     b"<html><body><h1>503 Service Unavailable</h1></body></html>", status=503
                 )
+            if status == CHALLENGE:
+                self.stats.record("fault_challenge", ua)
+                self.stats.challenged[request.path_qs] += 1
+                return _response(CHALLENGE_PAGE)
             if status == 429:
                 self.stats.record("fault_429", ua)
                 resp = _response(

@@ -82,6 +82,12 @@ class CrawlEnv:
     def log_text(self) -> str:
         return "\n".join(p.read_text(errors="replace") for p in sorted(self.logs.glob("*.log")))
 
+    def missing_articles(self) -> list[int]:
+        """The replica's reachable articles that are not stored (none, after a complete run)."""
+        reachable = {a["id"] for a in self.replica.truth()["articles"] if a["reachable"]}
+        stored = {d["_id"] for d in self.db().articles.find({}, {"_id": 1})}
+        return sorted(reachable - stored)
+
     def db(self) -> pymongo.database.Database[dict[str, Any]]:
         client: pymongo.MongoClient[dict[str, Any]] = pymongo.MongoClient(
             self.mongo_uri, tz_aware=True, serverSelectionTimeoutMS=5000

@@ -1,5 +1,6 @@
 """``scrapy schedule``: the compose ``scheduler`` service; asks the workers for a crawl on
-``CRAWL_SCHEDULE`` (see ``crawler.schedule``). ``--once`` makes one decision and exits.
+``CRAWL_SCHEDULE`` (see ``crawler.schedule``) and logs how every run went (its outcome and
+reasons, as the workers publish them). ``--once`` makes one decision and exits.
 
 SIGTERM (``docker compose stop``) or SIGINT ends it at once with exit status 0, also while
 it waits for the next due time or for Redis to come back; a decision under way is finished
@@ -68,7 +69,7 @@ class Command(ScrapyCommand):
                 try:
                     # Redis away: retry every 10 s, never die; a stop ends the wait at once.
                     decision = await retry(
-                        lambda: scheduler.step(datetime.now(UTC)),
+                        lambda: scheduler.decide(datetime.now(UTC)),
                         what="Scheduling step",
                         retry_on=transient,
                         initial=10.0,
@@ -80,8 +81,9 @@ class Command(ScrapyCommand):
                     break
                 if once:
                     return decision
+                # Awake at least every poll, to log how the runs went as they end.
                 wait = (decision.wake_at - datetime.now(UTC)).total_seconds()
-                await _sleep(max(1.0, wait), stop)
+                await _sleep(max(1.0, min(wait, scheduler.poll_seconds)), stop)
             logger.info("Scheduler stopped")
             return None
         finally:

@@ -16,6 +16,9 @@ if TYPE_CHECKING:
 
 
 RATE_MARGIN = 0.9
+SITE_TTL_MARGIN = 10.0
+"""Seconds past DOWNLOAD_TIMEOUT a request at the site still counts (then it lapses: its
+worker died without saying it was done)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +56,7 @@ class FrontierConfig:
                 settings.getint("CRAWL_CONCURRENCY", defaults.CRAWL_CONCURRENCY),
             )
         )
+        download_timeout = positive("DOWNLOAD_TIMEOUT", settings.getfloat("DOWNLOAD_TIMEOUT"))
         lease = positive(
             "TASS_LEASE_SECONDS",
             settings.getfloat("TASS_LEASE_SECONDS", defaults.TASS_LEASE_SECONDS),
@@ -78,9 +82,10 @@ class FrontierConfig:
                 # slot, and a late one must not push a one-second window over CRAWL_RATE.
                 interval_ms=1000.0 / (rate * RATE_MARGIN),
                 per_second=max(1, int(rate)),
-                max_fetching=concurrency,
+                concurrency=concurrency,
                 lease_ms=int(lease * 1000),
                 stale_ms=int(max(3 * heartbeat, 5.0) * 1000),
+                site_ttl_ms=int((download_timeout + SITE_TTL_MARGIN) * 1000),
             ),
             prefetch=max(1, settings.getint("CONCURRENT_REQUESTS", defaults.CONCURRENT_REQUESTS)),
             idle_grace=grace,

@@ -1,8 +1,8 @@
 """Whether this worker can reach Redis, and what counts as Redis being away.
 
 Every Redis call of the frontier runs on an asyncio task; when it fails with ``transient``
-(a Redis or socket error) the caller marks Redis down (logged once), retries with backoff
-(``crawler.retrying``) and holds its work; the first success marks it up again. The run
+(Redis or the network away, Redis busy) the caller marks Redis down (logged once), retries
+with backoff (``crawler.retrying``) and holds its work; the first success marks it up again. The run
 lifecycle never ends a run while Redis is down: an unknown state is not an idle one.
 """
 
@@ -12,14 +12,36 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from redis.exceptions import RedisError
+from redis.exceptions import (
+    BusyLoadingError,
+    ClusterDownError,
+    ConnectionError,
+    MasterDownError,
+    OutOfMemoryError,
+    ReadOnlyError,
+    TimeoutError,
+    TryAgainError,
+)
+
+from crawler.errors import is_auth_error
 
 logger = logging.getLogger(__name__)
 
+# Answers of a Redis that is there but cannot take the call now: full (``maxmemory``,
+# ``noeviction``), loading its data, a replica during a failover, a cluster reconfiguring.
+_BUSY = (
+    OutOfMemoryError, BusyLoadingError, ReadOnlyError, TryAgainError, MasterDownError,
+    ClusterDownError,
+)  # fmt: skip
+
 
 def transient(exc: BaseException) -> bool:
-    """True for a failure that a later try may not meet: Redis or the network away."""
-    return isinstance(exc, RedisError | OSError)
+    """True for a failure that a later try may not meet: Redis or the network away, or Redis
+    busy. Refused credentials and every other error Redis answers (a bug, a wrong key type)
+    are not: retrying them would hang the worker, so they stop it."""
+    if is_auth_error(exc):
+        return False
+    return isinstance(exc, (ConnectionError, TimeoutError, OSError, *_BUSY))
 
 
 class RedisHealth:

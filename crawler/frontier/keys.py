@@ -69,6 +69,12 @@ class FrontierKeys:
         """Set of hub request fingerprints queued in the current run; dropped when it ends."""
         return self._key("seen:hubs")
 
+    @property
+    def run_failed_articles(self) -> str:
+        """Hash article id → dead letters it left in the current run (at 2, it is not queued
+        again in the run)."""
+        return self._key("run:failed:articles")
+
     # --- politeness ---------------------------------------------------------------------
     @property
     def sent(self) -> str:
@@ -81,9 +87,22 @@ class FrontierKeys:
         return self._key("rate:pause_until")
 
     @property
-    def fetching(self) -> str:
-        """Hash worker id → "count:time(ms)": requests each worker has at the site."""
-        return self._key("rate:fetching")
+    def at_site(self) -> str:
+        """Sorted set of the requests at the site now, cluster-wide (token → lapse time, ms):
+        at most ``CRAWL_CONCURRENCY`` (``lua.ENTER_SITE``)."""
+        return self._key("rate:at_site")
+
+    @property
+    def site_waiting(self) -> str:
+        """Sorted set of the requests waiting to go to the site (token → when it first asked,
+        ms): they get in in that order, whichever worker they are from."""
+        return self._key("rate:site_waiting")
+
+    @property
+    def site_polled(self) -> str:
+        """Hash waiting token → when it last asked (ms): a waiter that stopped asking (its
+        worker died) is dropped from the line."""
+        return self._key("rate:site_polled")
 
     @property
     def min_interval(self) -> str:
@@ -91,6 +110,14 @@ class FrontierKeys:
         return self._key("rate:min_interval")
 
     # --- runs ---------------------------------------------------------------------------
+    @property
+    def epoch(self) -> str:
+        """A token set once Redis holds the frontier's state (by the first run's BEGIN). A
+        worker that finds it gone or changed knows Redis lost its state (FLUSHALL, a restart
+        without persistence) and the run it works on with it; queue writes of an older epoch
+        are refused."""
+        return self._key("epoch")
+
     @property
     def run(self) -> str:
         """The current run: JSON with its id, start time and arguments; absent between runs."""
@@ -123,6 +150,24 @@ class FrontierKeys:
         """Hash of high-water marks (unix seconds, site clock) kept between runs: per listing
         feed, the newest item of its last complete paging; per sitemap, its newest lastmod."""
         return self._key("marks")
+
+    @property
+    def run_outcomes(self) -> str:
+        """Hash run id → JSON of how the run ended (``outcome``, ``reasons``, times, args): set
+        to ``{"outcome": null}`` by the script that ends the run, then filled in by the worker
+        that ended it; the most recent ``RUN_OUTCOMES_KEPT`` runs are kept."""
+        return self._key("runs:outcomes")
+
+    @property
+    def runs_ended(self) -> str:
+        """Sorted set of the run ids in ``run_outcomes``, scored by their end (unix ms)."""
+        return self._key("runs:ended")
+
+    @property
+    def abandoned(self) -> str:
+        """Sorted set of the requests an abandoned run left (``scrapy run abandon``), kept
+        until their articles' seen bits are cleared."""
+        return self._key("runs:abandoned")
 
     @property
     def run_requests(self) -> str:

@@ -6,8 +6,10 @@ the engine and a way to write the run report; the engine's idle signal asks ``ke
 - ``crawl`` mode (``scrapy crawl tass``): on opening, join the current run or begin one (the
   run record and its seeds are written in one script call); exit once the whole cluster has
   looked idle (nothing pending, leased or delayed, no worker holding unflushed work) for
-  ``TASS_IDLE_GRACE`` seconds. The worker whose ``finish`` succeeds ends the run and writes
-  the run report (collection ``runs``, and the log).
+  ``TASS_IDLE_GRACE`` seconds and its run has ended. The worker whose ``finish`` succeeds ends
+  the run, decides its outcome (``crawler.outcome``), publishes it in Redis and writes the run
+  report (collection ``runs``, and the log); every other worker of the run reads the outcome
+  it published (``outcome``), so each one exits with it.
 - ``worker`` mode (``-a mode=worker``, the compose workers): never exit; between runs, take a
   run request pushed by ``scrapy schedule`` and begin it.
 
@@ -32,8 +34,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from crawler import defaults
+from crawler.errors import RunConflict
 from crawler.frontier.counters import Counters
 from crawler.frontier.health import transient
+from crawler.outcome import FAILED, Verdict
 from crawler.retrying import retry
 
 if TYPE_CHECKING:
@@ -119,7 +124,10 @@ class RunLifecycle:
         mode: str,
         seeds: Callable[[CrawlParams], list[Push]],
         enter: Callable[[RunScope], None],
-        report: Callable[[Run, dict[str, int]], Awaitable[None]],
+        conclude: Callable[
+            [Run, dict[str, int], list[str]], Awaitable[tuple[dict[str, Any], Verdict]]
+        ],
+        report: Callable[[Run, dict[str, Any], Verdict], Awaitable[None]],
         wake: Callable[[], None],
     ) -> None:
         self.coordinator = coordinator
@@ -132,14 +140,21 @@ class RunLifecycle:
         self.mode = mode
         self._seeds = seeds
         self._enter = enter
+        self._conclude = conclude
         self._report = report
         self._wake = wake
         self.scope: RunScope | None = None
+        self._run: Run | None = None
+        self._dropped: str | None = None
+        """The run this worker found lost or ended under it (handled once)."""
         self.state: ClusterState | None = None
         self.idle_since: float | None = None
         self.finished = False
         self.ending = False
+        self.outcome: Verdict | None = None
+        """How the last run this worker worked on ended (None: it has not ended)."""
         self._task: asyncio.Task[None] | None = None
+        self._closing = False
 
     @property
     def max_articles(self) -> int:
@@ -147,10 +162,17 @@ class RunLifecycle:
 
     async def open(self, args: Mapping[str, Any]) -> None:
         if self.mode == "crawl":
-            await retry(lambda: self.begin_run(args), **self.health.retrying("begin the run"))
+            await retry(
+                lambda: self.begin_run(args, explicit=True),
+                **self.health.retrying("begin the run"),
+            )
         self._task = asyncio.get_running_loop().create_task(self._tick_loop())
 
     async def close(self) -> None:
+        # A cancellation that lands inside a Redis call can come back out of it as a connection
+        # error, which ``tick`` takes for an outage: the loop also stops on its own (seen: a
+        # heartbeat loop that never ended, and close() with it).
+        self._closing = True
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
@@ -163,17 +185,22 @@ class RunLifecycle:
             logger.warning("Could not say goodbye to Redis: %s", exc)
 
     # --- runs -------------------------------------------------------------------------------
-    async def begin_run(self, args: Mapping[str, Any]) -> None:
+    async def begin_run(self, args: Mapping[str, Any], *, explicit: bool = False) -> None:
+        """Begin a run with ``args``, or join the one going. Seeds are built with the requested
+        parameters; if another run is going, they are not queued and this worker adopts that
+        run's parameters instead, unless ``explicit`` (a crawl's own ``-a``) arguments differ
+        from the run's: then ``RunConflict`` (never a silent join)."""
         marks = await self.coordinator.marks()
         params = self.param_defaults.params({**args, "marks": marks})
-        # Seeds are built with the requested parameters; if another run is going, they are
-        # not queued and this worker adopts that run's parameters instead.
         seeds = self._seeds(params)
         run, seeder = await self.coordinator.begin(params.to_args(), seeds, params.max_articles)
+        if not seeder and explicit:
+            refuse_conflict(args, params, run, self.param_defaults.params(run.args))
         self.adopt(run)
         self.finished = False
         self.idle_since = None
         if seeder:
+            self.counters.count("tass/run/seeds", len(seeds))
             logger.info("Run %s begins; this worker queued its %d seeds", run.id, len(seeds))
         else:
             logger.info("Joining run %s (started %s)", run.id, run.started_at)
@@ -186,17 +213,25 @@ class RunLifecycle:
             if self.scope is None or params != self.scope.params:
                 logger.info("Run parameters: %s", params.to_args())
             self.scope = RunScope(run.id, params, counters=self.counters)
+            self._run = run
+            self.outcome = None
             self._enter(self.scope)
 
     async def end_run(self) -> None:
-        """The cluster looked idle long enough: end the run (once, cluster-wide)."""
+        """The cluster looked idle long enough: end the run (once, cluster-wide), or learn how
+        it ended; a run that turns out not to be over yet is stayed with."""
         try:
             await self.add_stats()
             state = await self.coordinator.state()
+            mine = self.scope.run_id if self.scope is not None else None
             if state.run is not None:
                 stats = await self.coordinator.finish(state.run)
                 if stats is not None:
-                    await self._report(state.run, stats)
+                    await self._ended(state.run, stats)
+                elif state.run.id == mine:
+                    return  # work came back meanwhile (or a worker still holds some)
+            if mine is not None and self.outcome is None:
+                await self._learn_outcome(mine)
             if self.mode == "worker":
                 requested = await self.coordinator.pop_run_request()
                 if requested is not None:
@@ -212,6 +247,33 @@ class RunLifecycle:
             self.ending = False
             self.idle_since = None
             self._wake()
+
+    async def _ended(self, run: Run, stats: dict[str, int]) -> None:
+        """This worker ended ``run``: its outcome, published for the other workers first (they
+        wait for it), then its report (``runs`` and the log)."""
+        report, verdict = await self._conclude(run, stats, [])
+        record = {**verdict.to_dict(), "ended_at": datetime.now(UTC).isoformat()}
+        await retry(
+            lambda: self.coordinator.publish_outcome(run, record),
+            **self.health.retrying("publish the run's outcome"),
+        )
+        self.outcome = verdict
+        await self._report(run, report, verdict)
+
+    async def _learn_outcome(self, run_id: str) -> None:
+        """Another worker ended run ``run_id``: the outcome it published."""
+        found = await self.coordinator.wait_outcome(run_id, defaults.OUTCOME_WAIT)
+        if found is None:
+            self.outcome = Verdict(
+                FAILED,
+                (
+                    f"outcome_unknown: the worker that ended run {run_id} did not publish its "
+                    f"outcome within {defaults.OUTCOME_WAIT:.0f}s",
+                ),
+            )
+        else:
+            self.outcome = Verdict.from_dict(found)
+        logger.info("Run %s ended (by another worker): %s", run_id, self.outcome.summary())
 
     # --- the engine's idle signal -----------------------------------------------------------
     def keep_open(self, now: float | None = None) -> bool:
@@ -240,18 +302,20 @@ class RunLifecycle:
     # --- heartbeat --------------------------------------------------------------------------
     async def _tick_loop(self) -> None:
         ticks = 0
-        while True:
+        while not self._closing:
             await self.tick(snapshot=ticks % SNAPSHOT_EVERY == 0)
             ticks += 1
             self._wake()
             await asyncio.sleep(self.config.heartbeat)
 
     async def tick(self, *, snapshot: bool = False) -> None:
-        """One heartbeat: publish, read the cluster, adopt its run, add counters and marks."""
+        """One heartbeat: publish, read the cluster, adopt its run, add counters and marks;
+        notice when Redis lost the state of the run this worker is in (``lose``)."""
         deltas, marks, book = self._take()
+        mine = self.scope.run_id if self.scope is not None and self.outcome is None else None
         try:
             self.state, bitmap = await self.coordinator.tick(
-                self.window.unflushed(), deltas, marks, snapshot=snapshot
+                self.window.unflushed(), deltas, marks, snapshot=snapshot, run_id=mine
             )
         except Exception as exc:
             if not transient(exc):
@@ -260,11 +324,79 @@ class RunLifecycle:
             self._restore(deltas, marks, book)
             self.health.down(exc)
             return
+        self.health.up()
+        lost = self.state.lost(self.coordinator.epoch, mine) if mine is not None else None
+        if lost is not None:
+            await self.lose(lost)
+            return
+        if mine is not None and self.state.ended and self.state.epoch != self.coordinator.epoch:
+            await self.ended_elsewhere(mine)
+            return
         if bitmap is not None:
             self.known.replace(bitmap)
-        if self.state.run is not None:
+        if self.state.run is not None and not self.finished:
+            if self.scope is None or self.scope.run_id != self.state.run.id:
+                self.coordinator.epoch = self.state.epoch
             self.adopt(self.state.run)
-        self.health.up()
+
+    async def lose(self, reason: str) -> None:
+        """Redis lost the state of this worker's run: say so loudly, record the run as failed
+        with the reason (in Redis, for the other workers and ``scrapy status``, and in
+        ``runs``), drop what this worker held of it and forget its copy of the seen articles.
+        Its queue writes stay refused (their epoch is gone). A crawl ends here; a standing
+        worker waits for the next run, which starts from a clean state (``lua.BEGIN``)."""
+        assert self._run is not None
+        run = self._run
+        if self._dropped == run.id:
+            return  # a heartbeat under way already found it
+        self._dropped = run.id
+        logger.critical(
+            "REDIS STATE LOST: %s. Run %s is recorded as failed; this worker drops the %d "
+            "requests it held of it. The next run starts from a clean state (scrapy crawl "
+            "tass, or the schedule); URLs that failed are still in MongoDB's failures",
+            reason, run.id, len(self.window.held()),
+        )  # fmt: skip
+        self.window.abandon()
+        self.known.replace(b"")
+        report, verdict = await self._conclude(run, {}, [reason])
+        record = {**verdict.to_dict(), "ended_at": datetime.now(UTC).isoformat()}
+        await retry(
+            lambda: self.coordinator.publish_outcome(run, record),
+            **self.health.retrying("publish the lost run's outcome"),
+        )
+        self.outcome = verdict
+        await self._report(run, report, verdict)
+        if self.mode == "crawl":
+            self.finished = True
+        self._wake()
+
+    async def ended_elsewhere(self, run_id: str) -> None:
+        """Run ``run_id`` was ended under this worker by someone else: abandoned (``scrapy run
+        abandon``), or found lost by another worker first (its record of the failed run is
+        all Redis holds of it). Drop what this worker held of it (its writes are refused: the
+        epoch changed) and end with the outcome published."""
+        if self._dropped == run_id:
+            return  # a heartbeat under way already found it
+        self._dropped = run_id
+        held = len(self.window.held())
+        self.window.abandon()
+        self.known.replace(b"")
+        await self._learn_outcome(run_id)
+        assert self.outcome is not None
+        lost = [r for r in self.outcome.reasons if r.startswith("redis_state_lost")]
+        if lost:
+            logger.critical(
+                "REDIS STATE LOST: %s (found by another worker). Run %s is recorded as failed; "
+                "this worker drops the %d requests it held of it", lost[0], run_id, held,
+            )  # fmt: skip
+        else:
+            logger.warning(
+                "Run %s was ended under this worker (%s): it drops the %d requests it held",
+                run_id, self.outcome.summary(), held,
+            )  # fmt: skip
+        if self.mode == "crawl":
+            self.finished = True
+        self._wake()
 
     async def add_stats(self) -> None:
         """Add this worker's counters and high-water marks to the run's."""
@@ -286,3 +418,19 @@ class RunLifecycle:
         self.counters.restore(deltas)
         if book is not None:
             book.restore(marks)
+
+
+def refuse_conflict(
+    args: Mapping[str, Any], requested: CrawlParams, run: Run, open_params: CrawlParams
+) -> None:
+    """``RunConflict`` when the explicit ``args`` differ from the open ``run``'s: the message
+    says what differs and how to finish or abandon the open run."""
+    differ = requested.differences(args, open_params)
+    if differ:
+        raise RunConflict(
+            f"run {run.id} (started {run.started_at}, {open_params.describe()}) is still open, "
+            f"and these arguments differ from its: {'; '.join(differ)}. Finish it first with "
+            "'scrapy crawl tass' without arguments (it joins the open run and exits when the "
+            "run ends), or abandon it with 'scrapy run abandon' (what it has not fetched yet "
+            "is dropped, and may be found again by later runs); then start this crawl again"
+        )

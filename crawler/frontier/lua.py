@@ -69,12 +69,12 @@ end
 -- Queue n requests from ARGV starting at index i; returns next index, counts, and the
 -- positions (1..n) of the links refused by link_cap.
 -- K: {pending, delayed, seen articles, seen hubs, run article count, run-seen articles,
--- run link count, awaiting articles, hints}. Each request: member, priority, article id
--- (0: none), hub fingerprint ('' : none), mode ('0': deduplicated, '1': unfiltered, 'r': a
--- refresh, fetched at most once a run, 'p': deduplicated, a link found on a page that is not a
--- listing, of which at most link_cap (0: no cap) are queued a run), delay (ms, 0: ready now),
--- feed hint ('': none; kept whether or not the request is queued). A refused link is not
--- marked seen: a listing may still queue it.
+-- run link count, awaiting articles, hints, run failed articles}. Each request: member,
+-- priority, article id (0: none), hub fingerprint ('' : none), mode ('0': deduplicated, '1':
+-- unfiltered, 'r': a refresh, fetched at most once a run, 'p': deduplicated, a link found on
+-- a page that is not a listing, of which at most link_cap (0: no cap) are queued a run),
+-- delay (ms, 0: ready now), feed hint ('': none; kept whether or not the request is
+-- queued). A refused link is not marked seen: a listing may still queue it.
 local function push(i, n, now, cap, link_cap, K)
   local queued, filtered, capped, links, kept, cut = 0, 0, 0, 0, 0, {}
   for index = 1, n do
@@ -86,10 +86,15 @@ local function push(i, n, now, cap, link_cap, K)
       and tonumber(redis.call('GET', K[7]) or '0') >= link_cap
     if mode ~= '1' and aid > 0 then
       -- An article is checked against the all-time bitmap; a refresh (a recent or changed
-      -- article, fetched again) only against this run's, so it is fetched once a run.
+      -- article, fetched again) only against this run's, so it is fetched once a run. An
+      -- article that failed twice in this run is not fetched again in it (a dead letter
+      -- clears its bit, so it may be found and fetched once more, and again next run).
       local seen = K[3]
       if mode == 'r' then seen = K[6] end
-      if redis.call('GETBIT', seen, aid) == 1 then
+      if tonumber(redis.call('HGET', K[10], aid) or '0') >= 2 then
+        ok = false
+        filtered = filtered + 1
+      elseif redis.call('GETBIT', seen, aid) == 1 then
         ok = false
         filtered = filtered + 1
       elseif cap > 0 and tonumber(redis.call('GET', K[5]) or '0') >= cap then
@@ -131,24 +136,34 @@ local function push(i, n, now, cap, link_cap, K)
   end
   return i, queued, filtered, capped, links, kept, cut
 end
+-- Whether the caller's epoch is Redis's (an empty one is not checked): a worker that began or
+-- joined a run before Redis lost its state (FLUSHALL, a restart without persistence) must not
+-- write the lost run's queue into the new state.
+local function same_epoch(key, epoch)
+  return epoch == '' or redis.call('GET', key) == epoch
+end
 """
 
 # KEYS: pending delayed seen_articles seen_hubs run_articles run_seen run_links leased dead
-# awaiting hints
-# ARGV: cap, link_cap, n, n×7 push fields, h, h×2 (article id, hint), a, a acks, r, r releases,
-# d, d×3 (key, json, article id).
-# Pushes first, then the hints of dropped requests, then acks (so a request is acknowledged
-# only with its children queued; an acknowledged article's hint goes with it), then releases
-# (unstarted leases handed back), then dead letters. Returns {queued, filtered, capped, acked,
-# links queued, hints kept, positions of the links refused by link_cap...}.
+# awaiting hints run_failed epoch
+# ARGV: epoch, cap, link_cap, n, n×7 push fields, h, h×2 (article id, hint), a, a acks, r,
+# r releases, d, d×3 (key, json, article id).
+# Refused ({-1}) when ``epoch`` is not Redis's (``same_epoch``). Pushes first, then the hints
+# of dropped requests, then acks (so a request is acknowledged only with its children queued;
+# an acknowledged article's hint goes with it), then releases (unstarted leases handed back),
+# then dead letters (each counted against its article in the run: ``push`` queues an article
+# that failed twice in the run no more in it). Returns {queued, filtered, capped, acked, links
+# queued, hints kept, positions of the links refused by link_cap...}.
 FLUSH = (
     _PRELUDE
     + """
+if not same_epoch(KEYS[13], ARGV[1]) then return {-1} end
 local now = now_ms()
-local cap, link_cap = tonumber(ARGV[1]), tonumber(ARGV[2])
+local cap, link_cap = tonumber(ARGV[2]), tonumber(ARGV[3])
 local H = {KEYS[10], KEYS[11]}
-local i, queued, filtered, capped, links, kept, cut = push(4, tonumber(ARGV[3]), now, cap,
-  link_cap, {KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[10], KEYS[11]})
+local i, queued, filtered, capped, links, kept, cut = push(5, tonumber(ARGV[4]), now, cap,
+  link_cap,
+  {KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[10], KEYS[11], KEYS[12]})
 local h = tonumber(ARGV[i]); i = i + 1
 for _ = 1, h do
   kept = kept + keep_hint(H, tonumber(ARGV[i]), ARGV[i + 1]); i = i + 2
@@ -173,7 +188,10 @@ local d = tonumber(ARGV[i]); i = i + 1
 for _ = 1, d do
   redis.call('HSET', KEYS[9], ARGV[i], ARGV[i + 1])
   local aid = tonumber(ARGV[i + 2])
-  if aid > 0 then redis.call('SETBIT', KEYS[3], aid, 0) end
+  if aid > 0 then
+    redis.call('SETBIT', KEYS[3], aid, 0)
+    redis.call('HINCRBY', KEYS[12], aid, 1)
+  end
   i = i + 3
 end
 local out = {queued, filtered, capped, acked, links, kept}
@@ -182,14 +200,13 @@ return out
 """
 )
 
-# KEYS: pending leased delayed fetching awaiting hints
-# ARGV: k, lease_ms, max_fetching, worker id, worker's fetching, stale_ms
+# KEYS: pending leased delayed awaiting hints
+# ARGV: k, lease_ms
 # Returns {now, reaped, member1, hint1, member2, hint2, ...}: each member is leased until
 # now + lease_ms; its hint is its article's feed hint ('' for none).
-# First returns expired leases (of dead workers) and due retries to the queue. The
-# ``fetching`` hash holds each worker's requests at (or about to be at) the site; their sum,
-# over fresh entries only, stays under max_fetching. The request *rate* is paced at send time
-# (SLOT), not here.
+# First returns expired leases (of dead workers) and due retries to the queue. Leasing is not
+# bounded by the site's budget: a lease is not a request at the site. Requests at the site at
+# once are bounded at send time (ENTER_SITE), their rate too (SLOT).
 POP = (
     _PRELUDE
     + """
@@ -204,32 +221,57 @@ for _, key in ipairs({KEYS[2], KEYS[3]}) do
   end
 end
 local out = {now, reaped}
-local fetching = tonumber(ARGV[5])
-local entries = redis.call('HGETALL', KEYS[4])
-for j = 1, #entries, 2 do
-  if entries[j] ~= ARGV[4] then
-    local count, seen = string.match(entries[j + 1], '^(%d+):(%d+)$')
-    if count and now - tonumber(seen) <= tonumber(ARGV[6]) then
-      fetching = fetching + tonumber(count)
-    else
-      redis.call('HDEL', KEYS[4], entries[j])
-    end
-  end
-end
-local k = math.min(tonumber(ARGV[1]), tonumber(ARGV[3]) - fetching)
-local granted = 0
-for _ = 1, k do
+for _ = 1, tonumber(ARGV[1]) do
   local head = redis.call('ZRANGE', KEYS[1], 0, 0)
   if #head == 0 then break end
   redis.call('ZREM', KEYS[1], head[1])
   redis.call('ZADD', KEYS[2], now + tonumber(ARGV[2]), head[1])
   table.insert(out, head[1])
-  table.insert(out, hint_of({KEYS[5], KEYS[6]}, head[1]))
-  granted = granted + 1
+  table.insert(out, hint_of({KEYS[4], KEYS[5]}, head[1]))
 end
--- What this worker was just granted counts as fetching until it reports again.
-redis.call('HSET', KEYS[4], ARGV[4], (tonumber(ARGV[5]) + granted) .. ':' .. now)
 return out
+"""
+)
+
+# KEYS: at_site waiting polled
+# ARGV: token, max at the site, ttl_ms, stale_ms
+# One request asks to go to the site (``CRAWL_CONCURRENCY`` for the whole cluster, counting
+# only requests actually there). Requests of every worker wait in one line, in the order they
+# first asked (``waiting``, scored by that time, strictly increasing), so a worker that asks
+# more often never takes the places of one that asks less; a waiter that stopped asking for
+# ``stale_ms`` (its worker died) is dropped. The first ``free`` waiters get in: the token goes
+# to ``at_site`` until now + ttl_ms (a dead worker's places lapse; leaving is a plain ZREM,
+# ``RedisFrontier.leave_site``). Returns {1} when in, else {0, place in line}.
+ENTER_SITE = (
+    _PRELUDE
+    + """
+local now = now_ms()
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+local waiters = redis.call('ZRANGE', KEYS[2], 0, -1)
+for _, w in ipairs(waiters) do
+  local polled = tonumber(redis.call('HGET', KEYS[3], w) or '0')
+  if w ~= ARGV[1] and now - polled > tonumber(ARGV[4]) then
+    redis.call('ZREM', KEYS[2], w)
+    redis.call('HDEL', KEYS[3], w)
+  end
+end
+if not redis.call('ZSCORE', KEYS[2], ARGV[1]) then
+  -- Strictly after the last in line (two asks in one millisecond keep their order).
+  local last = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')
+  local ticket = now
+  if #last > 0 then ticket = math.max(now, tonumber(last[2]) + 1) end
+  redis.call('ZADD', KEYS[2], ticket, ARGV[1])
+end
+redis.call('HSET', KEYS[3], ARGV[1], now)
+local free = tonumber(ARGV[2]) - redis.call('ZCARD', KEYS[1])
+local place = redis.call('ZRANK', KEYS[2], ARGV[1])
+if place < free then
+  redis.call('ZREM', KEYS[2], ARGV[1])
+  redis.call('HDEL', KEYS[3], ARGV[1])
+  redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[1])
+  return {1}
+end
+return {0, place}
 """
 )
 
@@ -247,28 +289,37 @@ return renewed
 )
 
 # KEYS: run pending delayed seen_articles seen_hubs run_articles run_seen run_links awaiting
-# hints. ARGV: run json, cap, n, n×7 push fields. Begins a run and queues its seeds atomically,
-# or returns the run already going. Returns {1, run json} or {0, existing run json}. Seeds are
-# never links found on a page (no mode 'p'): no link cap, no run link count.
+#       hints run_failed epoch run_stats run_marks
+# ARGV: run json, a new epoch, cap, n, n×7 push fields. Begins a run and queues its seeds
+# atomically, or returns the run already going. A new run starts from a clean state: whatever
+# a lost run left of the run's own keys (hub fingerprints, counts, counters, marks) is
+# dropped. Redis gets an epoch if it has none (a fresh or an emptied Redis). Seeds are never
+# links found on a page (no mode 'p'): no link cap. Returns {1, run json, epoch} or
+# {0, existing run json, epoch}.
 BEGIN = (
     _PRELUDE
     + """
 if redis.call('SET', KEYS[1], ARGV[1], 'NX') then
-  push(4, tonumber(ARGV[3]), now_ms(), tonumber(ARGV[2]), 0,
-    {KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10]})
-  return {1, ARGV[1]}
+  redis.call('SET', KEYS[12], ARGV[2], 'NX')
+  redis.call('DEL', KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[11], KEYS[13], KEYS[14])
+  push(5, tonumber(ARGV[4]), now_ms(), tonumber(ARGV[3]), 0,
+    {KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10], KEYS[11]})
+  return {1, ARGV[1], redis.call('GET', KEYS[12])}
 end
-return {0, redis.call('GET', KEYS[1])}
+return {0, redis.call('GET', KEYS[1]), redis.call('GET', KEYS[12])}
 """
 )
 
 # KEYS: run pending leased delayed seen_hubs run_articles run_stats run_seen run_marks marks
-# run_links awaiting hints
+#       run_links awaiting hints run_outcomes runs_ended run_failed
 # ARGV: run id. Ends the run if it is that run and nothing is pending, leased or delayed:
 # drops the run's dedupe state (and any feed hint left: nothing is queued to use it), merges
-# the run's high-water marks into the kept ones (each only ever moves forward) and returns
-# {1, stats...} to the one caller that ended it, else {0}.
-FINISH = """
+# the run's high-water marks into the kept ones (each only ever moves forward), notes the run
+# as ended with its outcome to come (OUTCOME fills it in) and returns {1, stats...} to the
+# one caller that ended it, else {0}.
+FINISH = (
+    _PRELUDE
+    + """
 local raw = redis.call('GET', KEYS[1])
 if not raw or cjson.decode(raw)['id'] ~= ARGV[1] then return {0} end
 local busy = redis.call('ZCARD', KEYS[2]) + redis.call('ZCARD', KEYS[3])
@@ -282,10 +333,70 @@ for j = 1, #marks, 2 do
 end
 local stats = redis.call('HGETALL', KEYS[7])
 redis.call('DEL', KEYS[1], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[11], KEYS[12],
-  KEYS[13])
+  KEYS[13], KEYS[16])
+redis.call('HSET', KEYS[14], ARGV[1], '{"outcome":null}')
+redis.call('ZADD', KEYS[15], now_ms(), ARGV[1])
 table.insert(stats, 1, 1)
 return stats
 """
+)
+
+# KEYS: run pending leased delayed seen_hubs run_articles run_stats run_seen run_marks
+#       run_outcomes runs_ended run_failed epoch abandoned run_links awaiting hints
+# ARGV: run id (empty: the open run, whichever it is), a new epoch. Abandons the open run
+# whatever it still has to do (``scrapy run abandon``): its pending, leased and delayed
+# requests are moved to ``abandoned`` (the caller clears their articles' seen bits, so later
+# runs may find them again), its dedupe state, counters and marks are dropped (an abandoned
+# run moves no mark), it is noted as ended with its outcome to come (OUTCOME fills it in), and
+# Redis gets a new epoch, so the run's workers' queue writes are refused from now on. Returns
+# {1, run json, moved, stats...}, or {0} when there is no such open run.
+ABANDON = (
+    _PRELUDE
+    + """
+local raw = redis.call('GET', KEYS[1])
+if not raw then return {0} end
+local id = cjson.decode(raw)['id']
+if ARGV[1] ~= '' and id ~= ARGV[1] then return {0} end
+local moved = 0
+for _, key in ipairs({KEYS[2], KEYS[3], KEYS[4]}) do
+  if redis.call('EXISTS', key) == 1 then
+    moved = moved + redis.call('ZCARD', key)
+    redis.call('ZUNIONSTORE', KEYS[14], 2, KEYS[14], key)
+    redis.call('DEL', key)
+  end
+end
+local stats = redis.call('HGETALL', KEYS[7])
+redis.call('DEL', KEYS[1], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[12], KEYS[15],
+  KEYS[16], KEYS[17])
+redis.call('SET', KEYS[13], ARGV[2])
+redis.call('HSET', KEYS[10], id, '{"outcome":null}')
+redis.call('ZADD', KEYS[11], now_ms(), id)
+table.insert(stats, 1, moved)
+table.insert(stats, 1, raw)
+table.insert(stats, 1, 1)
+return stats
+"""
+)
+
+# KEYS: run_outcomes runs_ended. ARGV: run id, outcome json, how many runs to keep.
+# Records how a run ended, and forgets the oldest outcomes beyond the number kept.
+OUTCOME = (
+    _PRELUDE
+    + """
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+if not redis.call('ZSCORE', KEYS[2], ARGV[1]) then
+  redis.call('ZADD', KEYS[2], now_ms(), ARGV[1])
+end
+local extra = redis.call('ZCARD', KEYS[2]) - tonumber(ARGV[3])
+if extra > 0 then
+  for _, old in ipairs(redis.call('ZRANGE', KEYS[2], 0, extra - 1)) do
+    redis.call('HDEL', KEYS[1], old)
+    redis.call('ZREM', KEYS[2], old)
+  end
+end
+return 1
+"""
+)
 
 # KEYS: pause_until. ARGV: seconds (ms). Pauses the cluster; never shortens a longer pause.
 PAUSE = (
@@ -350,4 +461,20 @@ for j = 1, #ARGV, 2 do
   if tonumber(ARGV[j + 1]) > current then redis.call('HSET', KEYS[1], ARGV[j], ARGV[j + 1]) end
 end
 return 1
+"""
+
+# KEYS: schedule_state run run_requests. ARGV: due time (unix ms), due time (ISO), run args json.
+# ``scrapy schedule``'s whole decision for one due time, so two schedulers never ask twice:
+# 'idle' when that due time (or a later one) was handled; 'waiting' while a run is going or
+# requested; else the run request is pushed and the due time recorded: 'started'.
+REQUEST_RUN = """
+local last = tonumber(redis.call('HGET', KEYS[1], 'last_handled_ms') or '-1')
+if last >= tonumber(ARGV[1]) then return 'idle' end
+if redis.call('EXISTS', KEYS[2]) == 1 or redis.call('LLEN', KEYS[3]) > 0 then
+  return 'waiting'
+end
+redis.call('RPUSH', KEYS[3], ARGV[3])
+redis.call('HSET', KEYS[1], 'last_handled', ARGV[2], 'last_handled_ms', ARGV[1],
+  'last_request', ARGV[3])
+return 'started'
 """

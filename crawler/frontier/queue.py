@@ -20,11 +20,18 @@ import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from redis import Redis as SyncRedis
+
 from crawler.frontier import lua
 from crawler.frontier.keys import FrontierKeys
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
+
+
+class StateLost(RuntimeError):
+    """Redis lost the frontier's state (its epoch is gone or changed) since this worker
+    joined its run: what it was about to write belongs to a run that no longer exists."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,12 +138,17 @@ class Budget:
     """Milliseconds between two requests to the site (1000 / CRAWL_RATE, with a margin)."""
     per_second: int
     """Requests in any one second, at most (CRAWL_RATE, rounded down, at least 1)."""
-    max_fetching: int
-    """Requests at the site (or about to be) at once, across the cluster."""
+    concurrency: int
+    """Requests at the site at once, across the cluster (leases waiting in a worker are not
+    at the site: they do not count)."""
     lease_ms: int
     """How long a lease lasts without renewal; a dead worker's requests return after it."""
     stale_ms: int = 5000
-    """A worker's fetching count older than this is not counted (it died)."""
+    """A request waiting to go to the site that has not asked again for this long is dropped
+    from the line (its worker died)."""
+    site_ttl_ms: int = 60_000
+    """A request at the site counts for at most this long (past the download timeout), so a
+    dead worker's requests stop counting."""
 
 
 def pushes_args(pushes: list[Push]) -> list[Any]:
@@ -155,9 +167,40 @@ class RedisFrontier:
         self.round_trips = 0
         self._flush = client.register_script(lua.FLUSH)
         self._pop = client.register_script(lua.POP)
+        self._enter_site = client.register_script(lua.ENTER_SITE)
         self._renew = client.register_script(lua.RENEW)
         self._pause = client.register_script(lua.PAUSE)
         self._slot = client.register_script(lua.SLOT)
+
+    def flush_call(
+        self,
+        pushes: list[Push],
+        acks: list[bytes],
+        releases: list[bytes] | None = None,
+        dead: list[DeadLetter] | None = None,
+        *,
+        hints: list[Hint] | None = None,
+        max_articles: int = 0,
+        max_links: int = 0,
+        now_ms: int = 0,
+        epoch: str = "",
+    ) -> tuple[list[str], list[Any]]:
+        """The keys and arguments of one ``lua.FLUSH`` call (``epoch``: refused unless it is
+        Redis's; empty: not checked)."""
+        releases = releases or []
+        dead = dead or []
+        hints = hints or []
+        args: list[Any] = [epoch, max_articles, max_links, *pushes_args(pushes), len(hints)]
+        for hint in hints:
+            args += [hint.article_id, hint.hint]
+        args += [len(acks), *acks, len(releases), *releases, len(dead)]
+        for letter in dead:
+            args += [letter.url, letter.record(now_ms), letter.article_id]
+        k = self.keys
+        keys = [k.pending, k.delayed, k.seen_articles, k.seen_hubs, k.run_articles]
+        keys += [k.run_seen_articles, k.run_links, k.leased, k.dead, k.awaiting_articles]
+        keys += [k.hints, k.run_failed_articles, k.epoch]
+        return keys, args
 
     async def flush(
         self,
@@ -170,41 +213,43 @@ class RedisFrontier:
         max_articles: int = 0,
         max_links: int = 0,
         now_ms: int = 0,
+        epoch: str = "",
     ) -> FlushResult:
-        releases = releases or []
-        dead = dead or []
-        hints = hints or []
-        args: list[Any] = [max_articles, max_links, *pushes_args(pushes), len(hints)]
-        for hint in hints:
-            args += [hint.article_id, hint.hint]
-        args += [len(acks), *acks, len(releases), *releases, len(dead)]
-        for letter in dead:
-            args += [letter.url, letter.record(now_ms), letter.article_id]
-        k = self.keys
-        keys = [k.pending, k.delayed, k.seen_articles, k.seen_hubs, k.run_articles]
-        keys += [k.run_seen_articles, k.run_links, k.leased, k.dead, k.awaiting_articles, k.hints]
+        """One ``lua.FLUSH`` call; ``StateLost`` when ``epoch`` is no longer Redis's."""
+        keys, args = self.flush_call(
+            pushes, acks, releases, dead, hints=hints, max_articles=max_articles,
+            max_links=max_links, now_ms=now_ms, epoch=epoch,
+        )  # fmt: skip
         self.round_trips += 1
-        queued, filtered, capped, acked, links, kept, *cut = await self._flush(keys=keys, args=args)
+        result = await self._flush(keys=keys, args=args)
+        if int(result[0]) < 0:
+            raise StateLost(f"Redis no longer holds epoch {epoch}: its state was lost")
+        queued, filtered, capped, acked, links, kept, *cut = result
         return FlushResult(
             int(queued), int(filtered), int(capped), int(acked), int(links), int(kept),
             [pushes[int(index) - 1] for index in cut],
         )  # fmt: skip
 
-    async def pop(self, k: int, budget: Budget, worker: str, fetching: int) -> PopResult:
-        """Lease up to ``k`` requests for ``worker``, which has ``fetching`` requests at (or
-        about to be at) the site."""
+    def release_blocking(self, url: str, members: list[bytes]) -> int:
+        """Hand ``members`` back to the queue with a blocking client of its own: for a worker
+        whose event loop is gone (a forced stop). Returns how many were handed back."""
+        if not members:
+            return 0
+        keys, args = self.flush_call([], [], members)
+        client = SyncRedis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
+        try:
+            client.eval(lua.FLUSH, len(keys), *keys, *args)
+        finally:
+            client.close()
+        return len(members)
+
+    async def pop(self, k: int, budget: Budget) -> PopResult:
+        """Lease up to ``k`` requests (``lua.POP``)."""
         keys = self.keys
         self.round_trips += 1
         raw = await self._pop(
-            keys=[
-                keys.pending,
-                keys.leased,
-                keys.delayed,
-                keys.fetching,
-                keys.awaiting_articles,
-                keys.hints,
-            ],
-            args=[k, budget.lease_ms, budget.max_fetching, worker, fetching, budget.stale_ms],
+            keys=[keys.pending, keys.leased, keys.delayed, keys.awaiting_articles, keys.hints],
+            args=[k, budget.lease_ms],
         )
         granted = raw[2:]
         return PopResult(
@@ -213,6 +258,27 @@ class RedisFrontier:
             [bytes(m) for m in granted[0::2]],
             [bytes(h) for h in granted[1::2]],
         )
+
+    async def enter_site(self, budget: Budget, token: str) -> int:
+        """Ask for request ``token`` to go to the site (``lua.ENTER_SITE``): -1 when it may
+        (it counts until ``leave_site``), else its place in the cluster's line."""
+        keys = self.keys
+        self.round_trips += 1
+        raw = await self._enter_site(
+            keys=[keys.at_site, keys.site_waiting, keys.site_polled],
+            args=[token, budget.concurrency, budget.site_ttl_ms, budget.stale_ms],
+        )
+        return -1 if int(raw[0]) == 1 else int(raw[1])
+
+    async def leave_site(self, token: str) -> None:
+        """Request ``token`` is done at the site (answered, failed or given up waiting)."""
+        keys = self.keys
+        self.round_trips += 1
+        async with self.client.pipeline(transaction=True) as pipe:
+            pipe.zrem(keys.at_site, token)
+            pipe.zrem(keys.site_waiting, token)
+            pipe.hdel(keys.site_polled, token)
+            await pipe.execute()
 
     async def reserve_sends(
         self, budget: Budget, sender: str, k: int, horizon_ms: int = 1000

@@ -20,23 +20,26 @@ good (their fingerprints are already "seen"). Here a request is *leased*, not po
   connected here and forwarded to the core in a line or two each.
 
 ``Frontier`` is the core of one worker, built when the engine opens the scheduler; the other
-adapters (middlewares, the download handler) find it with ``frontier_of(crawler)``, through
-Scrapy's public ``crawler.engine.scheduler``.
+adapters (middlewares, the download handler) and the crawl command find it with
+``frontier_of(crawler)``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
+import weakref
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Self
 
 from scrapy import Request, signals
+from scrapy.crawler import Crawler
 from scrapy.exceptions import DontCloseSpider
 from scrapy.utils.defer import deferred_from_coro
 
-from crawler import internals
+from crawler import defaults, internals
 from crawler.frontier import signals as frontier_signals
 from crawler.frontier.codec import (
     DELAY_META,
@@ -52,10 +55,12 @@ from crawler.frontier.known import KnownArticles
 from crawler.frontier.lifecycle import RunLifecycle, RunSpider
 from crawler.frontier.queue import DeadLetter, RedisFrontier
 from crawler.frontier.redis import open_redis
-from crawler.frontier.report import write_run_report
+from crawler.frontier.report import check_drift, conclude_run, store_run_report
 from crawler.frontier.run import Run, RunCoordinator
 from crawler.frontier.window import LeaseWindow
 from crawler.items import PageFailure
+from crawler.mongo import MongoConfig, ShutdownClock
+from crawler.outcome import OK, Verdict, failure_counters
 from crawler.params import ParamDefaults
 
 if TYPE_CHECKING:
@@ -63,7 +68,6 @@ if TYPE_CHECKING:
 
     from redis.asyncio import Redis
     from scrapy import Spider
-    from scrapy.crawler import Crawler
     from scrapy.http import Response
     from twisted.internet.defer import Deferred
 
@@ -101,14 +105,13 @@ class Frontier:
         return self.queue.round_trips + self.coordinator.round_trips
 
 
+_FRONTIERS: weakref.WeakKeyDictionary[Crawler, Frontier] = weakref.WeakKeyDictionary()
+
+
 def frontier_of(crawler: Crawler) -> Frontier | None:
-    """The crawler's frontier once the engine has opened its ``TassScheduler``."""
-    try:
-        engine = crawler.engine  # Scrapy 2.19 raises until the crawl starts
-    except RuntimeError:
-        return None
-    scheduler = engine.scheduler if engine is not None else None
-    return scheduler.frontier if isinstance(scheduler, TassScheduler) else None
+    """The crawler's frontier once the engine has opened its ``TassScheduler`` (and after the
+    crawl, for the command to read the run's outcome)."""
+    return _FRONTIERS.get(crawler)
 
 
 class TassScheduler:
@@ -131,7 +134,7 @@ class TassScheduler:
             raise TypeError(f"{type(spider).__name__} does not implement the RunSpider protocol")
         internals.check(self.crawler)
         self.spider = self.run_spider = spider
-        self.frontier = self._build(spider)
+        self.frontier = _FRONTIERS[self.crawler] = self._build(spider)
         internals.on_request_done(self.crawler, self.request_done)
         self._connect()
         self.frontier.window.start()
@@ -196,14 +199,18 @@ class TassScheduler:
         counters.count(f"tass/frontier/responses/{request.meta.get('kind', 'other')}")
 
     def item_scraped(self, item: Any, response: Any) -> None:
-        """Counts the run's outcomes; a recorded failure also becomes a dead letter
-        (replayable with ``scrapy replay``), keyed by its URL."""
+        """Counts the run's outcomes (a failure by its class, its page kind and whether it
+        was a seed: what ``crawler.outcome`` decides from); a recorded failure also becomes a
+        dead letter (replayable with ``scrapy replay``), keyed by its URL."""
         frontier = self._core()
         if not isinstance(item, PageFailure):
             frontier.counters.count("tass/run/articles")
             return
-        frontier.counters.count("tass/run/failures")
-        letter = self._dead_letter(item, getattr(response, "request", None))
+        request = getattr(response, "request", None)
+        meta = request.meta if isinstance(request, Request) else {}
+        for key in failure_counters(item.reason, meta.get("kind", "other"), bool(meta.get("seed"))):
+            frontier.counters.count(key)
+        letter = self._dead_letter(item, request)
         if letter is not None:
             frontier.window.dead(letter)
             frontier.counters.count("tass/frontier/dead_letters")
@@ -247,30 +254,58 @@ class TassScheduler:
 
         window = LeaseWindow(
             queue, config, coordinator.worker_id, health, counters,
-            fetching=lambda: internals.downloader_active(crawler) + len(window.ready),
             on_leased=wake,
             max_articles=lambda: lifecycle.max_articles if lifecycle is not None else 0,
+            epoch=lambda: coordinator.epoch,
         )  # fmt: skip
         lifecycle = RunLifecycle(
             coordinator, window=window, known=known, health=health, counters=counters,
             config=config, param_defaults=ParamDefaults.from_settings(crawler.settings),
             mode=spider.mode, seeds=self._seeds, enter=spider.enter_run,
-            report=self._report, wake=wake,
+            conclude=self._conclude, report=self._report, wake=wake,
         )  # fmt: skip
         return Frontier(config, client, queue, coordinator, health, counters, known, window,
                         lifecycle)  # fmt: skip
 
     def _seeds(self, params: CrawlParams) -> list[Push]:
+        """The run's seeds, marked as seeds (a run whose every seed failed has failed)."""
         assert self.run_spider is not None
-        return [self.push_for(r) for r in self.run_spider.seed_requests(params)]
+        seeds = list(self.run_spider.seed_requests(params))
+        for request in seeds:
+            request.meta["seed"] = True
+        return [self.push_for(r) for r in seeds]
 
-    async def _report(self, run: Run, stats: dict[str, int]) -> None:
-        report = await write_run_report(
-            self.crawler.settings, run, stats, datetime.now(UTC), self.config.drift
+    async def _conclude(
+        self, run: Run, stats: dict[str, int], known: list[str]
+    ) -> tuple[dict[str, Any], Verdict]:
+        """The run's report and outcome; the drift check first, unless the run has failed
+        already (``known``), so that its alarms weigh in the outcome."""
+        drift = None
+        if not known:
+            shutdown = ShutdownClock.of(self.crawler)
+            end = time.monotonic() + defaults.DRIFT_CHECK_DEADLINE
+            drift = await check_drift(
+                self.crawler.settings, run, stats, self.config.drift,
+                lambda: min(end, shutdown.deadline()),
+            )  # fmt: skip
+        return conclude_run(
+            self.crawler.settings, run, stats, datetime.now(UTC), known, drift=drift
         )
-        logger.info("Run %s is complete: %s", run.id, report["summary"])
+
+    async def _report(self, run: Run, report: dict[str, Any], verdict: Verdict) -> None:
+        """The report of the run this worker ended, in ``runs`` (through a MongoDB outage,
+        until the retry deadline or the crawler's stop) and the log."""
         if self.crawler.stats is not None:
             self.crawler.stats.set_value("tass/run/ended_by_this_worker", run.id)
+        shutdown = ShutdownClock.of(self.crawler)
+        end = time.monotonic() + MongoConfig.from_settings(self.crawler.settings).retry_deadline
+        report = await store_run_report(
+            self.crawler.settings, report, lambda: min(end, shutdown.deadline())
+        )
+        log = logger.info if verdict.outcome == OK else logger.error
+        log("Run %s is complete: %s", run.id, report["summary"])
+        for reason in verdict.reasons:
+            log("Run %s is %s: %s", run.id, verdict.outcome, reason)
 
     def _connect(self) -> None:
         connect = self.crawler.signals.connect
@@ -315,6 +350,10 @@ class TassScheduler:
             return
         await frontier.window.close()
         await frontier.lifecycle.close()
-        if self.crawler.stats is not None:
-            self.crawler.stats.set_value("tass/frontier/redis_round_trips", frontier.round_trips())
+        stats, outcome = self.crawler.stats, frontier.lifecycle.outcome
+        if stats is not None:
+            stats.set_value("tass/frontier/redis_round_trips", frontier.round_trips())
+            if outcome is not None:
+                stats.set_value("tass/run/outcome", outcome.outcome)
+                stats.set_value("tass/run/outcome_reasons", list(outcome.reasons))
         await frontier.client.aclose()

@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 from crawler import defaults
 from crawler.batch import Batcher
 from crawler.frontier.health import transient
-from crawler.frontier.queue import DeadLetter, Hint, Push
+from crawler.frontier.queue import DeadLetter, Hint, Push, StateLost
 from crawler.retrying import RetryDeadlineExceeded, retry
 
 if TYPE_CHECKING:
@@ -67,18 +67,18 @@ class LeaseWindow:
         health: RedisHealth,
         counters: Counters,
         *,
-        fetching: Callable[[], int],
         on_leased: Callable[[], None],
         max_articles: Callable[[], int],
+        epoch: Callable[[], str | None] = lambda: None,
     ) -> None:
         self.queue = queue
         self.config = config
         self.worker_id = worker_id
         self.health = health
         self.counters = counters
-        self._fetching = fetching
         self._on_leased = on_leased
         self._max_articles = max_articles
+        self._epoch = epoch
         self.ready: deque[bytes] = deque()
         self.hints: dict[bytes, bytes] = {}
         """Feed hints of ready leases, by member, until ``hint_of`` takes them."""
@@ -87,6 +87,8 @@ class LeaseWindow:
             self._write, size=None, interval=config.flush_delay, name="frontier-flush"
         )
         self._closing_at: float | None = None
+        self._unconfirmed: set[bytes] = set()
+        """Leases acknowledged or released that Redis has not confirmed yet."""
         self._fill_wanted = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -151,6 +153,24 @@ class LeaseWindow:
     def held(self) -> list[bytes]:
         return [*self.ready, *self.inflight.values()]
 
+    def abandon(self) -> None:
+        """Forget every lease (Redis lost them with its state): nothing is acknowledged or
+        released; writes still waiting are refused by Redis (their epoch is gone)."""
+        self.ready.clear()
+        self.inflight.clear()
+        self._unconfirmed.clear()
+
+    def release_blocking(self, url: str) -> int:
+        """After a forced stop (no event loop any more): hand back, synchronously, every lease
+        held and every one whose acknowledgement or release Redis never confirmed (their
+        children may not be queued either: they are fetched again)."""
+        members = list(dict.fromkeys([*self.held(), *self._unconfirmed]))
+        count = self.queue.release_blocking(url, members)
+        self.ready.clear()
+        self.inflight.clear()
+        self._unconfirmed.clear()
+        return count
+
     async def close(self) -> None:
         """Release every lease, hand every write to Redis (within the deadline), stop."""
         self._closing_at = time.monotonic()
@@ -170,6 +190,8 @@ class LeaseWindow:
 
     # --- loops -----------------------------------------------------------------------------
     def _submit(self, write: Write) -> None:
+        if write[0] in ("ack", "release"):
+            self._unconfirmed.add(write[1])
         self.writes.submit(write)
 
     async def _fill_loop(self) -> None:
@@ -182,12 +204,7 @@ class LeaseWindow:
             if len(self.ready) >= self.config.prefetch:
                 continue
             result = await retry(
-                lambda: self.queue.pop(
-                    max(1, self.config.prefetch - len(self.ready)),
-                    budget,
-                    self.worker_id,
-                    self._fetching(),
-                ),
+                lambda: self.queue.pop(max(1, self.config.prefetch - len(self.ready)), budget),
                 **self.health.retrying("lease", self._deadline),
             )
             self.health.up()
@@ -235,9 +252,13 @@ class LeaseWindow:
                     max_articles=self._max_articles(),
                     max_links=self.config.max_run_links,
                     now_ms=int(time.time() * 1000),
+                    epoch=self._epoch() or "",
                 ),
                 **self.health.retrying("queue write", self._deadline),
             )
+        except StateLost as exc:
+            logger.warning("Dropped %d queue writes of a run Redis lost: %s", len(batch), exc)
+            return [exc] * len(batch)
         except RetryDeadlineExceeded as exc:
             logger.error(
                 "Closing with %d queue writes Redis never took: their requests will be "
@@ -246,6 +267,7 @@ class LeaseWindow:
             )
             return [exc] * len(batch)
         self.health.up()
+        self._unconfirmed.difference_update(parts["ack"] + parts["release"])
         self.counters.count("tass/frontier/queued", result.queued)
         self.counters.count("tass/frontier/filtered", result.filtered)
         self.counters.count("tass/frontier/over_max_articles", result.capped)

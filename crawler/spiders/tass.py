@@ -262,10 +262,17 @@ class TassSpider(Spider):
             return
         page = HubPage(response.url, response.text, self.urls)
         section_id = page.section_id()
+        articles, hubs = page.article_links(), page.hub_links()
+        if section_id is None and not articles and not hubs:
+            # No listing id, no article and no other hub linked: not a hub at all (a bot
+            # challenge, a parked domain, an error page answered 200). Recorded: a run whose
+            # every seed is one fails as the site not serving us (crawler.outcome).
+            detail = f"{response.status} page with no section id, article or hub link"
+            yield self.failure(response.url, "not_hub", detail, response.status)
+            return
         if section_id is not None:
             yield self.listing_request(section_id)
-        links = [*page.article_links(), *page.hub_links()]
-        yield from self.follow_page_links(response.url, links, run)
+        yield from self.follow_page_links(response.url, [*articles, *hubs], run)
 
     def parse_listing(self, response: Response) -> Iterator[Request | PageFailure]:
         run = self.run

@@ -51,6 +51,8 @@ def test_two_workers_store_every_article_once_and_exactly(crawl_env_factory, rep
     assert codes == [0, 0], env.log_text()[-5000:]
 
     db = env.db()
+    [run] = list(db.runs.find())
+    assert (run["outcome"], run["reasons"]) == ("ok", []), "hostile pages keep a run ok"
     hostile = {h["url"]: h for h in truth["hostile"]}
     wanted = {
         a["id"]: a

@@ -20,6 +20,7 @@ from bson import json_util
 
 from crawler.embedded import ServerProcess, start_mongo
 from crawler.items import PageFailure
+from crawler.outcome import EXIT_INTERRUPTED
 from pipelines.store import StorePipeline, StoreUnavailable
 from replica.launch import ReplicaProcess
 from tests.unit.pipelines.helpers import Chain, article, make_crawler, run
@@ -189,8 +190,9 @@ def test_a_worker_stopped_during_an_outage_spills_and_the_next_one_writes_it_bac
 ) -> None:
     """The compose case: MongoDB stops, then a worker is stopped (SIGTERM) while its items wait
     for MongoDB. Scrapy closes the pipelines only once those items are done, so the stages must
-    notice the stop themselves: the worker spills within TASS_STORE_CLOSE_DEADLINE and exits 0
-    (rather than waiting out TASS_MONGO_RETRY_DEADLINE and being killed). With MongoDB back,
+    notice the stop themselves: the worker spills within TASS_STORE_CLOSE_DEADLINE and exits by
+    itself, as interrupted before its run ended (rather than waiting out
+    TASS_MONGO_RETRY_DEADLINE and being killed). With MongoDB back,
     the next crawl writes the spill back, finishes the run, and every article is stored."""
     with ReplicaProcess(articles=400, seed=3, extra_args=["--no-hostile"]) as replica:
         env = crawl_env_factory(replica, mongo_uri=own_mongo.url)
@@ -213,7 +215,7 @@ def test_a_worker_stopped_during_an_outage_spills_and_the_next_one_writes_it_bac
             own_mongo.stop()
             time.sleep(2)  # items of the pages fetched meanwhile now wait for MongoDB
             worker.send_signal(signal.SIGTERM)
-            assert worker.wait(timeout=120) == 0, env.log_text()[-3000:]
+            assert worker.wait(timeout=120) == EXIT_INTERRUPTED, env.log_text()[-3000:]
         except subprocess.TimeoutExpired as exc:
             worker.kill()
             worker.wait()

@@ -62,3 +62,22 @@ def test_slow_paths(start_replica: Callable[..., Replica]) -> None:
         assert time.monotonic() - started >= 0.29
     fast = start_replica("--articles", "60", "--fault-slow", "0.5", "--slow-ms", "0")
     assert all(fast.get(p).status == 200 for p in article_paths(fast)[:10])
+
+
+def test_challenged_paths_answer_a_challenge_page_every_time(
+    start_replica: Callable[..., Replica],
+) -> None:
+    rep = start_replica("--articles", "120", "--fault-challenge", "0.3", "--seed", "5")
+    paths = article_paths(rep)
+    challenged = [p for p in paths if b"Checking your browser" in rep.get(p).body]
+    assert 0.1 * len(paths) <= len(challenged) <= 0.5 * len(paths)
+    again = rep.get(challenged[0])
+    assert again.status == 200 and b"Checking your browser" in again.body
+    assert b"<a " not in again.body, "no link to follow"
+    stats = rep.get("/__replica__/stats").json()
+    assert stats["challenged"][challenged[0]] == 2
+    assert stats["by_kind"]["fault_challenge"] == len(challenged) + 1
+    every = start_replica("--articles", "60", "--fault-challenge", "1")
+    for path in ["/", "/politics", "/rss/v2.xml", *article_paths(every)[:3]]:
+        assert b"Checking your browser" in every.get(path).body, path
+    assert b"Checking your browser" not in every.get("/robots.txt").body

@@ -144,6 +144,7 @@ def test_no_function_in_the_frontier_is_longer_than_sixty_lines() -> None:
 
 CORE = (
     "crawler.batch",
+    "crawler.outcome",
     "crawler.retrying",
     "crawler.frontier.counters",
     "crawler.frontier.health",

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import stat
 import subprocess
 import sys
 from pathlib import Path
 
 import pymongo
+import pytest
 import redis
 
-from crawler.embedded import LocalServices, pid_alive
+from crawler.embedded import PASSWORD_FILE, LocalServices, pid_alive
 
 
 def test_local_services_shared_then_stopped_by_last_user(tmp_path: Path) -> None:
@@ -53,3 +55,37 @@ def test_redis_and_mongo_fixtures_are_real(redis_client: redis.Redis, mongo_db, 
     assert redis_client.incr(f"{key_prefix}:x") == 2
     mongo_db.c.insert_one({"_id": 7, "a": [1, 2]})
     assert mongo_db.c.find_one({"a": 2})["_id"] == 7
+
+
+def test_the_local_valkey_requires_a_generated_password_kept_in_the_data_dir(
+    tmp_path: Path,
+) -> None:
+    """Issue 11 item 9: no ``--protected-mode no`` and no open door; the password is generated
+    once, kept private under TASS_DATA_DIR and used again by the next run."""
+    root = tmp_path / ".tass"
+    services = LocalServices(root)
+    r1, _, _ = services.acquire()
+    try:
+        password_file = root / PASSWORD_FILE
+        password = password_file.read_text().strip()
+        assert len(password) >= 32
+        for private in (password_file, root / "services.json", root / "redis" / "valkey.conf"):
+            assert stat.S_IMODE(private.stat().st_mode) == 0o600, private
+        cmdline = Path(f"/proc/{r1.pid}/cmdline").read_bytes().decode().split("\0")
+        assert "--protected-mode" not in cmdline and password not in " ".join(cmdline)
+        anonymous = redis.Redis(host="127.0.0.1", port=r1.port)
+        with pytest.raises(redis.AuthenticationError):
+            anonymous.ping()
+        anonymous.close()
+        assert r1.url == f"redis://:{password}@127.0.0.1:{r1.port}/0"
+        client = redis.Redis.from_url(r1.url)
+        client.set("k", "v")
+        client.close()
+    finally:
+        assert services.release() is True
+    r2, _, started = services.acquire()
+    try:
+        assert started and (root / PASSWORD_FILE).read_text().strip() == password
+        assert redis.Redis.from_url(r2.url).get("k") == b"v"
+    finally:
+        services.release()

@@ -8,18 +8,22 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from crawler.errors import RunConflict
 from crawler.frontier.config import FrontierConfig
 from crawler.frontier.counters import Counters
 from crawler.frontier.health import RedisHealth
 from crawler.frontier.keys import FrontierKeys
 from crawler.frontier.known import KnownArticles
 from crawler.frontier.lifecycle import RunLifecycle, RunScope
-from crawler.frontier.queue import Budget, DeadLetter, Push, RedisFrontier
+from crawler.frontier.queue import Budget, DeadLetter, Push, RedisFrontier, StateLost
+from crawler.frontier.report import build_report
 from crawler.frontier.run import RunCoordinator
 from crawler.frontier.window import LeaseWindow
+from crawler.outcome import OutcomeConfig, decide
 from crawler.params import ParamDefaults
 from tests.unit.frontier_helpers import run
 
@@ -28,7 +32,7 @@ def config(prefix: str, url: str, **changes: Any) -> FrontierConfig:
     base = FrontierConfig(
         redis_url=url,
         keys=FrontierKeys(prefix),
-        budget=Budget(interval_ms=0.1, per_second=10_000, max_fetching=100, lease_ms=60_000),
+        budget=Budget(interval_ms=0.1, per_second=10_000, concurrency=100, lease_ms=60_000),
         prefetch=3,
         idle_grace=0.2,
         heartbeat=0.05,
@@ -54,7 +58,7 @@ class Parts:
         self.woken = 0
         self.window = LeaseWindow(
             self.queue, cfg, worker, self.health, self.counters,
-            fetching=lambda: 0, on_leased=self.wake, max_articles=lambda: 0,
+            on_leased=self.wake, max_articles=lambda: 0,
         )  # fmt: skip
 
     def _sink(self, key: str, value: int) -> None:
@@ -148,7 +152,7 @@ def test_the_window_closes_when_a_cancelled_lease_call_fails_as_a_connection_err
 
 
 def test_the_window_renews_the_leases_it_holds(redis_url, key_prefix) -> None:
-    budget = Budget(interval_ms=0.1, per_second=10_000, max_fetching=100, lease_ms=300)
+    budget = Budget(interval_ms=0.1, per_second=10_000, concurrency=100, lease_ms=300)
     cfg = config(key_prefix, redis_url, budget=budget)
 
     async def scenario(client):
@@ -158,7 +162,7 @@ def test_the_window_renews_the_leases_it_holds(redis_url, key_prefix) -> None:
         parts.window.want()
         await settle(lambda: len(parts.window.ready) == 1)
         await asyncio.sleep(0.5)  # past the lease: only renewal keeps it
-        other = await parts.queue.pop(5, budget, "other", 0)
+        other = await parts.queue.pop(5, budget)
         assert other.reaped == 0 and other.leases == []
         await parts.window.close()
 
@@ -199,14 +203,19 @@ class Seeder:
 def lifecycle(client, cfg, seeder, reports, worker, mode="crawl") -> RunLifecycle:
     parts = Parts(client, cfg, worker)
 
-    async def report(run_, stats):
-        reports.append((run_.id, stats))
+    async def conclude(run_, stats, known):
+        report = build_report(run_, stats, datetime.now(UTC))
+        return report, decide(report, OutcomeConfig(), known)
+
+    async def report(run_, report_, verdict):
+        reports.append((run_.id, report_["counters"], verdict))
 
     return RunLifecycle(
         RunCoordinator(client, cfg.keys, worker_id=worker),
         window=parts.window, known=KnownArticles(), health=parts.health,
         counters=parts.counters, config=cfg, param_defaults=ParamDefaults(),
-        mode=mode, seeds=seeder.seeds, enter=seeder.enter, report=report, wake=parts.wake,
+        mode=mode, seeds=seeder.seeds, enter=seeder.enter, conclude=conclude, report=report,
+        wake=parts.wake,
     )  # fmt: skip
 
 
@@ -219,7 +228,7 @@ def test_one_run_seeded_once_adopted_by_all_and_ended_once(redis_url, key_prefix
         a = lifecycle(client, cfg, first, reports, "a")
         b = lifecycle(client, cfg, second, reports, "b")
         await a.open({"since": "all", "max_articles": "5"})
-        await b.open({"since": "2026-01-01"})  # joins: the run's own arguments win
+        await b.open({})  # no arguments of its own: joins, with the run's arguments
         queue = RedisFrontier(client, cfg.keys)
         assert await queue.counts() == (2, 0, 0), "only the first worker's seeds"
         [scope_a], [scope_b] = first.scopes, second.scopes
@@ -230,7 +239,7 @@ def test_one_run_seeded_once_adopted_by_all_and_ended_once(redis_url, key_prefix
         await a.tick()
         assert a.keep_open() and a.idle_since is None
         # The queue drained: idle for the grace period, then one worker ends the run.
-        leases = (await queue.pop(5, cfg.budget, "a", 0)).leases
+        leases = (await queue.pop(5, cfg.budget)).leases
         await queue.flush([], leases)
         scope_a.marks.reach("list:4954", datetime(2026, 11, 1, tzinfo=UTC))
         for worker in (a, b):
@@ -241,8 +250,15 @@ def test_one_run_seeded_once_adopted_by_all_and_ended_once(redis_url, key_prefix
         assert a.finished and not a.keep_open()
         assert len(reports) == 1 and reports[0][0] == scope_a.run_id
         assert await a.coordinator.marks() == {"list:4954": 1793491200}
+        assert a.outcome is not None and a.outcome.outcome == "ok"
+        assert reports[0][2] == a.outcome and reports[0][1]["run/seeds"] == 2
         await b.tick()
         assert b.state is not None and b.state.run is None
+        # The other worker learns the outcome the ending worker published, and leaves with it.
+        await b.end_run()
+        assert b.finished and b.outcome == a.outcome
+        [ended] = await b.coordinator.recent_outcomes()
+        assert ended["id"] == scope_a.run_id and ended["outcome"] == "ok"
         for worker in (a, b):
             await worker.close()
 
@@ -272,3 +288,114 @@ def test_marks_and_counters_wait_when_redis_is_away(redis_url, key_prefix) -> No
         await dead.aclose()
 
     run(scenario, redis_url)
+
+
+def test_a_crawl_whose_arguments_differ_from_the_open_runs_is_refused(
+    redis_url, key_prefix
+) -> None:
+    """Issue 11 item 7: explicit arguments that differ from the open run's are refused with a
+    message naming the difference and how to finish or abandon the run; nothing is queued."""
+    cfg = config(key_prefix, redis_url)
+
+    async def scenario(client):
+        a = lifecycle(client, cfg, Seeder(), [], "a")
+        await a.open({})  # an incremental run, uncapped
+        queue = RedisFrontier(client, cfg.keys)
+        assert await queue.counts() == (2, 0, 0)
+        refused = lifecycle(client, cfg, Seeder(), [], "b")
+        with pytest.raises(RunConflict) as caught:
+            await refused.open({"since": "all", "max_articles": "50"})
+        message = str(caught.value)
+        run_id = a.scope.run_id
+        assert f"run {run_id} (started " in message
+        assert "since=all (the open run's: none (incremental))" in message
+        assert "max_articles=50 (the open run's: 0)" in message
+        assert "'scrapy crawl tass' without arguments" in message
+        assert "'scrapy run abandon'" in message
+        assert refused.scope is None, "it did not join"
+        assert await queue.counts() == (2, 0, 0), "its seeds were not queued"
+        # The same arguments as the run's, or only some of them, join it.
+        same = lifecycle(client, cfg, Seeder(), [], "c")
+        await same.open({"since": "", "sections": ""})
+        assert same.scope is not None and same.scope.run_id == run_id
+        for worker in (a, same, refused):
+            await worker.close()
+
+    run(scenario, redis_url)
+
+
+def test_an_abandoned_run_ends_its_workers_with_its_outcome(redis_url, key_prefix) -> None:
+    """``scrapy run abandon``'s steps on a run a worker is in: the run is gone from Redis with
+    its queue moved aside (its articles' seen bits cleared), the worker's writes are refused,
+    and the worker ends with the published ``failed`` outcome; the next run queues the
+    abandoned articles again."""
+    cfg = config(key_prefix, redis_url)
+
+    async def scenario(client):
+        seeder = Seeder()
+        a = lifecycle(client, cfg, seeder, [], "a")
+        await a.begin_run({"since": "all"})  # no heartbeat loop: the test ticks
+        await a.tick()
+        queue = RedisFrontier(client, cfg.keys)
+        [lease] = (await queue.pop(1, cfg.budget)).leases
+        scope = seeder.scopes[-1]
+        scope.marks.reach("list:1", datetime(2026, 11, 2, tzinfo=UTC))
+        abandoner = RunCoordinator(client, cfg.keys, worker_id="abandon")
+        assert await abandoner.abandon("not-this-run") is None
+        found = await abandoner.abandon(scope.run_id)
+        assert found is not None
+        gone, left, _ = found
+        assert gone.id == scope.run_id and left == 2, "one pending, one leased"
+        assert await abandoner.current() is None and await queue.counts() == (0, 0, 0)
+        with pytest.raises(StateLost):  # the worker's old epoch is refused
+            await queue.flush([article(9)], [lease], epoch=a.coordinator.epoch or "")
+        reason = "abandoned: by a test"
+        await abandoner.publish_outcome(gone, {"outcome": "failed", "reasons": [reason]})
+        cleared = await abandoner.forget_abandoned(
+            lambda m: int(json.loads(m)["url"].rsplit("/", 1)[1])
+        )
+        assert cleared == 2 and not await client.exists(cfg.keys.abandoned)
+        await a.tick()
+        assert a.finished and a.outcome is not None
+        assert a.outcome.outcome == "failed" and a.outcome.reasons == (reason,)
+        assert not a.window.holding()
+        await a.close()
+        assert await a.coordinator.marks() == {}, "an abandoned run moves no mark"
+        # The next run begins from a clean state and may queue the abandoned articles again.
+        b = lifecycle(client, cfg, Seeder(), [], "b")
+        await b.open({})
+        assert b.scope is not None and b.scope.run_id != scope.run_id
+        assert await queue.counts() == (2, 0, 0), "the abandoned articles queued again"
+        await b.close()
+
+    run(scenario, redis_url)
+
+
+def test_a_worker_that_finds_its_run_lost_by_another_ends_with_the_same_outcome(
+    redis_url, key_prefix, caplog
+) -> None:
+    """Redis lost its state; worker a notices first and records the run as failed (in the
+    emptied Redis too). Worker b, next, must not take that record for an abandon: it says
+    REDIS STATE LOST as well and ends with a's outcome."""
+    cfg = config(key_prefix, redis_url)
+
+    async def scenario(client):
+        reports: list[Any] = []
+        a = lifecycle(client, cfg, Seeder(), reports, "a")
+        b = lifecycle(client, cfg, Seeder(), reports, "b")
+        await a.begin_run({})  # begin and join without heartbeat loops: the test ticks
+        await b.begin_run({})
+        await client.delete(*[k async for k in client.scan_iter(f"{key_prefix}:*")])
+        await a.tick()
+        assert a.finished and a.outcome is not None and a.outcome.outcome == "failed"
+        assert a.outcome.reasons[0].startswith("redis_state_lost: Redis's epoch was")
+        await b.tick()
+        assert b.finished and b.outcome == a.outcome
+        assert len(reports) == 1, "the run report is written by the worker that found it lost"
+        for worker in (a, b):
+            await worker.close()
+
+    run(scenario, redis_url)
+    lost = [r for r in caplog.records if "REDIS STATE LOST" in r.getMessage()]
+    assert [r.levelname for r in lost] == ["CRITICAL", "CRITICAL"]
+    assert "found by another worker" in lost[1].getMessage()

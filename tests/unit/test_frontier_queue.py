@@ -15,7 +15,7 @@ from crawler.frontier.keys import FrontierKeys
 from crawler.frontier.queue import Budget, DeadLetter, Push, RedisFrontier
 from tests.unit.frontier_helpers import run, spider
 
-FAST = Budget(interval_ms=0.1, per_second=10_000, max_fetching=1000, lease_ms=60_000)
+FAST = Budget(interval_ms=0.1, per_second=10_000, concurrency=1000, lease_ms=60_000)
 
 
 def member(url: str, priority: int = 0) -> bytes:
@@ -148,12 +148,12 @@ def test_a_page_link_keeps_no_trace_of_its_page_in_the_queue() -> None:
 
 def test_leases_are_acked_or_return_when_they_expire(redis_url, key_prefix) -> None:
     keys = FrontierKeys(key_prefix)
-    short = Budget(interval_ms=0.1, per_second=10_000, max_fetching=100, lease_ms=300)
+    short = Budget(interval_ms=0.1, per_second=10_000, concurrency=100, lease_ms=300)
 
     async def scenario(client):
         q = RedisFrontier(client, keys)
         await q.flush([article(1, 100), article(3, 50), article(5, 10)], [])
-        popped = await q.pop(2, short, "w1", 0)
+        popped = await q.pop(2, short)
         assert [json.loads(lease)["priority"] for lease in popped.leases] == [100, 50]
         assert await q.counts() == (1, 2, 0)
         # w1 finishes the first, queuing a child in the same call, then dies with the second.
@@ -162,7 +162,7 @@ def test_leases_are_acked_or_return_when_they_expire(redis_url, key_prefix) -> N
         assert result.acked == 1
         assert await q.counts() == (2, 1, 0)
         await asyncio.sleep(0.4)
-        other = await q.pop(10, short, "w2", 0)
+        other = await q.pop(10, short)
         assert other.reaped == 1
         urls = sorted(json.loads(lease)["url"] for lease in other.leases)
         assert urls == ["https://tass.com/world/3", "https://tass.com/world/5",
@@ -172,7 +172,7 @@ def test_leases_are_acked_or_return_when_they_expire(redis_url, key_prefix) -> N
         await asyncio.sleep(0.2)
         await q.renew(list(other.leases), 300)
         await asyncio.sleep(0.2)
-        assert (await q.pop(10, short, "w3", 0)).reaped == 0
+        assert (await q.pop(10, short)).reaped == 0
         assert await q.counts() == (0, 3, 0)
 
     run(scenario, redis_url)
@@ -182,7 +182,7 @@ def test_releases_go_back_to_the_queue_at_once(redis_url, key_prefix) -> None:
     async def scenario(client):
         q = RedisFrontier(client, FrontierKeys(key_prefix))
         await q.flush([article(1)], [])
-        lease = (await q.pop(1, FAST, "w", 0)).leases[0]
+        lease = (await q.pop(1, FAST)).leases[0]
         await q.flush([], [], releases=[lease])
         assert await q.counts() == (1, 0, 0)
 
@@ -194,15 +194,15 @@ def test_retries_wait_for_their_delay(redis_url, key_prefix) -> None:
         q = RedisFrontier(client, FrontierKeys(key_prefix))
         await q.flush([Push(member("https://tass.com/world/1"), unfiltered=True, delay_ms=300)], [])
         assert await q.counts() == (0, 0, 1)
-        assert (await q.pop(5, FAST, "w", 0)).leases == []
+        assert (await q.pop(5, FAST)).leases == []
         await asyncio.sleep(0.35)
-        assert len((await q.pop(5, FAST, "w", 0)).leases) == 1
+        assert len((await q.pop(5, FAST)).leases) == 1
 
     run(scenario, redis_url)
 
 
 def test_send_times_are_spaced_and_capped_for_the_whole_cluster(redis_url, key_prefix) -> None:
-    budget = Budget(interval_ms=50, per_second=10, max_fetching=100, lease_ms=60_000)
+    budget = Budget(interval_ms=50, per_second=10, concurrency=100, lease_ms=60_000)
 
     async def scenario(client):
         a = RedisFrontier(client, FrontierKeys(key_prefix))
@@ -231,7 +231,7 @@ def test_send_times_are_spaced_and_capped_for_the_whole_cluster(redis_url, key_p
 
 
 def test_crawl_delay_widens_the_spacing_for_everyone(redis_url, key_prefix) -> None:
-    budget = Budget(interval_ms=10, per_second=100, max_fetching=100, lease_ms=60_000)
+    budget = Budget(interval_ms=10, per_second=100, concurrency=100, lease_ms=60_000)
 
     async def scenario(client):
         q = RedisFrontier(client, FrontierKeys(key_prefix))
@@ -243,16 +243,50 @@ def test_crawl_delay_widens_the_spacing_for_everyone(redis_url, key_prefix) -> N
     run(scenario, redis_url)
 
 
-def test_concurrency_budget_counts_every_workers_fetches(redis_url, key_prefix) -> None:
-    budget = Budget(interval_ms=0.1, per_second=10_000, max_fetching=5, lease_ms=60_000)
+def test_leases_are_not_bounded_by_the_site_budget_requests_at_the_site_are(
+    redis_url, key_prefix
+) -> None:
+    """Issue 11 item 9: one worker's leases (ready, not yet at the site) no longer use up
+    CRAWL_CONCURRENCY; only requests at the site count, and waiting requests of every worker
+    get in in the order they first asked, however often each asks."""
+    budget = Budget(interval_ms=0.1, per_second=10_000, concurrency=2, lease_ms=60_000)
 
     async def scenario(client):
         q = RedisFrontier(client, FrontierKeys(key_prefix))
         await q.flush([article(i) for i in range(1, 40, 2)], [])
-        assert len((await q.pop(10, budget, "a", 3)).leases) == 2  # a: 3 + 2
-        assert len((await q.pop(10, budget, "b", 0)).leases) == 0
-        assert len((await q.pop(1, budget, "a", 1)).leases) == 1  # a finished some: 1 + 1
-        assert len((await q.pop(10, budget, "b", 0)).leases) == 3  # 2 + 3
+        assert len((await q.pop(8, budget)).leases) == 8, "worker a fills its buffer"
+        assert len((await q.pop(8, budget)).leases) == 8, "worker b still gets leases"
+        assert await q.enter_site(budget, "a:1") == -1
+        assert await q.enter_site(budget, "a:2") == -1
+        assert await q.enter_site(budget, "b:1") == 0, "full: b's request is first in line"
+        for _ in range(5):  # a asks again and again: it stays behind b
+            assert await q.enter_site(budget, "a:3") == 1
+        await q.leave_site("a:1")
+        assert await q.enter_site(budget, "a:3") == 1, "the free place is b's"
+        assert await q.enter_site(budget, "b:1") == -1
+        await q.leave_site("a:2")
+        assert await q.enter_site(budget, "a:3") == -1
+        assert await client.zcard(q.keys.at_site) == 2
+
+    run(scenario, redis_url)
+
+
+def test_places_of_dead_workers_lapse_and_their_waiters_leave_the_line(
+    redis_url, key_prefix
+) -> None:
+    budget = Budget(
+        interval_ms=0.1, per_second=10_000, concurrency=1, lease_ms=60_000, stale_ms=200,
+        site_ttl_ms=300,
+    )  # fmt: skip
+
+    async def scenario(client):
+        q = RedisFrontier(client, FrontierKeys(key_prefix))
+        assert await q.enter_site(budget, "dead:1") == -1
+        assert await q.enter_site(budget, "dead:2") == 0  # waits, then its worker dies
+        assert await q.enter_site(budget, "alive:1") == 1
+        await asyncio.sleep(0.4)  # past both the place's lapse and the waiter's staleness
+        assert await q.enter_site(budget, "alive:1") == -1
+        assert await client.zrange(q.keys.site_waiting, 0, -1) == []
 
     run(scenario, redis_url)
 
@@ -278,7 +312,7 @@ def test_dead_letters_are_kept_and_replayed(redis_url, key_prefix, redis_client)
     async def scenario(client):
         q = RedisFrontier(client, keys)
         await q.flush([article(5)], [])
-        lease = (await q.pop(1, FAST, "w", 0)).leases[0]
+        lease = (await q.pop(1, FAST)).leases[0]
         letter = DeadLetter("https://tass.com/world/5", lease, "http_503", 4, 5)
         await q.flush([], [lease], dead=[letter], now_ms=1)
         letters = await q.dead_letters()

@@ -393,8 +393,11 @@ def test_an_unexpected_exception_is_a_recorded_failure_of_that_url(
         assert "a page nobody had planned for" in failure["detail"]
         assert json.loads(outcome.dead[url]["request"])["url"] == url
         assert outcome.report["failures_by_reason"] == {"extraction_error:Surprise": 1}
-        assert outcome.report["counters"]["run/failures"] == 1
-        assert any("Unexpected Surprise while handling " + url in m for m in logged)
+        # A dead letter lets a later naming of the article fetch it once more in the run, never
+        # a third time (lua.push, run_failed): one failure per fetch, one or two fetches.
+        handled = [m for m in logged if "Unexpected Surprise while handling " + url in m]
+        assert 1 <= len(handled) <= 2
+        assert outcome.report["counters"]["run/failures"] == len(handled)
         assert (
             len(outcome.stored) == len([a for a in scene.truth["articles"] if a["reachable"]]) - 1
         )

@@ -50,7 +50,7 @@ class Probe(Spider):
         return []
 
 
-def test_the_engine_internals_acknowledge_wake_and_count() -> None:
+def test_the_engine_internals_acknowledge_and_wake() -> None:
     seen: dict[str, Any] = {"done": []}
 
     async def main() -> None:
@@ -61,20 +61,12 @@ def test_the_engine_internals_acknowledge_wake_and_count() -> None:
                 internals.check(crawler)
                 internals.on_request_done(crawler, seen["done"].append)
 
-            def request_reached_downloader(request: Request, spider: Spider) -> None:
-                seen.setdefault("active", []).append(internals.downloader_active(crawler))
-
             crawler.signals.connect(spider_opened, signal=signals.spider_opened)
-            crawler.signals.connect(
-                request_reached_downloader, signal=signals.request_reached_downloader
-            )
             await maybe_deferred_to_future(crawler.crawl(base=server.site.base_url, seen=seen))
 
     inprocess.run(main)
     # remove_request was called once per request, after its callback ran.
     assert sorted(r.url.rsplit("/", 1)[1] for r in seen["done"]) == ["", "politics"]
-    # A request in the downloader is counted in its active set.
-    assert len(seen["active"]) == 2 and all(n >= 1 for n in seen["active"])
     assert seen["woken"] == [True, True]
 
 
@@ -82,7 +74,6 @@ def test_check_names_what_is_missing_before_the_engine_runs() -> None:
     crawler = get_crawler(Probe)
     with pytest.raises(internals.InternalsChanged, match="_slot"):
         internals.check(crawler)
-    assert internals.downloader_active(crawler) == 0
     internals.wake_engine(crawler)  # a no-op before the engine exists
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -78,5 +80,49 @@ def test_missed_runs_coalesce_into_one_when_the_stack_comes_back(redis_url, key_
         assert (await s.step(back + timedelta(minutes=1))).action == "idle"
         assert await requests(coordinator) == 1
         assert decision.wake_at == datetime(2026, 11, 24, 2, 0, tzinfo=UTC)
+
+    scheduled(redis_url, key_prefix, scenario)
+
+
+def test_two_schedulers_stepping_at_once_request_one_run(redis_url, key_prefix) -> None:
+    """The due check and the request are one script call: in 20 trials of two overlapping
+    steps (two schedulers, two connections), each due time is requested exactly once."""
+
+    async def main(client):
+        from redis.asyncio import Redis
+
+        other = Redis.from_url(redis_url)
+        try:
+            keys = FrontierKeys(key_prefix)
+            schedule = CronSchedule("0 2 * * *")
+            first = Scheduler(schedule, RunCoordinator(client, keys, worker_id="s1"))
+            second = Scheduler(schedule, RunCoordinator(other, keys, worker_id="s2"))
+            for day in range(20):
+                now = T0 + timedelta(days=day, hours=1)  # each night's 02:00
+                decisions = await asyncio.gather(first.step(now), second.step(now))
+                assert sorted(d.action for d in decisions) == ["idle", "started"], day
+                coordinator = first.coordinator
+                assert await coordinator.requested_runs() == 1
+                await coordinator.pop_run_request()  # a worker takes it; its run ends at once
+        finally:
+            await other.aclose()
+
+    run(main, redis_url)
+
+
+def test_the_scheduler_logs_every_run_outcome_once(redis_url, key_prefix, caplog) -> None:
+    async def scenario(s, coordinator):
+        for outcome in ("ok", "failed"):
+            current, _ = await coordinator.begin({}, [])
+            assert await coordinator.finish(current) is not None
+            record = {"outcome": outcome, "reasons": [] if outcome == "ok" else ["site: down"]}
+            await coordinator.publish_outcome(current, record)
+        with caplog.at_level(logging.INFO, logger="crawler.schedule"):
+            logged = await s.log_outcomes()
+            assert [e["outcome"] for e in logged] == ["ok", "failed"]
+            assert await s.log_outcomes() == []  # each once
+        lines = [r.getMessage() for r in caplog.records]
+        assert any(line.endswith("ended ok: no reasons") for line in lines)
+        assert any(line.endswith("ended failed: site: down") for line in lines)
 
     scheduled(redis_url, key_prefix, scenario)

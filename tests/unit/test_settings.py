@@ -210,3 +210,23 @@ def test_the_frontier_refuses_a_run_link_cap_given_past_the_environment() -> Non
         FrontierConfig.from_settings(settings)
     settings.set("TASS_MAX_RUN_LINKS", 7)
     assert FrontierConfig.from_settings(settings).max_run_links == 7
+
+
+def test_the_outcome_shares_are_read_and_validated(monkeypatch) -> None:
+    settings = load(monkeypatch, TASS_RUN_FAILED_SHARE="0.4", TASS_RUN_DEGRADED_SHARE="0.1")
+    assert settings["TASS_RUN_FAILED_SHARE"] == 0.4
+    assert settings["TASS_RUN_DEGRADED_SHARE"] == 0.1
+    message = failure(monkeypatch, TASS_RUN_FAILED_SHARE="2")
+    assert "TASS_RUN_FAILED_SHARE='2' is malformed" in message
+    message = failure(monkeypatch, TASS_RUN_FAILED_SHARE="0.1", TASS_RUN_DEGRADED_SHARE="0.2")
+    assert "TASS_RUN_DEGRADED_SHARE=0.2 is above TASS_RUN_FAILED_SHARE=0.1" in message
+
+
+def test_the_consoles_into_a_worker_are_off_unless_a_setting_asks(monkeypatch) -> None:
+    """Issue 11 item 9: Scrapy's RemoteControl endpoint (on by default in Scrapy 2.19) and the
+    telnet console execute code in the worker; neither is on unless asked for."""
+    off = load(monkeypatch)
+    assert off["REMOTE_CONTROL_ENABLED"] is False and off["TELNETCONSOLE_ENABLED"] is False
+    on = load(monkeypatch, REMOTE_CONTROL_ENABLED="true", TELNETCONSOLE_ENABLED="true")
+    assert on["REMOTE_CONTROL_ENABLED"] is True and on["TELNETCONSOLE_ENABLED"] is True
+    assert "REMOTE_CONTROL_ENABLED" in failure(monkeypatch, REMOTE_CONTROL_ENABLED="sure")

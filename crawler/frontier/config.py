@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Self
 
 from crawler import defaults
@@ -33,7 +33,7 @@ class FrontierConfig:
     """Seconds to gather queue writes into one call."""
     worker_stale: float
     """A worker whose last heartbeat is older is taken for dead."""
-    drift: DriftConfig = DriftConfig()
+    drift: DriftConfig = field(default_factory=DriftConfig)
     """When the run report raises a drift alarm (``crawler.drift``)."""
 
     @classmethod

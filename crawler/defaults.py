@@ -48,10 +48,22 @@ FRONTIER_CLOSE_DEADLINE = 60.0
 
 # --- Crawl scope -----------------------------------------------------------------------------
 TASS_SINCE_DAYS = 7
+"""How far back an incremental run reads the listing feeds, and how old a sitemap entry may be to
+count as new (known articles are fetched again when changed, however old)."""
 TASS_LISTING_LIMIT = 100
-TASS_MARK_OVERLAP_HOURS = 12.0
-TASS_RECHECK_HOURS = 48.0
 CRAWL_SCHEDULE = "0 2 * * *"
+
+# --- The measured re-check of incremental runs (crawler.frontier.recheck) ----------------------
+TASS_RECHECK_SAMPLE = 20
+"""Articles the feeds say are unchanged that each incremental run fetches again, at random, to
+measure how far the feeds' change signals can be trusted."""
+TASS_RECHECK_HOURS = 72.0
+"""The re-check window: articles without a sitemap lastmod are fetched again while their stored
+version is younger than this; the widened window (after unannounced edits) starts at it."""
+RECHECK_MAX_FACTOR = 8
+"""The widened window grows to at most this many times ``TASS_RECHECK_HOURS``."""
+RECHECK_CLEAN_RUNS = 3
+"""Runs in a row whose re-checks find no unannounced edit before the window halves."""
 
 # --- The run report's drift alarm (crawler.drift) ----------------------------------------------
 TASS_DRIFT_THRESHOLD = 20.0

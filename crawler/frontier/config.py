@@ -9,6 +9,7 @@ from crawler import defaults
 from crawler.drift import DriftConfig
 from crawler.frontier.keys import FrontierKeys
 from crawler.frontier.queue import Budget
+from crawler.frontier.recheck import RecheckConfig
 from crawler.frontier.redis import redis_url
 
 if TYPE_CHECKING:
@@ -35,6 +36,8 @@ class FrontierConfig:
     """A worker whose last heartbeat is older is taken for dead."""
     drift: DriftConfig = field(default_factory=DriftConfig)
     """When the run report raises a drift alarm (``crawler.drift``)."""
+    recheck: RecheckConfig = field(default_factory=RecheckConfig)
+    """The measured re-check of incremental runs (``recheck``)."""
 
     @classmethod
     def from_settings(cls, settings: BaseSettings) -> Self:
@@ -80,4 +83,5 @@ class FrontierConfig:
             flush_delay=defaults.FRONTIER_FLUSH_DELAY,
             worker_stale=max(3 * heartbeat, lease),
             drift=DriftConfig.from_settings(settings),
+            recheck=RecheckConfig.from_settings(settings),
         )

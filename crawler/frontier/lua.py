@@ -14,6 +14,12 @@ set by ``push`` when an article request is queued, cleared by ``forget_hint``), 
 outlive the queue. The hint of a request that continues (a retry, a redirect, a replay) travels
 in its member instead (``codec.push_for``), so the acknowledgement of the attempt before it may
 drop the Redis copy. Per-article state of other kinds belongs in helpers of its own beside them.
+
+Article versions (``crawler.frontier.versions``) have theirs: ``version_of`` reads an id's
+64-bit record, ``sighting_verdict`` (called by ``push`` for an article push whose mode is a
+sighting, ``v,...``) decides whether a feed entry makes the article worth fetching, and
+``record_version`` (FLUSH, before the acknowledgements) writes the version just stored and says
+whether a re-check found an unannounced edit. Their counts go to a table ``C`` by name.
 """
 
 from __future__ import annotations
@@ -66,13 +72,87 @@ local function forget_hint(H, member)
     redis.call('HDEL', H[2], aid)
   end
 end
+-- Article versions. V: {versions}. 64 bits an id: u32 stamp, u16 feed digest, u15 content
+-- digest, u1 bare (its sitemap entry has no lastmod). Ids above MAX have no record.
+local MAX_VERSIONED = 67108863
+local function version_of(V, aid)
+  local b = aid * 64
+  local r = redis.call('BITFIELD', V[1], 'GET', 'u32', b, 'GET', 'u16', b + 32,
+    'GET', 'u15', b + 48, 'GET', 'u1', b + 63)
+  return r[1], r[2], r[3], r[4]
+end
+local function count(C, name) C[name] = (C[name] or 0) + 1 end
+-- The verdict on a sighting (mode 'v,lastmod,digest,flags,after,bare_after') of article aid:
+-- 'n' new, 'o' too old to be new, 'c' changed, 's' sampled, 'w' window re-check, 'u' unchanged.
+-- A sitemap sighting ('m') sets the bare bit; a record without a stamp or a feed digest takes
+-- the sighting's as its baseline.
+local function sighting_verdict(V, aid, seen, mode)
+  local l, d, flags, after, bare_after = string.match(mode, '^v,(%d+),(%d+),([%a-]+),(%d+),(%d+)$')
+  if not l then return 'c' end
+  l, d, after, bare_after = tonumber(l), tonumber(d), tonumber(after), tonumber(bare_after)
+  if not seen then
+    if string.find(flags, 'o', 1, true) then return 'o' end
+    return 'n'
+  end
+  if aid > MAX_VERSIONED then return 'c' end
+  local stamp, digest, _, bare = version_of(V, aid)
+  local b = aid * 64
+  if string.find(flags, 'm', 1, true) then
+    local now_bare = (l == 0) and 1 or 0
+    if now_bare ~= bare then
+      redis.call('BITFIELD', V[1], 'SET', 'u1', b + 63, now_bare)
+      bare = now_bare
+    end
+  end
+  if stamp == 0 and l > 0 then redis.call('BITFIELD', V[1], 'SET', 'u32', b, l); stamp = l end
+  if digest == 0 and d > 0 then
+    redis.call('BITFIELD', V[1], 'SET', 'u16', b + 32, d)
+    digest = d
+  end
+  if l > stamp or (d > 0 and d ~= digest) then return 'c' end
+  if string.find(flags, 's', 1, true) then return 's' end
+  if stamp >= after or (bare == 1 and stamp >= bare_after) then return 'w' end
+  return 'u'
+end
+-- Write a stored version (aid, stamp, feed digest, content digest, the announced lastmod and
+-- digest, kind: 's' a sampled sighting, 'r' another sighting, '-' none). A re-check is a
+-- sighting the record did not call changed; counted by kind, with the edits it found.
+local function record_version(V, C, aid, stamp, feed, content, l, d, kind)
+  if aid <= 0 or aid > MAX_VERSIONED then return end
+  local old_stamp, old_feed, old_content, bare = version_of(V, aid)
+  local announced = old_stamp == 0 or l > old_stamp or (d > 0 and old_feed > 0 and d ~= old_feed)
+  if kind ~= '-' and not announced then
+    local what = 'window'
+    if kind == 's' then what = 'sampled' elseif bare == 1 then what = 'bare' end
+    count(C, 'recheck/' .. what)
+    if old_content > 0 and old_content ~= content then
+      if what == 'sampled' then what = 'sample' end
+      count(C, 'recheck/' .. what .. '_edits')
+    end
+  end
+  if old_stamp > stamp then stamp = old_stamp end
+  if feed == 0 then feed = old_feed end
+  local b = aid * 64
+  redis.call('BITFIELD', V[1], 'SET', 'u32', b, stamp, 'SET', 'u16', b + 32, feed,
+    'SET', 'u15', b + 48, content)
+end
+local VERDICT = {n = 'new', o = 'too_old', c = 'changed', s = 'sampled', w = 'window',
+  u = 'unchanged'}
+local function flat_counts(out, C)
+  for name, value in pairs(C) do
+    table.insert(out, name)
+    table.insert(out, value)
+  end
+  return out
+end
 -- Queue n requests from ARGV starting at index i; returns next index and counts.
 -- K: {pending, delayed, seen articles, seen hubs, run article count, run-seen articles,
--- awaiting articles, hints}.
+-- awaiting articles, hints, versions}; C: counts by name (the sightings' verdicts).
 -- Each request: member, priority, article id (0: none), hub fingerprint ('' : none),
--- mode ('0': deduplicated, '1': unfiltered, 'r': a refresh, fetched at most once a run),
--- delay (ms, 0: ready now), feed hint ('': none; kept whether or not the request is queued).
-local function push(i, n, now, cap, K)
+-- mode ('0': deduplicated, '1': unfiltered, 'v,...': a feed's sighting of an article, fetched
+-- when sighting_verdict says so and at most once a run), delay (ms, 0: ready now), feed hint
+-- ('': none; kept whether or not the request is queued).
+local function push(i, n, now, cap, K, C)
   local queued, filtered, capped, kept = 0, 0, 0, 0
   for _ = 1, n do
     local member, prio, aid = ARGV[i], tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])
@@ -80,11 +160,19 @@ local function push(i, n, now, cap, K)
     i = i + 7
     local ok = true
     if mode ~= '1' and aid > 0 then
-      -- An article is checked against the all-time bitmap; a refresh (a recent or changed
-      -- article, fetched again) only against this run's, so it is fetched once a run.
+      -- An article is checked against the all-time bitmap; a sighting of a known article
+      -- that its verdict fetches again only against this run's, so it is fetched once a run.
       local seen = K[3]
-      if mode == 'r' then seen = K[6] end
-      if redis.call('GETBIT', seen, aid) == 1 then
+      local verdict = nil
+      if string.sub(mode, 1, 2) == 'v,' then
+        verdict = sighting_verdict({K[9]}, aid, redis.call('GETBIT', K[3], aid) == 1, mode)
+        if verdict ~= 'n' then seen = K[6] end
+      end
+      if verdict == 'u' or verdict == 'o' then
+        ok = false
+        filtered = filtered + 1
+        count(C, 'changes/' .. VERDICT[verdict])
+      elseif redis.call('GETBIT', seen, aid) == 1 then
         ok = false
         filtered = filtered + 1
       elseif cap > 0 and tonumber(redis.call('GET', K[5]) or '0') >= cap then
@@ -94,6 +182,7 @@ local function push(i, n, now, cap, K)
         redis.call('SETBIT', K[3], aid, 1)
         redis.call('SETBIT', K[6], aid, 1)
         redis.call('INCR', K[5])
+        if verdict then count(C, 'changes/' .. VERDICT[verdict]) end
       end
     elseif mode ~= '1' and fp ~= '' then
       if redis.call('SADD', K[4], fp) == 0 then
@@ -117,23 +206,34 @@ end
 """
 
 # KEYS: pending delayed seen_articles seen_hubs run_articles run_seen leased dead awaiting hints
-# ARGV: cap, n, n×7 push fields, h, h×2 (article id, hint), a, a acks, r, r releases,
-# d, d×3 (key, json, article id)
-# Pushes first, then the hints of dropped requests, then acks (so a request is acknowledged
-# only with its children queued; an acknowledged article's hint goes with it), then releases
-# (unstarted leases handed back), then dead letters. Returns {queued, filtered, capped, acked,
-# hints kept}.
+#       versions
+# ARGV: cap, n, n×7 push fields, h, h×2 (article id, hint), v, v×8 version records
+# (``VersionRecord.args``), a, a acks, r, r releases, d, d×3 (key, json, article id)
+# Pushes first, then the hints of dropped requests, then the versions just stored, then acks
+# (so a request is acknowledged only with its children queued and its version written; an
+# acknowledged article's hint goes with it), then releases (unstarted leases handed back), then
+# dead letters. Returns {queued, filtered, capped, acked, hints kept, name1, count1, ...}: the
+# counts by name of the sightings' verdicts and the re-checks' findings.
 FLUSH = (
     _PRELUDE
     + """
 local now = now_ms()
 local cap = tonumber(ARGV[1])
 local H = {KEYS[9], KEYS[10]}
+local C = {}
 local i, queued, filtered, capped, kept = push(3, tonumber(ARGV[2]), now, cap,
-  {KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[9], KEYS[10]})
+  {KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[9], KEYS[10], KEYS[11]}, C)
 local h = tonumber(ARGV[i]); i = i + 1
 for _ = 1, h do
   kept = kept + keep_hint(H, tonumber(ARGV[i]), ARGV[i + 1]); i = i + 2
+end
+local v = tonumber(ARGV[i]); i = i + 1
+for _ = 1, v do
+  record_version({KEYS[11]}, C, tonumber(ARGV[i]), tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2]),
+    tonumber(ARGV[i + 3]), tonumber(ARGV[i + 4]), tonumber(ARGV[i + 5]), ARGV[i + 6])
+  -- A stored article recovered: a dead letter of its URL (an earlier attempt's) goes.
+  redis.call('HDEL', KEYS[8], ARGV[i + 7])
+  i = i + 8
 end
 local acked = 0
 local a = tonumber(ARGV[i]); i = i + 1
@@ -158,7 +258,7 @@ for _ = 1, d do
   if aid > 0 then redis.call('SETBIT', KEYS[3], aid, 0) end
   i = i + 3
 end
-return {queued, filtered, capped, acked, kept}
+return flat_counts({queued, filtered, capped, acked, kept}, C)
 """
 )
 
@@ -227,6 +327,7 @@ return renewed
 )
 
 # KEYS: run pending delayed seen_articles seen_hubs run_articles run_seen awaiting hints
+#       versions
 # ARGV: run json, cap, n, n×7 push fields. Begins a run and queues its seeds atomically,
 # or returns the run already going. Returns {1, run json} or {0, existing run json}.
 BEGIN = (
@@ -234,19 +335,17 @@ BEGIN = (
     + """
 if redis.call('SET', KEYS[1], ARGV[1], 'NX') then
   push(4, tonumber(ARGV[3]), now_ms(), tonumber(ARGV[2]),
-    {KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9]})
+    {KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10]}, {})
   return {1, ARGV[1]}
 end
 return {0, redis.call('GET', KEYS[1])}
 """
 )
 
-# KEYS: run pending leased delayed seen_hubs run_articles run_stats run_seen run_marks marks
-#       awaiting hints
+# KEYS: run pending leased delayed seen_hubs run_articles run_stats run_seen awaiting hints
 # ARGV: run id. Ends the run if it is that run and nothing is pending, leased or delayed:
-# drops the run's dedupe state (and any feed hint left: nothing is queued to use it), merges
-# the run's high-water marks into the kept ones (each only ever moves forward) and returns
-# {1, stats...} to the one caller that ended it, else {0}.
+# drops the run's dedupe state (and any feed hint left: nothing is queued to use it) and
+# returns {1, stats...} to the one caller that ended it, else {0}.
 FINISH = """
 local raw = redis.call('GET', KEYS[1])
 if not raw or cjson.decode(raw)['id'] ~= ARGV[1] then return {0} end
@@ -254,13 +353,8 @@ local busy = redis.call('ZCARD', KEYS[2]) + redis.call('ZCARD', KEYS[3])
 if busy + redis.call('ZCARD', KEYS[4]) > 0 then
   return {0}
 end
-local marks = redis.call('HGETALL', KEYS[9])
-for j = 1, #marks, 2 do
-  local kept = tonumber(redis.call('HGET', KEYS[10], marks[j]) or '0')
-  if tonumber(marks[j + 1]) > kept then redis.call('HSET', KEYS[10], marks[j], marks[j + 1]) end
-end
 local stats = redis.call('HGETALL', KEYS[7])
-redis.call('DEL', KEYS[1], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[11], KEYS[12])
+redis.call('DEL', KEYS[1], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10])
 table.insert(stats, 1, 1)
 return stats
 """
@@ -320,12 +414,3 @@ redis.call('PEXPIRE', KEYS[1], math.max(window, interval) * 2 + tonumber(ARGV[6]
 return out
 """
 )
-
-# KEYS: run_marks. ARGV: name1, value1, ... Raises each of the run's marks to the value given.
-MARKS = """
-for j = 1, #ARGV, 2 do
-  local current = tonumber(redis.call('HGET', KEYS[1], ARGV[j]) or '0')
-  if tonumber(ARGV[j + 1]) > current then redis.call('HSET', KEYS[1], ARGV[j], ARGV[j + 1]) end
-end
-return 1
-"""

@@ -4,9 +4,10 @@ Every operation is one atomic script call (see ``lua``) on an asyncio Redis clie
 worker ever blocks the reactor on Redis and no two workers race between a read and a write.
 
 - ``flush`` queues new requests (deduplicated: article ids in a bitmap kept across runs, hub
-  fingerprints per run), keeps the feed hints they and dropped requests carry, acknowledges
-  finished ones, hands back unstarted leases and records dead letters, in that order and in
-  one call.
+  fingerprints per run; a feed's sighting of a known article by its version, ``versions``),
+  keeps the feed hints they and dropped requests carry, writes the versions of stored articles,
+  acknowledges finished ones, hands back unstarted leases and records dead letters, in that
+  order and in one call.
 - ``pop`` leases requests, keeping the cluster's requests at the site under
   ``CRAWL_CONCURRENCY``, each with its article's feed hint; it first returns expired leases
   (of dead workers) and due retries to the queue.
@@ -26,6 +27,8 @@ from crawler.frontier.keys import FrontierKeys
 if TYPE_CHECKING:
     from redis.asyncio import Redis
 
+    from crawler.frontier.versions import VersionRecord
+
 
 @dataclass(frozen=True, slots=True)
 class Push:
@@ -37,8 +40,9 @@ class Push:
     fingerprint: str = ""
     unfiltered: bool = False
     """Queue it whatever was queued before (a redirect, a retry, a replay)."""
-    refresh: bool = False
-    """An article to fetch again (recent, or changed): at most once a run."""
+    sighting: str = ""
+    """A feed entry's sighting of the article (``versions.Sighting.mode``): queued when the
+    article is new, changed or due for a re-check, at most once a run."""
     delay_ms: int = 0
     hint: bytes = b""
     """What a feed said of the article (``crawler.pages.hints``), kept by its id while it
@@ -50,7 +54,7 @@ class Push:
             self.priority,
             self.article_id,
             self.fingerprint,
-            "1" if self.unfiltered else ("r" if self.refresh else "0"),
+            "1" if self.unfiltered else (self.sighting or "0"),
             self.delay_ms,
             self.hint,
         ]
@@ -94,6 +98,9 @@ class FlushResult:
     acked: int
     hints_kept: int = 0
     """Feed hints kept (their article awaits its fetch); the others had no use."""
+    counts: dict[str, int] = field(default_factory=dict)
+    """By name: the sightings' verdicts (``changes/new``, ``changes/changed``, ...) and the
+    re-checks' findings (``recheck/sampled``, ``recheck/sample_edits``, ...)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,24 +165,32 @@ class RedisFrontier:
         dead: list[DeadLetter] | None = None,
         *,
         hints: list[Hint] | None = None,
+        versions: list[VersionRecord] | None = None,
         max_articles: int = 0,
         now_ms: int = 0,
     ) -> FlushResult:
         releases = releases or []
         dead = dead or []
         hints = hints or []
+        versions = versions or []
         args: list[Any] = [max_articles, *pushes_args(pushes), len(hints)]
         for hint in hints:
             args += [hint.article_id, hint.hint]
+        args.append(len(versions))
+        for record in versions:
+            args += record.args()
         args += [len(acks), *acks, len(releases), *releases, len(dead)]
         for letter in dead:
             args += [letter.url, letter.record(now_ms), letter.article_id]
         k = self.keys
         keys = [k.pending, k.delayed, k.seen_articles, k.seen_hubs, k.run_articles]
-        keys += [k.run_seen_articles, k.leased, k.dead, k.awaiting_articles, k.hints]
+        keys += [k.run_seen_articles, k.leased, k.dead, k.awaiting_articles, k.hints, k.versions]
         self.round_trips += 1
-        queued, filtered, capped, acked, kept = await self._flush(keys=keys, args=args)
-        return FlushResult(int(queued), int(filtered), int(capped), int(acked), int(kept))
+        raw = await self._flush(keys=keys, args=args)
+        queued, filtered, capped, acked, kept = (int(x) for x in raw[:5])
+        named = raw[5:]
+        counts = {_text(named[j]): int(named[j + 1]) for j in range(0, len(named), 2)}
+        return FlushResult(queued, filtered, capped, acked, kept, counts)
 
     async def pop(self, k: int, budget: Budget, worker: str, fetching: int) -> PopResult:
         """Lease up to ``k`` requests for ``worker``, which has ``fetching`` requests at (or

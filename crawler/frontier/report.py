@@ -1,7 +1,8 @@
 """The run report: written once, by the worker that ends the run, to ``runs`` and the log.
 
 ``drift`` compares the run's extraction figures with the previous runs' (``crawler.drift``);
-each of its ``alarms`` is logged as a warning.
+each of its ``alarms`` is logged as a warning. ``changes`` (an incremental run's) says what the
+feeds announced and how far their change signals could be trusted (``recheck.change_report``).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from crawler.drift import DriftConfig, drift_report
+from crawler.frontier.recheck import change_report
 from crawler.mongo import RUNS, MongoConfig
 
 if TYPE_CHECKING:
@@ -41,6 +43,7 @@ def build_report(run: Run, stats: dict[str, int], ended: datetime) -> dict[str, 
             "responses_per_s": round(responses / seconds, 3),
             "articles_per_s": round(articles / seconds, 3),
         },
+        "changes": change_report(counters, run.args),
     }
 
 
@@ -48,13 +51,18 @@ def _summary(report: dict[str, Any]) -> str:
     c = report["counters"]
     reasons = ", ".join(f"{k}: {v}" for k, v in report["failures_by_reason"].items()) or "none"
     drift = report.get("drift") or {}
+    changes = report["changes"]
+    trust = changes["trust"]
     return (
         f"{c.get('run/articles', 0)} articles, {c.get('run/failures', 0)} failures "
         f"({reasons}), {c.get('frontier/responses', 0)} responses, "
         f"{c.get('frontier/retries', 0)} retries, {c.get('frontier/leases_reaped', 0)} leases "
         f"reaped, in {report['duration_s']:.1f} s "
         f"({report['rates']['articles_per_s']:.1f} articles/s), "
-        f"{len(drift.get('alarms', []))} drift alarms"
+        f"{len(drift.get('alarms', []))} drift alarms; feeds announced {changes['new']} new "
+        f"and {changes['changed']} changed, re-checks trust "
+        f"{'n/a' if trust is None else f'{trust:.1%}'} "
+        f"(window {changes['window_hours']:g} h, next {changes['next_window_hours']:g} h)"
     )
 
 

@@ -6,7 +6,8 @@ join it and adopt its arguments. Workers publish heartbeats with the work they h
 does not know of yet (requests and acknowledgements not flushed). The run is finished when
 nothing is pending, leased or delayed and no live worker holds unflushed work; the one worker
 whose ``finish`` call succeeds ends it, which drops the run's hub seen-set (so the next run
-walks the hubs again) and hands back the counters the workers added up.
+walks the hubs again) and hands back the counters the workers added up; it then moves the
+re-check's state by the run's findings (``recheck``).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from crawler.frontier import lua
 from crawler.frontier.keys import FrontierKeys
 from crawler.frontier.queue import Push, pushes_args
+from crawler.frontier.recheck import RecheckState
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -78,7 +80,6 @@ class RunCoordinator:
         self.round_trips = 0
         self._begin = client.register_script(lua.BEGIN)
         self._finish = client.register_script(lua.FINISH)
-        self._marks = client.register_script(lua.MARKS)
 
     async def current(self) -> Run | None:
         self.round_trips += 1
@@ -103,6 +104,7 @@ class RunCoordinator:
                 k.run_seen_articles,
                 k.awaiting_articles,
                 k.hints,
+                k.versions,
             ],
             args=[run.to_json(), max_articles, *pushes_args(seeds)],
         )
@@ -117,8 +119,7 @@ class RunCoordinator:
         raw = await self._finish(
             keys=[
                 k.run, k.pending, k.leased, k.delayed, k.seen_hubs, k.run_articles,
-                k.run_stats, k.run_seen_articles, k.run_marks, k.marks,
-                k.awaiting_articles, k.hints,
+                k.run_stats, k.run_seen_articles, k.awaiting_articles, k.hints,
             ],
             args=[run.id],
         )  # fmt: skip
@@ -127,11 +128,18 @@ class RunCoordinator:
         flat = raw[1:]
         return {_text(flat[i]): int(flat[i + 1]) for i in range(0, len(flat), 2)}
 
-    async def marks(self) -> dict[str, int]:
-        """The marks kept from earlier successful runs."""
+    async def recheck_state(self) -> tuple[RecheckState, int]:
+        """The re-check's state kept from earlier runs, and how many articles are known."""
         self.round_trips += 1
-        raw = await self.client.hgetall(self.keys.marks)
-        return {_text(k): int(v) for k, v in raw.items()}
+        async with self.client.pipeline(transaction=False) as pipe:
+            pipe.hgetall(self.keys.recheck)
+            pipe.bitcount(self.keys.seen_articles)
+            raw, known = await pipe.execute()
+        return RecheckState.from_redis(raw), int(known)
+
+    async def keep_recheck_state(self, state: RecheckState) -> None:
+        self.round_trips += 1
+        await self.client.hset(self.keys.recheck, items=list(state.to_redis()))
 
     async def leave(self) -> None:
         self.round_trips += 1
@@ -139,20 +147,19 @@ class RunCoordinator:
 
     async def state(self) -> ClusterState:
         """The run, the queue's sizes and the other live workers' unflushed work."""
-        state, _ = await self.tick(None, {}, {})
+        state, _ = await self.tick(None, {})
         return state
 
     async def tick(
         self,
         unflushed: int | None,
         deltas: dict[str, int],
-        marks: dict[str, int],
         *,
         snapshot: bool = False,
     ) -> tuple[ClusterState, bytes | None]:
         """One round trip for a worker's periodic business: its heartbeat (unless
-        ``unflushed`` is None), its counters and marks added to the run's, the cluster's
-        state, and (``snapshot``) a copy of the seen-articles bitmap."""
+        ``unflushed`` is None), its counters added to the run's, the cluster's state, and
+        (``snapshot``) a copy of the seen-articles bitmap."""
         k = self.keys
         self.round_trips += 1
         async with self.client.pipeline(transaction=False) as pipe:
@@ -161,9 +168,6 @@ class RunCoordinator:
                 pipe.hset(k.workers, self.worker_id, beat)
             for name, value in deltas.items():
                 pipe.hincrby(k.run_stats, name, value)
-            if marks:
-                flat = [value for item in marks.items() for value in item]
-                await self._marks(keys=[k.run_marks], args=flat, client=pipe)
             pipe.get(k.run)
             pipe.zcard(k.pending)
             pipe.zcard(k.leased)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 from dataclasses import replace
-from datetime import UTC, datetime
 from typing import Any
 
 from redis.asyncio import Redis
@@ -195,7 +194,6 @@ def test_one_run_seeded_once_adopted_by_all_and_ended_once(redis_url, key_prefix
         # The queue drained: idle for the grace period, then one worker ends the run.
         leases = (await queue.pop(5, cfg.budget, "a", 0)).leases
         await queue.flush([], leases)
-        scope_a.marks.reach("list:4954", datetime(2026, 11, 1, tzinfo=UTC))
         for worker in (a, b):
             await worker.tick()
         assert a.keep_open(now=100.0) and a.idle_since == 100.0
@@ -203,7 +201,6 @@ def test_one_run_seeded_once_adopted_by_all_and_ended_once(redis_url, key_prefix
         await settle(lambda: not a.ending)
         assert a.finished and not a.keep_open()
         assert len(reports) == 1 and reports[0][0] == scope_a.run_id
-        assert await a.coordinator.marks() == {"list:4954": 1793491200}
         await b.tick()
         assert b.state is not None and b.state.run is None
         for worker in (a, b):
@@ -212,7 +209,7 @@ def test_one_run_seeded_once_adopted_by_all_and_ended_once(redis_url, key_prefix
     run(scenario, redis_url)
 
 
-def test_marks_and_counters_wait_when_redis_is_away(redis_url, key_prefix) -> None:
+def test_counters_wait_when_redis_is_away(redis_url, key_prefix) -> None:
     cfg = config(key_prefix, redis_url)
 
     async def scenario(client):
@@ -223,7 +220,6 @@ def test_marks_and_counters_wait_when_redis_is_away(redis_url, key_prefix) -> No
         dead = Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.2)
         away = lifecycle(dead, cfg, Seeder(), [], "b")
         away.scope, away.counters = scope, live.counters
-        scope.marks.reach("list:1", datetime(2026, 11, 2, tzinfo=UTC))
         live.counters.count("tass/run/articles", 3)
         await away.tick()
         assert away.state is None and not away.health.ok
@@ -231,7 +227,6 @@ def test_marks_and_counters_wait_when_redis_is_away(redis_url, key_prefix) -> No
         # Nothing was lost: the next heartbeat that reaches Redis adds them.
         await live.tick()
         assert int(await client.hget(cfg.keys.run_stats, "tass/run/articles")) == 3
-        assert await client.hget(cfg.keys.run_marks, "list:1") is not None
         await dead.aclose()
 
     run(scenario, redis_url)

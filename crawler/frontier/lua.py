@@ -83,9 +83,10 @@ local function version_of(V, aid)
 end
 local function count(C, name) C[name] = (C[name] or 0) + 1 end
 -- The verdict on a sighting (mode 'v,lastmod,digest,flags,after,bare_after') of article aid:
--- 'n' new, 'o' too old to be new, 'c' changed, 's' sampled, 'w' window re-check, 'u' unchanged.
--- A sitemap sighting ('m') sets the bare bit; a record without a stamp or a feed digest takes
--- the sighting's as its baseline.
+-- 'n' new, 'o' too old to be new, 'q' queued in this run already, 'c' changed, 's' sampled,
+-- 'w' window re-check, 'u' unchanged. V: {versions, run-seen articles}. A sitemap sighting
+-- ('m') sets the bare bit; a record without a stamp or a feed digest takes the sighting's as
+-- its baseline (not while the article is queued: its store writes the record).
 local function sighting_verdict(V, aid, seen, mode)
   local l, d, flags, after, bare_after = string.match(mode, '^v,(%d+),(%d+),([%a-]+),(%d+),(%d+)$')
   if not l then return 'c' end
@@ -104,6 +105,7 @@ local function sighting_verdict(V, aid, seen, mode)
       bare = now_bare
     end
   end
+  if redis.call('GETBIT', V[2], aid) == 1 then return 'q' end
   if stamp == 0 and l > 0 then redis.call('BITFIELD', V[1], 'SET', 'u32', b, l); stamp = l end
   if digest == 0 and d > 0 then
     redis.call('BITFIELD', V[1], 'SET', 'u16', b + 32, d)
@@ -165,14 +167,14 @@ local function push(i, n, now, cap, K, C)
       local seen = K[3]
       local verdict = nil
       if string.sub(mode, 1, 2) == 'v,' then
-        verdict = sighting_verdict({K[9]}, aid, redis.call('GETBIT', K[3], aid) == 1, mode)
+        verdict = sighting_verdict({K[9], K[6]}, aid, redis.call('GETBIT', K[3], aid) == 1, mode)
         if verdict ~= 'n' then seen = K[6] end
       end
       if verdict == 'u' or verdict == 'o' then
         ok = false
         filtered = filtered + 1
         count(C, 'changes/' .. VERDICT[verdict])
-      elseif redis.call('GETBIT', seen, aid) == 1 then
+      elseif verdict == 'q' or redis.call('GETBIT', seen, aid) == 1 then
         ok = false
         filtered = filtered + 1
       elseif cap > 0 and tonumber(redis.call('GET', K[5]) or '0') >= cap then

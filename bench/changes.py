@@ -133,15 +133,8 @@ def _run(cwd: Path, env: dict[str, str], args: list[str], logs: Path, name: str)
     procs = []
     for i in range(2):
         log = (logs / f"{name}-{i}.log").open("wb")
-        procs.append(
-            subprocess.Popen(
-                [sys.executable, "-m", "scrapy", "crawl", "tass", *args],
-                cwd=cwd,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )  # fmt: skip
-        )
+        argv = [sys.executable, "-m", "scrapy", "crawl", "tass", *args]
+        procs.append(subprocess.Popen(argv, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT))
     codes = [p.wait(timeout=1800) for p in procs]
     if any(codes):
         tail = (logs / f"{name}-0.log").read_text(errors="replace")[-3000:]

@@ -54,6 +54,12 @@ class FrontierKeys:
         return self._key("run:seen:articles")
 
     @property
+    def run_announced_articles(self) -> str:
+        """Bitmap of article ids some feed announced as changed in the current run (so a
+        re-check fetch of one is not taken for an unannounced edit)."""
+        return self._key("run:announced:articles")
+
+    @property
     def awaiting_articles(self) -> str:
         """Bitmap: bit N set while a request for article N is queued and not yet acknowledged
         (its feed hints are kept only then)."""
@@ -116,8 +122,8 @@ class FrontierKeys:
 
     @property
     def recheck(self) -> str:
-        """Hash of the re-check's state between runs: the window (hours) and the clean runs
-        since it last moved (``recheck``)."""
+        """Hash of the re-check's state between runs: the window (hours), the clean runs since
+        it last moved (``recheck``), and the newest version stored (unix s, the site's clock)."""
         return self._key("recheck")
 
     @property

@@ -84,9 +84,11 @@ end
 local function count(C, name) C[name] = (C[name] or 0) + 1 end
 -- The verdict on a sighting (mode 'v,lastmod,digest,flags,after,bare_after') of article aid:
 -- 'n' new, 'o' too old to be new, 'q' queued in this run already, 'c' changed, 's' sampled,
--- 'w' window re-check, 'u' unchanged. V: {versions, run-seen articles}. A sitemap sighting
--- ('m') sets the bare bit; a record without a stamp or a feed digest takes the sighting's as
--- its baseline (not while the article is queued: its store writes the record).
+-- 'w' window re-check, 'u' unchanged. V: {versions, run-seen articles, run-announced
+-- articles}. A sitemap sighting ('m') sets the bare bit; a change is marked in the run's
+-- announced bitmap (whichever sighting queued the article); a record without a stamp or a feed
+-- digest takes the sighting's as its baseline (not while the article is queued: its store
+-- writes the record).
 local function sighting_verdict(V, aid, seen, mode)
   local l, d, flags, after, bare_after = string.match(mode, '^v,(%d+),(%d+),([%a-]+),(%d+),(%d+)$')
   if not l then return 'c' end
@@ -105,24 +107,31 @@ local function sighting_verdict(V, aid, seen, mode)
       bare = now_bare
     end
   end
-  if redis.call('GETBIT', V[2], aid) == 1 then return 'q' end
-  if stamp == 0 and l > 0 then redis.call('BITFIELD', V[1], 'SET', 'u32', b, l); stamp = l end
-  if digest == 0 and d > 0 then
-    redis.call('BITFIELD', V[1], 'SET', 'u16', b + 32, d)
-    digest = d
+  local queued = redis.call('GETBIT', V[2], aid) == 1
+  if not queued then
+    if stamp == 0 and l > 0 then redis.call('BITFIELD', V[1], 'SET', 'u32', b, l); stamp = l end
+    if digest == 0 and d > 0 then
+      redis.call('BITFIELD', V[1], 'SET', 'u16', b + 32, d)
+      digest = d
+    end
   end
-  if l > stamp or (d > 0 and d ~= digest) then return 'c' end
+  local changed = l > stamp or (d > 0 and digest > 0 and d ~= digest)
+  if changed then redis.call('SETBIT', V[3], aid, 1) end
+  if queued then return 'q' end
+  if changed then return 'c' end
   if string.find(flags, 's', 1, true) then return 's' end
   if stamp >= after or (bare == 1 and stamp >= bare_after) then return 'w' end
   return 'u'
 end
 -- Write a stored version (aid, stamp, feed digest, content digest, the announced lastmod and
--- digest, kind: 's' a sampled sighting, 'r' another sighting, '-' none). A re-check is a
--- sighting the record did not call changed; counted by kind, with the edits it found.
+-- digest, kind: 's' a sampled sighting, 'r' another sighting, '-' none). V: {versions,
+-- run-announced articles}. A re-check is a sighting of an article no sighting of the run
+-- called changed; counted by kind, with the edits it found (the stored text moved).
 local function record_version(V, C, aid, stamp, feed, content, l, d, kind)
   if aid <= 0 or aid > MAX_VERSIONED then return end
   local old_stamp, old_feed, old_content, bare = version_of(V, aid)
   local announced = old_stamp == 0 or l > old_stamp or (d > 0 and old_feed > 0 and d ~= old_feed)
+    or redis.call('GETBIT', V[2], aid) == 1
   if kind ~= '-' and not announced then
     local what = 'window'
     if kind == 's' then what = 'sampled' elseif bare == 1 then what = 'bare' end
@@ -149,7 +158,8 @@ local function flat_counts(out, C)
 end
 -- Queue n requests from ARGV starting at index i; returns next index and counts.
 -- K: {pending, delayed, seen articles, seen hubs, run article count, run-seen articles,
--- awaiting articles, hints, versions}; C: counts by name (the sightings' verdicts).
+-- awaiting articles, hints, versions, run-announced articles}; C: counts by name (the
+-- sightings' verdicts).
 -- Each request: member, priority, article id (0: none), hub fingerprint ('' : none),
 -- mode ('0': deduplicated, '1': unfiltered, 'v,...': a feed's sighting of an article, fetched
 -- when sighting_verdict says so and at most once a run), delay (ms, 0: ready now), feed hint
@@ -167,7 +177,8 @@ local function push(i, n, now, cap, K, C)
       local seen = K[3]
       local verdict = nil
       if string.sub(mode, 1, 2) == 'v,' then
-        verdict = sighting_verdict({K[9], K[6]}, aid, redis.call('GETBIT', K[3], aid) == 1, mode)
+        local known = redis.call('GETBIT', K[3], aid) == 1
+        verdict = sighting_verdict({K[9], K[6], K[10]}, aid, known, mode)
         if verdict ~= 'n' then seen = K[6] end
       end
       if verdict == 'u' or verdict == 'o' then
@@ -208,7 +219,7 @@ end
 """
 
 # KEYS: pending delayed seen_articles seen_hubs run_articles run_seen leased dead awaiting hints
-#       versions
+#       versions run_announced recheck
 # ARGV: cap, n, n×7 push fields, h, h×2 (article id, hint), v, v×8 version records
 # (``VersionRecord.args``), a, a acks, r, r releases, d, d×3 (key, json, article id)
 # Pushes first, then the hints of dropped requests, then the versions just stored, then acks
@@ -224,18 +235,26 @@ local cap = tonumber(ARGV[1])
 local H = {KEYS[9], KEYS[10]}
 local C = {}
 local i, queued, filtered, capped, kept = push(3, tonumber(ARGV[2]), now, cap,
-  {KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[9], KEYS[10], KEYS[11]}, C)
+  {KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[9], KEYS[10], KEYS[11], KEYS[12]},
+  C)
 local h = tonumber(ARGV[i]); i = i + 1
 for _ = 1, h do
   kept = kept + keep_hint(H, tonumber(ARGV[i]), ARGV[i + 1]); i = i + 2
 end
 local v = tonumber(ARGV[i]); i = i + 1
+local newest = 0
 for _ = 1, v do
-  record_version({KEYS[11]}, C, tonumber(ARGV[i]), tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2]),
+  local stamp = tonumber(ARGV[i + 1])
+  record_version({KEYS[11], KEYS[12]}, C, tonumber(ARGV[i]), stamp, tonumber(ARGV[i + 2]),
     tonumber(ARGV[i + 3]), tonumber(ARGV[i + 4]), tonumber(ARGV[i + 5]), ARGV[i + 6])
+  if stamp > newest then newest = stamp end
   -- A stored article recovered: a dead letter of its URL (an earlier attempt's) goes.
   redis.call('HDEL', KEYS[8], ARGV[i + 7])
   i = i + 8
+end
+-- The newest version stored: the site's clock, which the re-check windows count back from.
+if newest > tonumber(redis.call('HGET', KEYS[13], 'newest') or '0') then
+  redis.call('HSET', KEYS[13], 'newest', newest)
 end
 local acked = 0
 local a = tonumber(ARGV[i]); i = i + 1
@@ -329,7 +348,7 @@ return renewed
 )
 
 # KEYS: run pending delayed seen_articles seen_hubs run_articles run_seen awaiting hints
-#       versions
+#       versions run_announced
 # ARGV: run json, cap, n, n×7 push fields. Begins a run and queues its seeds atomically,
 # or returns the run already going. Returns {1, run json} or {0, existing run json}.
 BEGIN = (
@@ -337,7 +356,8 @@ BEGIN = (
     + """
 if redis.call('SET', KEYS[1], ARGV[1], 'NX') then
   push(4, tonumber(ARGV[3]), now_ms(), tonumber(ARGV[2]),
-    {KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10]}, {})
+    {KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10], KEYS[11]},
+    {})
   return {1, ARGV[1]}
 end
 return {0, redis.call('GET', KEYS[1])}
@@ -345,6 +365,7 @@ return {0, redis.call('GET', KEYS[1])}
 )
 
 # KEYS: run pending leased delayed seen_hubs run_articles run_stats run_seen awaiting hints
+#       run_announced
 # ARGV: run id. Ends the run if it is that run and nothing is pending, leased or delayed:
 # drops the run's dedupe state (and any feed hint left: nothing is queued to use it) and
 # returns {1, stats...} to the one caller that ended it, else {0}.
@@ -356,7 +377,7 @@ if busy + redis.call('ZCARD', KEYS[4]) > 0 then
   return {0}
 end
 local stats = redis.call('HGETALL', KEYS[7])
-redis.call('DEL', KEYS[1], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10])
+redis.call('DEL', KEYS[1], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10], KEYS[11])
 table.insert(stats, 1, 1)
 return stats
 """

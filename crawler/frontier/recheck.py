@@ -8,7 +8,8 @@ stored text's digest moved: an *unannounced edit*):
 - **the sample**: ``TASS_RECHECK_SAMPLE`` articles a run, drawn at random from every known
   article (a share ``sample / known`` of each run's sightings, by a hash of run and id, so the
   same in every worker). It measures the signals whatever the articles' age;
-- **the window**: unchanged articles whose stored version is younger than the window. It starts
+- **the window**: unchanged articles whose stored version is younger than the window (counted
+  back from the newest version stored: the site's clock, not the crawler's). It starts
   at 0 (the sample alone). When a run's re-checks find an unannounced edit, the next run's
   window doubles (at least ``TASS_RECHECK_HOURS``, at most ``RECHECK_MAX_FACTOR`` times it); after
   ``RECHECK_CLEAN_RUNS`` runs in a row whose re-checks found none, it halves, and below a quarter
@@ -73,25 +74,35 @@ class RecheckState:
 
     window_hours: float = 0.0
     clean_runs: int = 0
+    newest: int = 0
+    """The newest version stored (unix s; written by the version writes, ``lua.FLUSH``)."""
 
     @classmethod
     def from_redis(cls, raw: dict[Any, Any]) -> RecheckState:
         fields = {_text(k): _text(v) for k, v in raw.items()}
         try:
-            return cls(float(fields.get("window_hours", 0)), int(fields.get("clean_runs", 0)))
+            return cls(
+                float(fields.get("window_hours", 0)),
+                int(fields.get("clean_runs", 0)),
+                int(fields.get("newest", 0)),
+            )
         except ValueError:
             return cls()
 
     def to_redis(self) -> list[str]:
-        """Field, value, field, value (``HSET``'s ``items``)."""
+        """Field, value, field, value (``HSET``'s ``items``; ``newest`` is not this side's)."""
         return ["window_hours", repr(self.window_hours), "clean_runs", str(self.clean_runs)]
 
 
 def plan(
     config: RecheckConfig, state: RecheckState, known: int, now: float | None = None
 ) -> RecheckPlan:
-    """The re-check of a run beginning ``now``, with ``known`` articles known."""
+    """The re-check of a run beginning ``now``, with ``known`` articles known. The windows count
+    back from the newest version stored (the site's clock as its feeds show it, whatever the
+    crawler's), or from ``now`` before anything is stored."""
     now = time.time() if now is None else now
+    if 0 < state.newest < now:
+        now = state.newest
     window = state.window_hours
     return RecheckPlan(
         rate=min(1.0, config.sample / known) if known > 0 else 0.0,
@@ -107,14 +118,14 @@ def advance(config: RecheckConfig, state: RecheckState, checked: int, found: int
     base = config.hours
     if found > 0:
         widest = base * defaults.RECHECK_MAX_FACTOR
-        return RecheckState(min(max(2 * state.window_hours, base), widest), 0)
+        return RecheckState(min(max(2 * state.window_hours, base), widest), 0, state.newest)
     if checked == 0:
         return state
     clean = state.clean_runs + 1
     if clean < defaults.RECHECK_CLEAN_RUNS:
-        return RecheckState(state.window_hours, clean)
+        return RecheckState(state.window_hours, clean, state.newest)
     half = state.window_hours / 2
-    return RecheckState(half if half >= base / 4 and half > 0 else 0.0, 0)
+    return RecheckState(half if half >= base / 4 and half > 0 else 0.0, 0, state.newest)
 
 
 def findings(stats: dict[str, int]) -> tuple[int, int]:

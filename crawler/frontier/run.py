@@ -105,6 +105,7 @@ class RunCoordinator:
                 k.awaiting_articles,
                 k.hints,
                 k.versions,
+                k.run_announced_articles,
             ],
             args=[run.to_json(), max_articles, *pushes_args(seeds)],
         )
@@ -120,6 +121,7 @@ class RunCoordinator:
             keys=[
                 k.run, k.pending, k.leased, k.delayed, k.seen_hubs, k.run_articles,
                 k.run_stats, k.run_seen_articles, k.awaiting_articles, k.hints,
+                k.run_announced_articles,
             ],
             args=[run.id],
         )  # fmt: skip

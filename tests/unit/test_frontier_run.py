@@ -52,7 +52,7 @@ def test_stale_heartbeats_of_dead_workers_are_dropped(redis_url, key_prefix) -> 
 
     async def scenario(client):
         dead = RunCoordinator(client, keys, worker_id="dead")
-        await dead.tick(5, {}, {})
+        await dead.tick(5, {})
         alive = RunCoordinator(client, keys, worker_id="alive", stale_after=-1)
         assert (await alive.state()).others_unflushed == 0
         assert await client.hget(keys.workers, "dead") is None

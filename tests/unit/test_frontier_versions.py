@@ -52,7 +52,7 @@ def stored(article_id: int, stamp: int, text: str = "body", sighting: Sighting |
 
 async def end_run(client, keys: FrontierKeys) -> None:
     """What FINISH does to the per-run state: the next pushes belong to a new run."""
-    await client.delete(keys.run_seen_articles, keys.pending)
+    await client.delete(keys.run_seen_articles, keys.run_announced_articles, keys.pending)
 
 
 def test_digests_ignore_spacing_and_case_but_not_words_or_dates() -> None:
@@ -184,23 +184,37 @@ def test_re_checks_sample_window_and_bare_articles(redis_url, key_prefix) -> Non
             "recheck/window": 1, "recheck/sampled": 1, "recheck/sample_edits": 1,
             "recheck/bare": 1,
         }  # fmt: skip
+        # Sampled through its listing item, while its sitemap entry announces an edit: the
+        # edit was announced (by another sighting of the run), so the sample found none.
+        await end_run(client, keys)
+        listed = Sighting(digest=feed_digest("Title", T0), sample=True)
+        edit = Sighting(lastmod=T0 + 60, sitemap=True)
+        r = await q.flush([push(41, listed, 7), push(41, edit, 8)], [])
+        assert (r.queued, r.counts) == (1, {"changes/sampled": 1})
+        r = await q.flush([], [], versions=[stored(41, T0 + 60, "edited", listed)])
+        assert r.counts == {}
+        await client.delete(keys.run_announced_articles)
         # Outside every window and not sampled: not fetched.
         await end_run(client, keys)
-        quiet = Sighting(lastmod=T0, sitemap=True, after=NEVER, bare_after=NEVER)
+        quiet = Sighting(lastmod=T0 + 60, sitemap=True, after=NEVER, bare_after=NEVER)
         assert (await q.flush([push(41, quiet, 1)], [])).counts == {"changes/unchanged": 1}
 
     run(scenario, redis_url)
 
 
-def test_a_stored_article_drops_its_dead_letter(redis_url, key_prefix) -> None:
+def test_a_stored_article_drops_its_dead_letter_and_moves_the_newest_stamp(
+    redis_url, key_prefix
+) -> None:
     keys = FrontierKeys(key_prefix)
 
     async def scenario(client):
         q = RedisFrontier(client, keys)
         url = "https://tass.com/world/51"
         await client.hset(keys.dead, url, "{}")
-        await q.flush([], [], versions=[stored(51, T0)])
+        await q.flush([], [], versions=[stored(51, T0), stored(53, T0 - 5)])
         assert not await client.hexists(keys.dead, url)
+        await q.flush([], [], versions=[stored(55, T0 - 10)])
+        assert int(await client.hget(keys.recheck, "newest")) == T0
 
     run(scenario, redis_url)
 
@@ -233,6 +247,9 @@ def test_a_plan_turns_the_state_into_cut_offs() -> None:
     wide = recheck.plan(config, RecheckState(48.0, 0), known=10, now=now)
     assert wide.rate == 1.0 and wide.after == int(now - 48 * 3600)
     assert recheck.plan(RecheckConfig(0, 0), RecheckState(), 0, now) == RecheckPlan()
+    # The windows count back from the newest version stored: the site's clock, not ours.
+    behind = recheck.plan(config, RecheckState(48.0, 0, newest=int(now) - 86400), 10, now)
+    assert behind.after == int(now) - 86400 - 48 * 3600
     assert RecheckPlan.from_args(wide.to_args()) == wide
 
 

@@ -282,3 +282,40 @@ def test_a_sighting_survives_the_request_meta() -> None:
     since = datetime.fromtimestamp(T0, UTC) - timedelta(days=1)
     of = Sighting.of(RecheckPlan(), "run", 3, lastmod=since, sitemap=True)
     assert of.lastmod == T0 - 86400 and of.digest == 0 and not of.sample
+
+
+def test_the_spider_makes_every_feed_entry_a_sighting_in_an_incremental_run() -> None:
+    from scrapy.http import Request as ScrapyRequest
+    from scrapy.http import TextResponse
+
+    from crawler.frontier.codec import push_for
+    from crawler.frontier.lifecycle import RunScope
+    from crawler.frontier.versions import SIGHTING_META
+    from crawler.params import ParamDefaults
+    from tests.unit.frontier_helpers import spider
+
+    s = spider()
+    plan = RecheckPlan(rate=1.0, after=T0, bare_after=T0 - 60)
+    s.enter_run(RunScope("run-1", ParamDefaults().params({"recheck": plan.to_args()})))
+    # A sitemap cut and ordered as no layout before it: what counts is each entry.
+    recent = datetime.now(UTC).replace(microsecond=0)
+    body = (
+        '<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+        f"<url><loc>https://tass.com/politics/2198933</loc><lastmod>{recent.isoformat()}</lastmod>"
+        "</url><url><loc>https://tass.com/world/2198001</loc></url>"
+        "<url><loc>https://tass.com/economy/1000001</loc><lastmod>2020-01-01T10:00:00+03:00"
+        "</lastmod></url></urlset>"
+    )
+    url = "https://tass.com/sitemap/sitemap_2b1f_3.xml"
+    response = TextResponse(url, body=body.encode(), request=ScrapyRequest(url))
+    requests = list(s.parse_sitemap(response))
+    sightings = [Sighting.from_meta(r.meta[SIGHTING_META]) for r in requests]
+    assert [x.lastmod if x else None for x in sightings] == [int(recent.timestamp()), 0, 1577862000]
+    assert all(x and x.sitemap and x.sample and x.after == T0 for x in sightings)
+    assert [x.old for x in sightings if x] == [False, False, True], "2020 is older than since"
+    mode = push_for(requests[0], s, lambda r: b"").args()[4]
+    assert mode == f"v,{int(recent.timestamp())},0,ms,{T0},{T0 - 60}"
+    # A backfill: entries are plain article links, deduplicated by id alone.
+    s.enter_run(RunScope("run-2", ParamDefaults().params({"since": "2019-01-01"})))
+    backfill = list(s.parse_sitemap(response))
+    assert backfill and all(SIGHTING_META not in r.meta for r in backfill)

@@ -63,7 +63,7 @@ def start_replica(*extra: str, articles: int = 400) -> ReplicaProcess:
 
 @pytest.fixture
 def replica() -> Iterator[ReplicaProcess]:
-    with start_replica() as process:
+    with start_replica(articles=600) as process:
         yield process
 
 

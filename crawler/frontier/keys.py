@@ -60,6 +60,13 @@ class FrontierKeys:
         return self._key("run:announced:articles")
 
     @property
+    def run_rechecked(self) -> str:
+        """Hash article id → "stamp:feed digest:kind" of the version a re-check of the current
+        run replaced with an edited one (counted at the run's end as an unannounced edit
+        unless a sighting announced it)."""
+        return self._key("run:rechecked")
+
+    @property
     def awaiting_articles(self) -> str:
         """Bitmap: bit N set while a request for article N is queued and not yet acknowledged
         (its feed hints are kept only then)."""

@@ -85,10 +85,10 @@ local function count(C, name) C[name] = (C[name] or 0) + 1 end
 -- The verdict on a sighting (mode 'v,lastmod,digest,flags,after,bare_after') of article aid:
 -- 'n' new, 'o' too old to be new, 'q' queued in this run already, 'c' changed, 's' sampled,
 -- 'w' window re-check, 'u' unchanged. V: {versions, run-seen articles, run-announced
--- articles}. A sitemap sighting ('m') sets the bare bit; a change is marked in the run's
--- announced bitmap (whichever sighting queued the article); a record without a stamp or a feed
--- digest takes the sighting's as its baseline (not while the article is queued: its store
--- writes the record).
+-- articles, run-rechecked}. A sitemap sighting ('m') sets the bare bit; a change is marked in
+-- the run's announced bitmap (whichever sighting queued the article, and before or after a
+-- re-check stored it); a record without a stamp or a feed digest takes the sighting's as its
+-- baseline (not while the article is queued: its store writes the record).
 local function sighting_verdict(V, aid, seen, mode)
   local l, d, flags, after, bare_after = string.match(mode, '^v,(%d+),(%d+),([%a-]+),(%d+),(%d+)$')
   if not l then return 'c' end
@@ -108,6 +108,16 @@ local function sighting_verdict(V, aid, seen, mode)
     end
   end
   local queued = redis.call('GETBIT', V[2], aid) == 1
+  local rechecked = redis.call('HGET', V[4], aid)
+  if rechecked then
+    -- Re-checked and found edited earlier in the run: does this sighting announce the edit,
+    -- against the version the re-check replaced?
+    local was_stamp, was_digest = string.match(rechecked, '^(%d+):(%d+):')
+    was_stamp, was_digest = tonumber(was_stamp), tonumber(was_digest)
+    if l > was_stamp or (d > 0 and was_digest > 0 and d ~= was_digest) then
+      redis.call('SETBIT', V[3], aid, 1)
+    end
+  end
   if not queued then
     if stamp == 0 and l > 0 then redis.call('BITFIELD', V[1], 'SET', 'u32', b, l); stamp = l end
     if digest == 0 and d > 0 then
@@ -125,8 +135,10 @@ local function sighting_verdict(V, aid, seen, mode)
 end
 -- Write a stored version (aid, stamp, feed digest, content digest, the announced lastmod and
 -- digest, kind: 's' a sampled sighting, 'r' another sighting, '-' none). V: {versions,
--- run-announced articles}. A re-check is a sighting of an article no sighting of the run
--- called changed; counted by kind, with the edits it found (the stored text moved).
+-- run-announced articles, run-rechecked}. A re-check is a sighting of an article no sighting
+-- had called changed; counted by kind now. When its text had changed, the version it replaced
+-- is kept in run-rechecked until the run ends: FINISH counts it as an unannounced edit unless a
+-- sighting of the run announced it meanwhile (sitemaps are often read after the fetch).
 local function record_version(V, C, aid, stamp, feed, content, l, d, kind)
   if aid <= 0 or aid > MAX_VERSIONED then return end
   local old_stamp, old_feed, old_content, bare = version_of(V, aid)
@@ -134,11 +146,11 @@ local function record_version(V, C, aid, stamp, feed, content, l, d, kind)
     or redis.call('GETBIT', V[2], aid) == 1
   if kind ~= '-' and not announced then
     local what = 'window'
-    if kind == 's' then what = 'sampled' elseif bare == 1 then what = 'bare' end
+    if bare == 1 then what = 'bare' elseif kind == 's' then what = 'sampled' end
     count(C, 'recheck/' .. what)
     if old_content > 0 and old_content ~= content then
       if what == 'sampled' then what = 'sample' end
-      count(C, 'recheck/' .. what .. '_edits')
+      redis.call('HSETNX', V[3], aid, old_stamp .. ':' .. old_feed .. ':' .. what)
     end
   end
   if old_stamp > stamp then stamp = old_stamp end
@@ -158,8 +170,8 @@ local function flat_counts(out, C)
 end
 -- Queue n requests from ARGV starting at index i; returns next index and counts.
 -- K: {pending, delayed, seen articles, seen hubs, run article count, run-seen articles,
--- awaiting articles, hints, versions, run-announced articles}; C: counts by name (the
--- sightings' verdicts).
+-- awaiting articles, hints, versions, run-announced articles, run-rechecked}; C: counts by
+-- name (the sightings' verdicts).
 -- Each request: member, priority, article id (0: none), hub fingerprint ('' : none),
 -- mode ('0': deduplicated, '1': unfiltered, 'v,...': a feed's sighting of an article, fetched
 -- when sighting_verdict says so and at most once a run), delay (ms, 0: ready now), feed hint
@@ -178,7 +190,7 @@ local function push(i, n, now, cap, K, C)
       local verdict = nil
       if string.sub(mode, 1, 2) == 'v,' then
         local known = redis.call('GETBIT', K[3], aid) == 1
-        verdict = sighting_verdict({K[9], K[6], K[10]}, aid, known, mode)
+        verdict = sighting_verdict({K[9], K[6], K[10], K[11]}, aid, known, mode)
         if verdict ~= 'n' then seen = K[6] end
       end
       if verdict == 'u' or verdict == 'o' then
@@ -219,7 +231,7 @@ end
 """
 
 # KEYS: pending delayed seen_articles seen_hubs run_articles run_seen leased dead awaiting hints
-#       versions run_announced recheck
+#       versions run_announced recheck run_rechecked
 # ARGV: cap, n, n×7 push fields, h, h×2 (article id, hint), v, v×8 version records
 # (``VersionRecord.args``), a, a acks, r, r releases, d, d×3 (key, json, article id)
 # Pushes first, then the hints of dropped requests, then the versions just stored, then acks
@@ -235,8 +247,8 @@ local cap = tonumber(ARGV[1])
 local H = {KEYS[9], KEYS[10]}
 local C = {}
 local i, queued, filtered, capped, kept = push(3, tonumber(ARGV[2]), now, cap,
-  {KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[9], KEYS[10], KEYS[11], KEYS[12]},
-  C)
+  {KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[9], KEYS[10], KEYS[11], KEYS[12],
+    KEYS[14]}, C)
 local h = tonumber(ARGV[i]); i = i + 1
 for _ = 1, h do
   kept = kept + keep_hint(H, tonumber(ARGV[i]), ARGV[i + 1]); i = i + 2
@@ -245,7 +257,7 @@ local v = tonumber(ARGV[i]); i = i + 1
 local newest = 0
 for _ = 1, v do
   local stamp = tonumber(ARGV[i + 1])
-  record_version({KEYS[11], KEYS[12]}, C, tonumber(ARGV[i]), stamp, tonumber(ARGV[i + 2]),
+  record_version({KEYS[11], KEYS[12], KEYS[14]}, C, tonumber(ARGV[i]), stamp, tonumber(ARGV[i + 2]),
     tonumber(ARGV[i + 3]), tonumber(ARGV[i + 4]), tonumber(ARGV[i + 5]), ARGV[i + 6])
   if stamp > newest then newest = stamp end
   -- A stored article recovered: a dead letter of its URL (an earlier attempt's) goes.
@@ -348,7 +360,7 @@ return renewed
 )
 
 # KEYS: run pending delayed seen_articles seen_hubs run_articles run_seen awaiting hints
-#       versions run_announced
+#       versions run_announced run_rechecked
 # ARGV: run json, cap, n, n×7 push fields. Begins a run and queues its seeds atomically,
 # or returns the run already going. Returns {1, run json} or {0, existing run json}.
 BEGIN = (
@@ -356,8 +368,8 @@ BEGIN = (
     + """
 if redis.call('SET', KEYS[1], ARGV[1], 'NX') then
   push(4, tonumber(ARGV[3]), now_ms(), tonumber(ARGV[2]),
-    {KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10], KEYS[11]},
-    {})
+    {KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10], KEYS[11],
+      KEYS[12]}, {})
   return {1, ARGV[1]}
 end
 return {0, redis.call('GET', KEYS[1])}
@@ -365,10 +377,11 @@ return {0, redis.call('GET', KEYS[1])}
 )
 
 # KEYS: run pending leased delayed seen_hubs run_articles run_stats run_seen awaiting hints
-#       run_announced
+#       run_announced run_rechecked
 # ARGV: run id. Ends the run if it is that run and nothing is pending, leased or delayed:
-# drops the run's dedupe state (and any feed hint left: nothing is queued to use it) and
-# returns {1, stats...} to the one caller that ended it, else {0}.
+# counts the re-checks' unannounced edits (those no sighting of the run announced), drops the
+# run's dedupe state (and any feed hint left: nothing is queued to use it) and returns
+# {1, stats...} to the one caller that ended it, else {0}.
 FINISH = """
 local raw = redis.call('GET', KEYS[1])
 if not raw or cjson.decode(raw)['id'] ~= ARGV[1] then return {0} end
@@ -376,8 +389,16 @@ local busy = redis.call('ZCARD', KEYS[2]) + redis.call('ZCARD', KEYS[3])
 if busy + redis.call('ZCARD', KEYS[4]) > 0 then
   return {0}
 end
+local rechecked = redis.call('HGETALL', KEYS[12])
+for j = 1, #rechecked, 2 do
+  if redis.call('GETBIT', KEYS[11], tonumber(rechecked[j])) == 0 then
+    local what = string.match(rechecked[j + 1], ':(%a+)$')
+    redis.call('HINCRBY', KEYS[7], 'tass/recheck/' .. what .. '_edits', 1)
+  end
+end
 local stats = redis.call('HGETALL', KEYS[7])
-redis.call('DEL', KEYS[1], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10], KEYS[11])
+redis.call('DEL', KEYS[1], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10], KEYS[11],
+  KEYS[12])
 table.insert(stats, 1, 1)
 return stats
 """

@@ -185,7 +185,7 @@ class RedisFrontier:
         k = self.keys
         keys = [k.pending, k.delayed, k.seen_articles, k.seen_hubs, k.run_articles]
         keys += [k.run_seen_articles, k.leased, k.dead, k.awaiting_articles, k.hints, k.versions]
-        keys += [k.run_announced_articles, k.recheck]
+        keys += [k.run_announced_articles, k.recheck, k.run_rechecked]
         self.round_trips += 1
         raw = await self._flush(keys=keys, args=args)
         queued, filtered, capped, acked, kept = (int(x) for x in raw[:5])

@@ -16,8 +16,12 @@ stored text's digest moved: an *unannounced edit*):
   of ``TASS_RECHECK_HOURS`` it closes (back to the sample alone);
 - **bare articles**: an article whose sitemap entry has no ``lastmod`` has no signal for an edit
   that keeps its title, so it is fetched again while its stored version is younger than
-  ``TASS_RECHECK_HOURS`` in every run. These fetches say nothing of the signals' trust (none was
-  given) and do not move the window.
+  ``TASS_RECHECK_HOURS`` in every run. These fetches (and a sampled bare article's) say nothing
+  of the signals' trust (none was given) and do not move the window.
+
+An edit a re-check finds counts as unannounced only if no sighting of the whole run announced
+it: a sitemap read after the re-check's fetch may still announce it (``lua.FINISH`` counts at
+the run's end).
 
 The run report's ``changes`` section (``change_report``) gives the figures: what the feeds
 announced, what the re-checks fetched and found, the trust (the share of re-checked articles

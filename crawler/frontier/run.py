@@ -106,6 +106,7 @@ class RunCoordinator:
                 k.hints,
                 k.versions,
                 k.run_announced_articles,
+                k.run_rechecked,
             ],
             args=[run.to_json(), max_articles, *pushes_args(seeds)],
         )
@@ -121,7 +122,7 @@ class RunCoordinator:
             keys=[
                 k.run, k.pending, k.leased, k.delayed, k.seen_hubs, k.run_articles,
                 k.run_stats, k.run_seen_articles, k.awaiting_articles, k.hints,
-                k.run_announced_articles,
+                k.run_announced_articles, k.run_rechecked,
             ],
             args=[run.id],
         )  # fmt: skip

@@ -15,6 +15,7 @@ from crawler.frontier import recheck
 from crawler.frontier.keys import FrontierKeys
 from crawler.frontier.queue import Push, RedisFrontier
 from crawler.frontier.recheck import RecheckConfig, RecheckState
+from crawler.frontier.run import RunCoordinator
 from crawler.frontier.versions import (
     NEVER,
     RecheckPlan,
@@ -158,46 +159,47 @@ def test_re_checks_sample_window_and_bare_articles(redis_url, key_prefix) -> Non
 
     async def scenario(client):
         q = RedisFrontier(client, keys)
-        for aid, stamp in ((41, T0), (43, T0 - 86400 * 10), (45, T0)):
+        runs = RunCoordinator(client, keys)
+        for aid, stamp in ((41, T0), (43, T0 - 86400 * 10), (45, T0), (47, T0)):
             await q.flush([push(aid, Sighting(lastmod=stamp, sitemap=True))], [])
             await q.flush([], [], versions=[stored(aid, stamp)])
         # 45's sitemap entry loses its lastmod: it is bare from now on.
         await end_run(client, keys)
         await q.flush([push(45, Sighting(sitemap=True))], [])
         await end_run(client, keys)
+        run_1, _ = await runs.begin({}, [])
         window = T0 - 3600  # unchanged articles stored since then are re-checked
+        listed = feed_digest("Title", T0)
         sightings = {
             41: Sighting(lastmod=T0, sitemap=True, after=window),  # in the window
             43: Sighting(lastmod=T0 - 86400 * 10, sitemap=True, sample=True),  # sampled
-            45: Sighting(digest=feed_digest("Title", T0), bare_after=window),  # bare, recent
+            45: Sighting(digest=listed, bare_after=window),  # bare, recent
+            47: Sighting(digest=listed, sample=True),  # sampled through its listing item
         }
         r = await q.flush([push(a, s) for a, s in sightings.items()], [])
-        assert (r.queued, r.counts) == (3, {"changes/window": 2, "changes/sampled": 1})
-        # Stored again: 43 had in fact changed (an unannounced edit), the others had not.
+        assert (r.queued, r.counts) == (4, {"changes/window": 2, "changes/sampled": 2})
+        # Stored again: 43 and 47 had in fact changed, the others had not.
         versions = [
             stored(41, T0, sighting=sightings[41]),
             stored(43, T0 - 86400 * 10, "quietly edited", sightings[43]),
             stored(45, T0, sighting=sightings[45]),
+            stored(47, T0 + 60, "edited", sightings[47]),
         ]
         r = await q.flush([], [], versions=versions)
-        assert r.counts == {
-            "recheck/window": 1, "recheck/sampled": 1, "recheck/sample_edits": 1,
-            "recheck/bare": 1,
-        }  # fmt: skip
-        # Sampled through its listing item, while its sitemap entry announces an edit: the
-        # edit was announced (by another sighting of the run), so the sample found none.
-        await end_run(client, keys)
-        listed = Sighting(digest=feed_digest("Title", T0), sample=True)
-        edit = Sighting(lastmod=T0 + 60, sitemap=True)
-        r = await q.flush([push(41, listed, 7), push(41, edit, 8)], [])
-        assert (r.queued, r.counts) == (1, {"changes/sampled": 1})
-        r = await q.flush([], [], versions=[stored(41, T0 + 60, "edited", listed)])
-        assert r.counts == {}
-        await client.delete(keys.run_announced_articles)
+        assert r.counts == {"recheck/window": 1, "recheck/sampled": 2, "recheck/bare": 1}
+        # 47's sitemap entry, read after its fetch, announces its edit; 43's does not.
+        later = [
+            push(47, Sighting(lastmod=T0 + 60, sitemap=True), 1),
+            push(43, Sighting(lastmod=T0 - 86400 * 10, sitemap=True), 1),
+        ]
+        assert (await q.flush(later, [])).queued == 0, "fetched once a run"
+        await client.delete(keys.pending)  # as if fetched: the run is done
+        stats = await runs.finish(run_1)
+        assert stats == {"tass/recheck/sample_edits": 1}, "only 43's edit was unannounced"
+        assert not await client.exists(keys.run_rechecked, keys.run_announced_articles)
         # Outside every window and not sampled: not fetched.
-        await end_run(client, keys)
-        quiet = Sighting(lastmod=T0 + 60, sitemap=True, after=NEVER, bare_after=NEVER)
-        assert (await q.flush([push(41, quiet, 1)], [])).counts == {"changes/unchanged": 1}
+        quiet = Sighting(lastmod=T0, sitemap=True, after=NEVER, bare_after=NEVER)
+        assert (await q.flush([push(41, quiet, 2)], [])).counts == {"changes/unchanged": 1}
 
     run(scenario, redis_url)
 

@@ -101,9 +101,10 @@ class ParamDefaults:
     def from_settings(cls, settings: BaseSettings) -> Self:
         return cls(since_days=settings.getint("TASS_SINCE_DAYS", defaults.TASS_SINCE_DAYS))
 
-    def params(self, args: Mapping[str, Any]) -> CrawlParams:
-        """The parameters of a run from its arguments (``-a`` or a run's; ArgumentError)."""
-        return CrawlParams.from_args(dict(args), default_since_days=self.since_days)
+    def params(self, args: Mapping[str, Any], now: datetime | None = None) -> CrawlParams:
+        """The parameters of a run from its arguments (``-a`` or a run's; ArgumentError); an
+        incremental run's ``since`` counts back from ``now`` (default: the present)."""
+        return CrawlParams.from_args(dict(args), default_since_days=self.since_days, now=now)
 
 
 def _parse_since(raw: Any, default_days: int, now: datetime) -> datetime | None:

@@ -32,6 +32,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from crawler.frontier import recheck
@@ -144,9 +145,13 @@ class RunLifecycle:
     async def begin_run(self, args: Mapping[str, Any]) -> None:
         params = self.param_defaults.params(args)
         if params.incremental:
+            # The run's window (``since``) and its re-check count back from the site's clock.
             state, known = await self.coordinator.recheck_state()
-            plan = recheck.plan(self.config.recheck, state, known)
-            params = self.param_defaults.params({**args, "recheck": plan.to_args()})
+            clock = recheck.site_clock(state)
+            plan = recheck.plan(self.config.recheck, state, known, clock)
+            params = self.param_defaults.params(
+                {**args, "recheck": plan.to_args()}, now=datetime.fromtimestamp(clock, UTC)
+            )
         # Seeds are built with the requested parameters; if another run is going, they are
         # not queued and this worker adopts that run's parameters instead.
         seeds = self._seeds(params)

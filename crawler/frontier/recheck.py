@@ -98,15 +98,20 @@ class RecheckState:
         return ["window_hours", repr(self.window_hours), "clean_runs", str(self.clean_runs)]
 
 
+def site_clock(state: RecheckState, now: float | None = None) -> float:
+    """What an incremental run counts its windows back from: the newest version stored (the
+    site's clock as its feeds show it, whatever the crawler's: a replica in time travel, a
+    skewed host), or ``now`` before anything is stored (and never later than ``now``)."""
+    now = time.time() if now is None else now
+    return float(state.newest) if 0 < state.newest < now else now
+
+
 def plan(
     config: RecheckConfig, state: RecheckState, known: int, now: float | None = None
 ) -> RecheckPlan:
-    """The re-check of a run beginning ``now``, with ``known`` articles known. The windows count
-    back from the newest version stored (the site's clock as its feeds show it, whatever the
-    crawler's), or from ``now`` before anything is stored."""
-    now = time.time() if now is None else now
-    if 0 < state.newest < now:
-        now = state.newest
+    """The re-check of a run beginning ``now``, with ``known`` articles known; the windows
+    count back from ``site_clock``."""
+    now = site_clock(state, now)
     window = state.window_hours
     return RecheckPlan(
         rate=min(1.0, config.sample / known) if known > 0 else 0.0,

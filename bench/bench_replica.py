@@ -132,8 +132,8 @@ def render_section(result: dict[str, object], args: argparse.Namespace) -> str:
     )
 
 
-def write_section(path: Path, section: str) -> None:
-    """Replace (or append) our section, keeping every other section as it is."""
+def write_section(path: Path, section: str, heading: str = SECTION) -> None:
+    """Replace (or append) the section ``heading``, keeping every other section as it is."""
     text = path.read_text() if path.exists() else "# Benchmarks\n"
     lines = text.splitlines(keepends=True)
     out: list[str] = []
@@ -141,7 +141,7 @@ def write_section(path: Path, section: str) -> None:
     replaced = False
     for line in lines:
         if line.startswith("## "):
-            if line.strip() == SECTION:
+            if line.strip() == heading:
                 skipping = True
                 replaced = True
                 out.append(section + "\n")

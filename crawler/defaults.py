@@ -70,6 +70,8 @@ DRIFT_CHECK_DEADLINE = 20.0
 
 # --- Crawl scope -----------------------------------------------------------------------------
 TASS_SINCE_DAYS = 7
+"""How far back an incremental run reads the listing feeds, and how old a sitemap entry may be to
+count as new (known articles are fetched again when changed, however old)."""
 TASS_LISTING_LIMIT = 100
 TASS_MAX_PAGE_LINKS = 1000
 """Links followed from one page that is not a listing (a hub or an article page), at most,
@@ -85,9 +87,19 @@ their listing, theme and tag pages); a nightly run only spreads from its new and
 articles, a few hundred on the real site. A whole-site run of the real site (~0.6 per article)
 reaches the cap; what it cuts then still comes from the listings and sitemaps, because a link
 refused is not marked seen."""
-TASS_MARK_OVERLAP_HOURS = 12.0
-TASS_RECHECK_HOURS = 48.0
 CRAWL_SCHEDULE = "0 2 * * *"
+
+# --- The measured re-check of incremental runs (crawler.frontier.recheck) ----------------------
+TASS_RECHECK_SAMPLE = 20
+"""Articles the feeds say are unchanged that each incremental run fetches again, at random, to
+measure how far the feeds' change signals can be trusted."""
+TASS_RECHECK_HOURS = 72.0
+"""The re-check window: articles without a sitemap lastmod are fetched again while their stored
+version is younger than this; the widened window (after unannounced edits) starts at it."""
+RECHECK_MAX_FACTOR = 8
+"""The widened window grows to at most this many times ``TASS_RECHECK_HOURS``."""
+RECHECK_CLEAN_RUNS = 3
+"""Runs in a row whose re-checks find no unannounced edit before the window halves."""
 
 # --- The run report's drift alarm (crawler.drift) ----------------------------------------------
 TASS_DRIFT_THRESHOLD = 20.0

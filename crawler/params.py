@@ -3,12 +3,12 @@
 A run's parameters travel with the run in Redis (``Run.args``), so every worker of a run uses
 the arguments the run was seeded with, whatever it was started with itself.
 
-Without ``since`` a run is *incremental*: each listing feed is paged down to the high-water
-mark its last complete paging reached (minus an overlap, for late-published items such as
-press reviews), or ``TASS_SINCE_DAYS`` back for a feed without a mark; each sitemap yields the
-entries whose ``lastmod`` moved past its mark (new or edited articles, fetched again); and the
-articles of the last ``TASS_RECHECK_HOURS`` of every feed are fetched again to catch edits.
-With ``since`` (a date, or ``all``) a run is a *backfill* down to that date.
+Without ``since`` a run is *incremental*: it reads every feed (the listing API down to
+``TASS_SINCE_DAYS`` back, RSS, every sitemap) and each entry becomes a *sighting* of its article
+(``crawler.frontier.versions``): the frontier fetches the article when its id is unknown, when
+the entry says it changed after the version stored, or when the run's re-check picks it
+(``recheck``: the run's ``RecheckPlan``, fixed when the run begins). With ``since`` (a date, or
+``all``) a run is a *backfill* down to that date.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Self
 
 from crawler import defaults
+from crawler.frontier.versions import RecheckPlan
 from crawler.urls import SECTION_ALIASES, SECTIONS
 
 if TYPE_CHECKING:
@@ -37,7 +38,8 @@ class CrawlParams:
 
     since: datetime | None
     """Oldest publication time to page back to; None walks the whole archive (``since=all``).
-    In an incremental run, the floor for feeds without a mark."""
+    In an incremental run, how far back the listing feeds are read and how old a sitemap entry
+    may be to count as new."""
 
     sections: tuple[str, ...] = ()
     """Section slugs to crawl; empty means all sections, themes, feeds and sitemaps."""
@@ -46,16 +48,10 @@ class CrawlParams:
     """Stop queueing new articles after this many in the run (0 = no cap)."""
 
     incremental: bool = False
-    """True when no ``since`` was given: page down to the marks of earlier runs."""
+    """True when no ``since`` was given: feed entries are sightings, fetched when they say so."""
 
-    marks: dict[str, int] = field(default_factory=dict)
-    """High-water marks of earlier runs (unix seconds, site clock), by feed key."""
-
-    overlap: timedelta = timedelta(hours=12)
-    """How far below a mark an incremental run still looks."""
-
-    recheck: timedelta = timedelta(hours=48)
-    """Articles this recent (from a feed's newest item) are fetched again every run."""
+    recheck: RecheckPlan = field(default_factory=RecheckPlan)
+    """The run's re-check (an incremental run's; ``crawler.frontier.recheck``)."""
 
     @classmethod
     def from_args(
@@ -63,8 +59,6 @@ class CrawlParams:
         args: dict[str, Any],
         *,
         default_since_days: int,
-        overlap_hours: float = 12,
-        recheck_hours: float = 48,
         now: datetime | None = None,
     ) -> CrawlParams:
         now = now or datetime.now(UTC)
@@ -75,9 +69,7 @@ class CrawlParams:
             sections=_parse_sections(args.get("sections")),
             max_articles=_parse_max(args.get("max_articles")),
             incremental=incremental,
-            marks=_parse_marks(args.get("marks")),
-            overlap=timedelta(hours=overlap_hours),
-            recheck=timedelta(hours=recheck_hours),
+            recheck=RecheckPlan.from_args(args.get("recheck")),
         )
 
     def to_args(self) -> dict[str, Any]:
@@ -87,7 +79,7 @@ class CrawlParams:
             "sections": ",".join(self.sections),
             "max_articles": str(self.max_articles),
             "incremental": "1" if self.incremental else "0",
-            "marks": dict(self.marks),
+            "recheck": self.recheck.to_args(),
         }
 
     def describe(self) -> str:
@@ -126,46 +118,21 @@ class CrawlParams:
         """Whether an item dated ``when`` is inside the run's window (unknown dates are)."""
         return self.since is None or when is None or when >= self.since
 
-    def floor(self, feed: str) -> datetime | None:
-        """How far back to page ``feed``: its mark less the overlap, or ``since``."""
-        mark = self.marks.get(feed) if self.incremental else None
-        if mark is None:
-            return self.since
-        return datetime.fromtimestamp(mark, UTC) - self.overlap
-
-    def changed_after(self, feed: str) -> datetime | None:
-        """For a sitemap in an incremental run: entries modified after this are fetched again
-        (None: no mark yet, or a backfill; then ``since`` applies)."""
-        mark = self.marks.get(feed) if self.incremental else None
-        return None if mark is None else datetime.fromtimestamp(mark, UTC) - self.overlap
-
 
 @dataclass(frozen=True, slots=True)
 class ParamDefaults:
     """The settings that complete a run's arguments into its parameters (one crawl's)."""
 
     since_days: int = defaults.TASS_SINCE_DAYS
-    overlap_hours: float = defaults.TASS_MARK_OVERLAP_HOURS
-    recheck_hours: float = defaults.TASS_RECHECK_HOURS
 
     @classmethod
     def from_settings(cls, settings: BaseSettings) -> Self:
-        return cls(
-            since_days=settings.getint("TASS_SINCE_DAYS", defaults.TASS_SINCE_DAYS),
-            overlap_hours=settings.getfloat(
-                "TASS_MARK_OVERLAP_HOURS", defaults.TASS_MARK_OVERLAP_HOURS
-            ),
-            recheck_hours=settings.getfloat("TASS_RECHECK_HOURS", defaults.TASS_RECHECK_HOURS),
-        )
+        return cls(since_days=settings.getint("TASS_SINCE_DAYS", defaults.TASS_SINCE_DAYS))
 
-    def params(self, args: Mapping[str, Any]) -> CrawlParams:
-        """The parameters of a run from its arguments (``-a`` or a run's; ArgumentError)."""
-        return CrawlParams.from_args(
-            dict(args),
-            default_since_days=self.since_days,
-            overlap_hours=self.overlap_hours,
-            recheck_hours=self.recheck_hours,
-        )
+    def params(self, args: Mapping[str, Any], now: datetime | None = None) -> CrawlParams:
+        """The parameters of a run from its arguments (``-a`` or a run's; ArgumentError); an
+        incremental run's ``since`` counts back from ``now`` (default: the present)."""
+        return CrawlParams.from_args(dict(args), default_since_days=self.since_days, now=now)
 
 
 def _parse_since(raw: Any, default_days: int, now: datetime) -> datetime | None:
@@ -208,12 +175,6 @@ def _parse_max(raw: Any) -> int:
     if value < 0:
         raise ArgumentError(f"-a max_articles={raw!r}: must be >= 0")
     return value
-
-
-def _parse_marks(raw: Any) -> dict[str, int]:
-    if not isinstance(raw, dict):
-        return {}
-    return {str(k): int(v) for k, v in raw.items()}
 
 
 def parse_mode(raw: Any) -> str:

@@ -80,6 +80,13 @@ def _positive_int(raw: str) -> int:
     return value
 
 
+def _non_negative_int(raw: str) -> int:
+    value = int(raw)
+    if value < 0:
+        raise ValueError("must be >= 0")
+    return value
+
+
 def _positive_float(raw: str) -> float:
     value = float(raw)
     if not value > 0:
@@ -311,10 +318,10 @@ TASS_SINCE_DAYS = _env(
 TASS_LISTING_LIMIT = _env(
     "TASS_LISTING_LIMIT", defaults.TASS_LISTING_LIMIT, _positive_int, "items per API page (> 0)"
 )
-# Incremental runs: how far below the last run's marks to look (late-published items), and
-# how recent an article must be to be fetched again on every run (to catch edits).
-TASS_MARK_OVERLAP_HOURS = _env(
-    "TASS_MARK_OVERLAP_HOURS", defaults.TASS_MARK_OVERLAP_HOURS, _positive_float, "hours (> 0)"
+# Incremental runs: the measured re-check (crawler.frontier.recheck): articles sampled a run,
+# and the window for articles no lastmod can announce edits of.
+TASS_RECHECK_SAMPLE = _env(
+    "TASS_RECHECK_SAMPLE", defaults.TASS_RECHECK_SAMPLE, _non_negative_int, "articles (>= 0)"
 )
 TASS_RECHECK_HOURS = _env(
     "TASS_RECHECK_HOURS", defaults.TASS_RECHECK_HOURS, _non_negative_float, "hours (>= 0)"

@@ -11,6 +11,8 @@ The Scrapy-free core (unit-tested against a real Redis):
 - ``lifecycle``: one run at a time, seeded once, finished once, then reported; the
   ``RunSpider`` protocol a spider implements and the ``RunScope`` it is handed.
 - ``queue`` and ``lua``: the queue in Redis, every change one atomic script; ``run``: runs.
+- ``versions`` and ``recheck``: change detection per article (what the feeds say of each
+  article's version against the version stored) and the measured re-check.
 - ``known``, ``sendtimes``, ``health``, ``counters``: the seen-articles copy, send times,
   Redis health, stats deltas.
 - ``codec``: requests as compact JSON (never pickle: a Redis write must not run code).

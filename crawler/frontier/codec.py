@@ -18,6 +18,7 @@ from scrapy import Request
 from scrapy.utils.request import request_from_dict
 
 from crawler.frontier.queue import Push
+from crawler.frontier.versions import SIGHTING_META, Sighting
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -141,9 +142,10 @@ def attach_hints(request: Request, hint: bytes) -> None:
 
 
 def push_for(request: Request, spider: Spider, fingerprint: Callable[[Request], bytes]) -> Push:
-    """How ``request`` is queued: member, priority, dedupe key, delay, feed hint and the page it
-    was found on (the delay's and the page's meta keys are taken out of the request, so they are
-    not part of the member; so is the hint of a first naming, see ``HINTS_META``)."""
+    """How ``request`` is queued: member, priority, dedupe key (a feed's sighting of an article:
+    by its version, ``versions``), delay, feed hint and the page it was found on (the delay's
+    and the page's meta keys are taken out of the request, so they are not part of the member;
+    so is the hint of a first naming, see ``HINTS_META``)."""
     delay = float(request.meta.pop(DELAY_META, 0) or 0)
     via = str(request.meta.pop(VIA_META, "") or "")
     raw_id = request.meta.get("article_id")
@@ -152,13 +154,14 @@ def push_for(request: Request, spider: Spider, fingerprint: Callable[[Request], 
     # deduplicated when first queued.
     unfiltered = request.dont_filter or bool(request.meta.get("redirect_times"))
     hint = take_hints(request) if article_id and not unfiltered else b""
+    sighting = Sighting.from_meta(request.meta.get(SIGHTING_META))
     return Push(
         member=encode_request(request, spider),
         priority=request.priority,
         article_id=article_id,
         fingerprint="" if article_id else fingerprint(request).hex(),
         unfiltered=unfiltered,
-        refresh=bool(request.meta.get("refresh")) and article_id > 0,
+        sighting=sighting.mode() if article_id and sighting is not None else "",
         delay_ms=int(delay * 1000),
         via=via,
         hint=hint,

@@ -9,6 +9,7 @@ from crawler import defaults
 from crawler.drift import DriftConfig
 from crawler.frontier.keys import FrontierKeys
 from crawler.frontier.queue import Budget
+from crawler.frontier.recheck import RecheckConfig
 from crawler.frontier.redis import redis_url
 
 if TYPE_CHECKING:
@@ -40,6 +41,8 @@ class FrontierConfig:
     """Links found on pages that are not listings queued in a run, at most (cluster-wide)."""
     drift: DriftConfig = field(default_factory=DriftConfig)
     """When the run report raises a drift alarm (``crawler.drift``)."""
+    recheck: RecheckConfig = field(default_factory=RecheckConfig)
+    """The measured re-check of incremental runs (``recheck``)."""
 
     @classmethod
     def from_settings(cls, settings: BaseSettings) -> Self:
@@ -94,4 +97,5 @@ class FrontierConfig:
             worker_stale=max(3 * heartbeat, lease),
             max_run_links=max_run_links,
             drift=DriftConfig.from_settings(settings),
+            recheck=RecheckConfig.from_settings(settings),
         )

@@ -49,8 +49,22 @@ class FrontierKeys:
 
     @property
     def run_seen_articles(self) -> str:
-        """Bitmap of article ids queued in the current run (a refresh is fetched once a run)."""
+        """Bitmap of article ids queued in the current run (a known article a feed's sighting
+        fetches again is fetched once a run)."""
         return self._key("run:seen:articles")
+
+    @property
+    def run_announced_articles(self) -> str:
+        """Bitmap of article ids some feed announced as changed in the current run (so a
+        re-check fetch of one is not taken for an unannounced edit)."""
+        return self._key("run:announced:articles")
+
+    @property
+    def run_rechecked(self) -> str:
+        """Hash article id → "stamp:feed digest:kind" of the version a re-check of the current
+        run replaced with an edited one (counted at the run's end as an unannounced edit
+        unless a sighting announced it)."""
+        return self._key("run:rechecked")
 
     @property
     def awaiting_articles(self) -> str:
@@ -140,16 +154,17 @@ class FrontierKeys:
         return self._key("run:stats")
 
     @property
-    def run_marks(self) -> str:
-        """Hash of high-water marks reached in the current run (merged into ``marks`` at its
-        successful end)."""
-        return self._key("run:marks")
+    def versions(self) -> str:
+        """String of 64-bit records, one per article id, read and written with ``BITFIELD``:
+        the version the crawler stored and what the feeds said of it (``versions``). Kept
+        across runs."""
+        return self._key("versions")
 
     @property
-    def marks(self) -> str:
-        """Hash of high-water marks (unix seconds, site clock) kept between runs: per listing
-        feed, the newest item of its last complete paging; per sitemap, its newest lastmod."""
-        return self._key("marks")
+    def recheck(self) -> str:
+        """Hash of the re-check's state between runs: the window (hours), the clean runs since
+        it last moved (``recheck``), and the newest version stored (unix s, the site's clock)."""
+        return self._key("recheck")
 
     @property
     def run_outcomes(self) -> str:

@@ -5,14 +5,17 @@ articles already queued. The frontier would refuse them, but only after each one
 Scrapy's middlewares, the engine, encoding and a Redis script. This worker keeps a copy of the
 cluster's seen-articles bitmap (refreshed every few seconds by the run lifecycle) plus the ids
 it queued itself since, and a spider middleware (``middleware.KnownArticlesMiddleware``) drops
-ordinary article requests for those ids as they leave the callback. Refreshes (recent or
-changed articles), redirects, retries and ``dont_filter`` requests always go through; a stale
+ordinary article requests for those ids as they leave the callback. A feed's sighting of an
+article (``versions.SIGHTING_META``: it may be changed), redirects, retries and ``dont_filter``
+requests always go through; a stale
 copy only lets a few more through, and the bitmap in Redis still decides. Scrapy-free.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
+
+from crawler.frontier.versions import SIGHTING_META
 
 if TYPE_CHECKING:
     from scrapy import Request
@@ -47,7 +50,7 @@ def droppable(request: Request) -> int | None:
     if (
         not isinstance(article_id, int)
         or request.dont_filter
-        or request.meta.get("refresh")
+        or SIGHTING_META in request.meta
         or request.meta.get("redirect_times")
     ):
         return None

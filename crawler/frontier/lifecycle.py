@@ -14,12 +14,15 @@ the engine and a way to write the run report; the engine's idle signal asks ``ke
   run request pushed by ``scrapy schedule`` and begin it.
 
 Run parameters are an immutable value owned here: each run the worker works on becomes a
-``RunScope`` (the run's id, its ``CrawlParams`` and the book its high-water marks are written
-into), handed to the spider through the ``RunSpider`` protocol. A callback reads the scope it
-started with; a later run gets a new scope and never changes the old one.
+``RunScope`` (the run's id, its ``CrawlParams`` and the run's counters), handed to the spider
+through the ``RunSpider`` protocol. A callback reads the scope it started with; a later run
+gets a new scope and never changes the old one. An incremental run's parameters include its
+re-check (``recheck.plan``: the sample's share and the windows), fixed by the worker that
+begins it from the state earlier runs left; the worker that ends it moves that state by the
+run's findings (``recheck.advance``) before the report is written.
 
 Every ``TASS_HEARTBEAT_INTERVAL`` the worker publishes its unflushed work, reads the cluster's
-state, adopts the current run, adds its counters and marks to the run's, and wakes the engine.
+state, adopts the current run, adds its counters to the run's, and wakes the engine.
 The idle decision reads that cached state (the engine's idle signal is synchronous), and an
 unknown state (Redis unreachable) never ends a run.
 """
@@ -36,6 +39,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from crawler import defaults
 from crawler.errors import RunConflict
+from crawler.frontier import recheck
 from crawler.frontier.counters import Counters
 from crawler.frontier.health import transient
 from crawler.outcome import FAILED, Verdict
@@ -56,36 +60,13 @@ logger = logging.getLogger(__name__)
 SNAPSHOT_EVERY = 10
 
 
-class MarkBook:
-    """The high-water marks a run reached in this worker, until the lifecycle takes them."""
-
-    def __init__(self) -> None:
-        self._reached: dict[str, int] = {}
-
-    def reach(self, feed: str, when: datetime | None) -> None:
-        """``feed`` is complete up to ``when`` in this run (marks only move forward)."""
-        if when is not None:
-            ts = int(when.timestamp())
-            self._reached[feed] = max(ts, self._reached.get(feed, ts))
-
-    def take(self) -> dict[str, int]:
-        marks, self._reached = self._reached, {}
-        return marks
-
-    def restore(self, marks: dict[str, int]) -> None:
-        """Marks Redis did not take wait for the next try."""
-        for feed, ts in marks.items():
-            self.reach(feed, datetime.fromtimestamp(ts, UTC))
-
-
 @dataclass(frozen=True, slots=True)
 class RunScope:
-    """What a spider works with during one run: its parameters, where its marks go and what it
-    counts into the run's counters (the run report; this worker's stats too)."""
+    """What a spider works with during one run: its id, its parameters and what it counts into
+    the run's counters (the run report; this worker's stats too)."""
 
     run_id: str
     params: CrawlParams
-    marks: MarkBook = field(default_factory=MarkBook, compare=False)
     counters: Counters = field(default_factory=Counters, compare=False)
 
 
@@ -190,8 +171,15 @@ class RunLifecycle:
         parameters; if another run is going, they are not queued and this worker adopts that
         run's parameters instead, unless ``explicit`` (a crawl's own ``-a``) arguments differ
         from the run's: then ``RunConflict`` (never a silent join)."""
-        marks = await self.coordinator.marks()
-        params = self.param_defaults.params({**args, "marks": marks})
+        params = self.param_defaults.params(args)
+        if params.incremental:
+            # The run's window (``since``) and its re-check count back from the site's clock.
+            state, known = await self.coordinator.recheck_state()
+            clock = recheck.site_clock(state)
+            plan = recheck.plan(self.config.recheck, state, known, clock)
+            params = self.param_defaults.params(
+                {**args, "recheck": plan.to_args()}, now=datetime.fromtimestamp(clock, UTC)
+            )
         seeds = self._seeds(params)
         run, seeder = await self.coordinator.begin(params.to_args(), seeds, params.max_articles)
         if not seeder and explicit:
@@ -207,7 +195,7 @@ class RunLifecycle:
         self._wake()
 
     def adopt(self, run: Run) -> None:
-        """Work on ``run`` (a new scope: marks of an earlier run are not this run's)."""
+        """Work on ``run`` (a new scope)."""
         if self.scope is None or self.scope.run_id != run.id:
             params = self.param_defaults.params(run.args)
             if self.scope is None or params != self.scope.params:
@@ -249,8 +237,10 @@ class RunLifecycle:
             self._wake()
 
     async def _ended(self, run: Run, stats: dict[str, int]) -> None:
-        """This worker ended ``run``: its outcome, published for the other workers first (they
-        wait for it), then its report (``runs`` and the log)."""
+        """This worker ended ``run``: the re-check's state moved by its findings, its outcome,
+        published for the other workers first (they wait for it), then its report (``runs`` and
+        the log)."""
+        await self._advance_recheck(run, stats)
         report, verdict = await self._conclude(run, stats, [])
         record = {**verdict.to_dict(), "ended_at": datetime.now(UTC).isoformat()}
         await retry(
@@ -259,6 +249,22 @@ class RunLifecycle:
         )
         self.outcome = verdict
         await self._report(run, report, verdict)
+
+    async def _advance_recheck(self, run: Run, stats: dict[str, int]) -> None:
+        """Move the re-check's state by an incremental run's findings; the next window goes
+        into the run's counters (``recheck.NEXT_WINDOW``) for the report."""
+        if not self.param_defaults.params(run.args).incremental:
+            return
+        state, _known = await self.coordinator.recheck_state()
+        checked, found = recheck.findings(stats)
+        after = recheck.advance(self.config.recheck, state, checked, found)
+        await self.coordinator.keep_recheck_state(after)
+        stats[recheck.NEXT_WINDOW] = int(after.window_hours * 3600)
+        if after.window_hours != state.window_hours:
+            logger.info(
+                "Re-check window %.1f h -> %.1f h (%d unannounced edits in %d re-checks)",
+                state.window_hours, after.window_hours, found, checked,
+            )  # fmt: skip
 
     async def _learn_outcome(self, run_id: str) -> None:
         """Another worker ended run ``run_id``: the outcome it published."""
@@ -309,19 +315,19 @@ class RunLifecycle:
             await asyncio.sleep(self.config.heartbeat)
 
     async def tick(self, *, snapshot: bool = False) -> None:
-        """One heartbeat: publish, read the cluster, adopt its run, add counters and marks;
+        """One heartbeat: publish, read the cluster, adopt its run, add counters;
         notice when Redis lost the state of the run this worker is in (``lose``)."""
-        deltas, marks, book = self._take()
+        deltas = self.counters.take()
         mine = self.scope.run_id if self.scope is not None and self.outcome is None else None
         try:
             self.state, bitmap = await self.coordinator.tick(
-                self.window.unflushed(), deltas, marks, snapshot=snapshot, run_id=mine
+                self.window.unflushed(), deltas, snapshot=snapshot, run_id=mine
             )
         except Exception as exc:
             if not transient(exc):
                 raise
             self.state = None
-            self._restore(deltas, marks, book)
+            self.counters.restore(deltas)
             self.health.down(exc)
             return
         self.health.up()
@@ -399,25 +405,13 @@ class RunLifecycle:
         self._wake()
 
     async def add_stats(self) -> None:
-        """Add this worker's counters and high-water marks to the run's."""
-        deltas, marks, book = self._take()
+        """Add this worker's counters to the run's."""
+        deltas = self.counters.take()
         try:
-            await self.coordinator.tick(None, deltas, marks)
+            await self.coordinator.tick(None, deltas)
         except Exception:
-            self._restore(deltas, marks, book)
+            self.counters.restore(deltas)
             raise
-
-    def _take(self) -> tuple[dict[str, int], dict[str, int], MarkBook | None]:
-        book = self.scope.marks if self.scope is not None else None
-        return self.counters.take(), book.take() if book is not None else {}, book
-
-    def _restore(
-        self, deltas: dict[str, int], marks: dict[str, int], book: MarkBook | None
-    ) -> None:
-        """Counters and marks Redis did not take wait for the next try."""
-        self.counters.restore(deltas)
-        if book is not None:
-            book.restore(marks)
 
 
 def refuse_conflict(

@@ -14,6 +14,12 @@ set by ``push`` when an article request is queued, cleared by ``forget_hint``), 
 outlive the queue. The hint of a request that continues (a retry, a redirect, a replay) travels
 in its member instead (``codec.push_for``), so the acknowledgement of the attempt before it may
 drop the Redis copy. Per-article state of other kinds belongs in helpers of its own beside them.
+
+Article versions (``crawler.frontier.versions``) have theirs: ``version_of`` reads an id's
+64-bit record, ``sighting_verdict`` (called by ``push`` for an article push whose mode is a
+sighting, ``v,...``) decides whether a feed entry makes the article worth fetching, and
+``record_version`` (FLUSH, before the acknowledgements) writes the version just stored and says
+whether a re-check found an unannounced edit. Their counts go to a table ``C`` by name.
 """
 
 from __future__ import annotations
@@ -66,16 +72,114 @@ local function forget_hint(H, member)
     redis.call('HDEL', H[2], aid)
   end
 end
+-- Article versions. V: {versions}. 64 bits an id: u32 stamp, u16 feed digest, u15 content
+-- digest, u1 bare (its sitemap entry has no lastmod). Ids above MAX have no record.
+local MAX_VERSIONED = 67108863
+local function version_of(V, aid)
+  local b = aid * 64
+  local r = redis.call('BITFIELD', V[1], 'GET', 'u32', b, 'GET', 'u16', b + 32,
+    'GET', 'u15', b + 48, 'GET', 'u1', b + 63)
+  return r[1], r[2], r[3], r[4]
+end
+local function count(C, name) C[name] = (C[name] or 0) + 1 end
+-- The verdict on a sighting (mode 'v,lastmod,digest,flags,after,bare_after') of article aid:
+-- 'n' new, 'o' too old to be new, 'q' queued in this run already, 'c' changed, 's' sampled,
+-- 'w' window re-check, 'u' unchanged. V: {versions, run-seen articles, run-announced
+-- articles, run-rechecked}. A sitemap sighting ('m') sets the bare bit; a change is marked in
+-- the run's announced bitmap (whichever sighting queued the article, and before or after a
+-- re-check stored it); a record without a stamp or a feed digest takes the sighting's as its
+-- baseline (not while the article is queued: its store writes the record).
+local function sighting_verdict(V, aid, seen, mode)
+  local l, d, flags, after, bare_after = string.match(mode, '^v,(%d+),(%d+),([%a-]+),(%d+),(%d+)$')
+  if not l then return 'c' end
+  l, d, after, bare_after = tonumber(l), tonumber(d), tonumber(after), tonumber(bare_after)
+  if not seen then
+    if string.find(flags, 'o', 1, true) then return 'o' end
+    return 'n'
+  end
+  if aid > MAX_VERSIONED then return 'c' end
+  local stamp, digest, _, bare = version_of(V, aid)
+  local b = aid * 64
+  if string.find(flags, 'm', 1, true) then
+    local now_bare = (l == 0) and 1 or 0
+    if now_bare ~= bare then
+      redis.call('BITFIELD', V[1], 'SET', 'u1', b + 63, now_bare)
+      bare = now_bare
+    end
+  end
+  local queued = redis.call('GETBIT', V[2], aid) == 1
+  local rechecked = redis.call('HGET', V[4], aid)
+  if rechecked then
+    -- Re-checked and found edited earlier in the run: does this sighting announce the edit,
+    -- against the version the re-check replaced?
+    local was_stamp, was_digest = string.match(rechecked, '^(%d+):(%d+):')
+    was_stamp, was_digest = tonumber(was_stamp), tonumber(was_digest)
+    if l > was_stamp or (d > 0 and was_digest > 0 and d ~= was_digest) then
+      redis.call('SETBIT', V[3], aid, 1)
+    end
+  end
+  if not queued then
+    if stamp == 0 and l > 0 then redis.call('BITFIELD', V[1], 'SET', 'u32', b, l); stamp = l end
+    if digest == 0 and d > 0 then
+      redis.call('BITFIELD', V[1], 'SET', 'u16', b + 32, d)
+      digest = d
+    end
+  end
+  local changed = l > stamp or (d > 0 and digest > 0 and d ~= digest)
+  if changed then redis.call('SETBIT', V[3], aid, 1) end
+  if queued then return 'q' end
+  if changed then return 'c' end
+  if string.find(flags, 's', 1, true) then return 's' end
+  if stamp >= after or (bare == 1 and stamp >= bare_after) then return 'w' end
+  return 'u'
+end
+-- Write a stored version (aid, stamp, feed digest, content digest, the announced lastmod and
+-- digest, kind: 's' a sampled sighting, 'r' another sighting, '-' none). V: {versions,
+-- run-announced articles, run-rechecked}. A re-check is a sighting of an article no sighting
+-- had called changed; counted by kind now. When its text had changed, the version it replaced
+-- is kept in run-rechecked until the run ends: FINISH counts it as an unannounced edit unless a
+-- sighting of the run announced it meanwhile (sitemaps are often read after the fetch).
+local function record_version(V, C, aid, stamp, feed, content, l, d, kind)
+  if aid <= 0 or aid > MAX_VERSIONED then return end
+  local old_stamp, old_feed, old_content, bare = version_of(V, aid)
+  local announced = old_stamp == 0 or l > old_stamp or (d > 0 and old_feed > 0 and d ~= old_feed)
+    or redis.call('GETBIT', V[2], aid) == 1
+  if kind ~= '-' and not announced then
+    local what = 'window'
+    if bare == 1 then what = 'bare' elseif kind == 's' then what = 'sampled' end
+    count(C, 'recheck/' .. what)
+    if old_content > 0 and old_content ~= content then
+      if what == 'sampled' then what = 'sample' end
+      redis.call('HSETNX', V[3], aid, old_stamp .. ':' .. old_feed .. ':' .. what)
+    end
+  end
+  if old_stamp > stamp then stamp = old_stamp end
+  if feed == 0 then feed = old_feed end
+  local b = aid * 64
+  redis.call('BITFIELD', V[1], 'SET', 'u32', b, stamp, 'SET', 'u16', b + 32, feed,
+    'SET', 'u15', b + 48, content)
+end
+local VERDICT = {n = 'new', o = 'too_old', c = 'changed', s = 'sampled', w = 'window',
+  u = 'unchanged'}
+local function flat_counts(out, C)
+  for name, value in pairs(C) do
+    table.insert(out, name)
+    table.insert(out, value)
+  end
+  return out
+end
 -- Queue n requests from ARGV starting at index i; returns next index, counts, and the
 -- positions (1..n) of the links refused by link_cap.
 -- K: {pending, delayed, seen articles, seen hubs, run article count, run-seen articles,
--- run link count, awaiting articles, hints, run failed articles}. Each request: member,
+-- run link count, awaiting articles, hints, run failed articles, versions, run-announced
+-- articles, run-rechecked}; C: counts by name (the sightings' verdicts). Each request: member,
 -- priority, article id (0: none), hub fingerprint ('' : none), mode ('0': deduplicated, '1':
--- unfiltered, 'r': a refresh, fetched at most once a run, 'p': deduplicated, a link found on
--- a page that is not a listing, of which at most link_cap (0: no cap) are queued a run),
+-- unfiltered, 'v,...': a feed's sighting of an article, fetched when sighting_verdict says so
+-- and at most once a run, 'p': deduplicated, a link found on a page that is not a listing,
+-- of which at most link_cap (0: no cap) are queued a run),
 -- delay (ms, 0: ready now), feed hint ('': none; kept whether or not the request is
 -- queued). A refused link is not marked seen: a listing may still queue it.
-local function push(i, n, now, cap, link_cap, K)
+local function push(i, n, now, cap, link_cap, K, C)
   local queued, filtered, capped, links, kept, cut = 0, 0, 0, 0, 0, {}
   for index = 1, n do
     local member, prio, aid = ARGV[i], tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])
@@ -85,16 +189,25 @@ local function push(i, n, now, cap, link_cap, K)
     local full = mode == 'p' and link_cap > 0
       and tonumber(redis.call('GET', K[7]) or '0') >= link_cap
     if mode ~= '1' and aid > 0 then
-      -- An article is checked against the all-time bitmap; a refresh (a recent or changed
-      -- article, fetched again) only against this run's, so it is fetched once a run. An
-      -- article that failed twice in this run is not fetched again in it (a dead letter
+      -- An article is checked against the all-time bitmap; a sighting of a known article
+      -- that its verdict fetches again only against this run's, so it is fetched once a run.
+      -- An article that failed twice in this run is not fetched again in it (a dead letter
       -- clears its bit, so it may be found and fetched once more, and again next run).
       local seen = K[3]
-      if mode == 'r' then seen = K[6] end
+      local verdict = nil
+      if string.sub(mode, 1, 2) == 'v,' then
+        local known = redis.call('GETBIT', K[3], aid) == 1
+        verdict = sighting_verdict({K[11], K[6], K[12], K[13]}, aid, known, mode)
+        if verdict ~= 'n' then seen = K[6] end
+      end
       if tonumber(redis.call('HGET', K[10], aid) or '0') >= 2 then
         ok = false
         filtered = filtered + 1
-      elseif redis.call('GETBIT', seen, aid) == 1 then
+      elseif verdict == 'u' or verdict == 'o' then
+        ok = false
+        filtered = filtered + 1
+        count(C, 'changes/' .. VERDICT[verdict])
+      elseif verdict == 'q' or redis.call('GETBIT', seen, aid) == 1 then
         ok = false
         filtered = filtered + 1
       elseif cap > 0 and tonumber(redis.call('GET', K[5]) or '0') >= cap then
@@ -107,6 +220,7 @@ local function push(i, n, now, cap, link_cap, K)
         redis.call('SETBIT', K[3], aid, 1)
         redis.call('SETBIT', K[6], aid, 1)
         redis.call('INCR', K[5])
+        if verdict then count(C, 'changes/' .. VERDICT[verdict]) end
       end
     elseif mode ~= '1' and fp ~= '' then
       if redis.call('SISMEMBER', K[4], fp) == 1 then
@@ -145,15 +259,17 @@ end
 """
 
 # KEYS: pending delayed seen_articles seen_hubs run_articles run_seen run_links leased dead
-# awaiting hints run_failed epoch
-# ARGV: epoch, cap, link_cap, n, n×7 push fields, h, h×2 (article id, hint), a, a acks, r,
-# r releases, d, d×3 (key, json, article id).
+# awaiting hints run_failed epoch versions run_announced recheck run_rechecked
+# ARGV: epoch, cap, link_cap, n, n×7 push fields, h, h×2 (article id, hint), v, v×8 version
+# records (``VersionRecord.args``), a, a acks, r, r releases, d, d×3 (key, json, article id).
 # Refused ({-1}) when ``epoch`` is not Redis's (``same_epoch``). Pushes first, then the hints
-# of dropped requests, then acks (so a request is acknowledged only with its children queued;
-# an acknowledged article's hint goes with it), then releases (unstarted leases handed back),
-# then dead letters (each counted against its article in the run: ``push`` queues an article
-# that failed twice in the run no more in it). Returns {queued, filtered, capped, acked, links
-# queued, hints kept, positions of the links refused by link_cap...}.
+# of dropped requests, then the versions just stored, then acks (so a request is acknowledged
+# only with its children queued and its version written; an acknowledged article's hint goes
+# with it), then releases (unstarted leases handed back), then dead letters (each counted
+# against its article in the run: ``push`` queues an article that failed twice in the run no
+# more in it). Returns {queued, filtered, capped, acked, links queued, hints kept, c, c×2
+# (name, count: the sightings' verdicts and the re-checks' findings), positions of the links
+# refused by link_cap...}.
 FLUSH = (
     _PRELUDE
     + """
@@ -161,12 +277,29 @@ if not same_epoch(KEYS[13], ARGV[1]) then return {-1} end
 local now = now_ms()
 local cap, link_cap = tonumber(ARGV[2]), tonumber(ARGV[3])
 local H = {KEYS[10], KEYS[11]}
+local C = {}
 local i, queued, filtered, capped, links, kept, cut = push(5, tonumber(ARGV[4]), now, cap,
-  link_cap,
-  {KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[10], KEYS[11], KEYS[12]})
+  link_cap, {KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[10], KEYS[11],
+    KEYS[12], KEYS[14], KEYS[15], KEYS[17]}, C)
 local h = tonumber(ARGV[i]); i = i + 1
 for _ = 1, h do
   kept = kept + keep_hint(H, tonumber(ARGV[i]), ARGV[i + 1]); i = i + 2
+end
+local v = tonumber(ARGV[i]); i = i + 1
+local newest = 0
+for _ = 1, v do
+  local stamp = tonumber(ARGV[i + 1])
+  record_version({KEYS[14], KEYS[15], KEYS[17]}, C, tonumber(ARGV[i]), stamp,
+    tonumber(ARGV[i + 2]), tonumber(ARGV[i + 3]), tonumber(ARGV[i + 4]), tonumber(ARGV[i + 5]),
+    ARGV[i + 6])
+  if stamp > newest then newest = stamp end
+  -- A stored article recovered: a dead letter of its URL (an earlier attempt's) goes.
+  redis.call('HDEL', KEYS[9], ARGV[i + 7])
+  i = i + 8
+end
+-- The newest version stored: the site's clock, which the re-check windows count back from.
+if newest > tonumber(redis.call('HGET', KEYS[16], 'newest') or '0') then
+  redis.call('HSET', KEYS[16], 'newest', newest)
 end
 local acked = 0
 local a = tonumber(ARGV[i]); i = i + 1
@@ -195,6 +328,9 @@ for _ = 1, d do
   i = i + 3
 end
 local out = {queued, filtered, capped, acked, links, kept}
+local counted = flat_counts({}, C)
+table.insert(out, #counted / 2)
+for _, x in ipairs(counted) do table.insert(out, x) end
 for _, position in ipairs(cut) do table.insert(out, position) end
 return out
 """
@@ -289,32 +425,33 @@ return renewed
 )
 
 # KEYS: run pending delayed seen_articles seen_hubs run_articles run_seen run_links awaiting
-#       hints run_failed epoch run_stats run_marks
+#       hints run_failed epoch run_stats versions run_announced run_rechecked
 # ARGV: run json, a new epoch, cap, n, n×7 push fields. Begins a run and queues its seeds
 # atomically, or returns the run already going. A new run starts from a clean state: whatever
-# a lost run left of the run's own keys (hub fingerprints, counts, counters, marks) is
-# dropped. Redis gets an epoch if it has none (a fresh or an emptied Redis). Seeds are never
-# links found on a page (no mode 'p'): no link cap. Returns {1, run json, epoch} or
-# {0, existing run json, epoch}.
+# a lost run left of the run's own keys (hub fingerprints, counts, counters, announced and
+# re-checked articles) is dropped. Redis gets an epoch if it has none (a fresh or an emptied
+# Redis). Seeds are never links found on a page (no mode 'p'): no link cap. Returns
+# {1, run json, epoch} or {0, existing run json, epoch}.
 BEGIN = (
     _PRELUDE
     + """
 if redis.call('SET', KEYS[1], ARGV[1], 'NX') then
   redis.call('SET', KEYS[12], ARGV[2], 'NX')
-  redis.call('DEL', KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[11], KEYS[13], KEYS[14])
+  redis.call('DEL', KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[11], KEYS[13], KEYS[15], KEYS[16])
   push(5, tonumber(ARGV[4]), now_ms(), tonumber(ARGV[3]), 0,
-    {KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10], KEYS[11]})
+    {KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10], KEYS[11],
+      KEYS[14], KEYS[15], KEYS[16]}, {})
   return {1, ARGV[1], redis.call('GET', KEYS[12])}
 end
 return {0, redis.call('GET', KEYS[1]), redis.call('GET', KEYS[12])}
 """
 )
 
-# KEYS: run pending leased delayed seen_hubs run_articles run_stats run_seen run_marks marks
-#       run_links awaiting hints run_outcomes runs_ended run_failed
+# KEYS: run pending leased delayed seen_hubs run_articles run_stats run_seen run_links awaiting
+#       hints run_outcomes runs_ended run_failed run_announced run_rechecked
 # ARGV: run id. Ends the run if it is that run and nothing is pending, leased or delayed:
-# drops the run's dedupe state (and any feed hint left: nothing is queued to use it), merges
-# the run's high-water marks into the kept ones (each only ever moves forward), notes the run
+# counts the re-checks' unannounced edits (those no sighting of the run announced), drops the
+# run's dedupe state (and any feed hint left: nothing is queued to use it), notes the run
 # as ended with its outcome to come (OUTCOME fills it in) and returns {1, stats...} to the
 # one caller that ended it, else {0}.
 FINISH = (
@@ -326,28 +463,31 @@ local busy = redis.call('ZCARD', KEYS[2]) + redis.call('ZCARD', KEYS[3])
 if busy + redis.call('ZCARD', KEYS[4]) > 0 then
   return {0}
 end
-local marks = redis.call('HGETALL', KEYS[9])
-for j = 1, #marks, 2 do
-  local kept = tonumber(redis.call('HGET', KEYS[10], marks[j]) or '0')
-  if tonumber(marks[j + 1]) > kept then redis.call('HSET', KEYS[10], marks[j], marks[j + 1]) end
+local rechecked = redis.call('HGETALL', KEYS[16])
+for j = 1, #rechecked, 2 do
+  if redis.call('GETBIT', KEYS[15], tonumber(rechecked[j])) == 0 then
+    local what = string.match(rechecked[j + 1], ':(%a+)$')
+    redis.call('HINCRBY', KEYS[7], 'tass/recheck/' .. what .. '_edits', 1)
+  end
 end
 local stats = redis.call('HGETALL', KEYS[7])
-redis.call('DEL', KEYS[1], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[11], KEYS[12],
-  KEYS[13], KEYS[16])
-redis.call('HSET', KEYS[14], ARGV[1], '{"outcome":null}')
-redis.call('ZADD', KEYS[15], now_ms(), ARGV[1])
+redis.call('DEL', KEYS[1], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10], KEYS[11],
+  KEYS[14], KEYS[15], KEYS[16])
+redis.call('HSET', KEYS[12], ARGV[1], '{"outcome":null}')
+redis.call('ZADD', KEYS[13], now_ms(), ARGV[1])
 table.insert(stats, 1, 1)
 return stats
 """
 )
 
-# KEYS: run pending leased delayed seen_hubs run_articles run_stats run_seen run_marks
+# KEYS: run pending leased delayed seen_hubs run_articles run_stats run_seen run_announced
 #       run_outcomes runs_ended run_failed epoch abandoned run_links awaiting hints
+#       run_rechecked
 # ARGV: run id (empty: the open run, whichever it is), a new epoch. Abandons the open run
 # whatever it still has to do (``scrapy run abandon``): its pending, leased and delayed
 # requests are moved to ``abandoned`` (the caller clears their articles' seen bits, so later
-# runs may find them again), its dedupe state, counters and marks are dropped (an abandoned
-# run moves no mark), it is noted as ended with its outcome to come (OUTCOME fills it in), and
+# runs may find them again), its dedupe state and counters are dropped (its unannounced
+# edits are not counted), it is noted as ended with its outcome to come (OUTCOME fills it in), and
 # Redis gets a new epoch, so the run's workers' queue writes are refused from now on. Returns
 # {1, run json, moved, stats...}, or {0} when there is no such open run.
 ABANDON = (
@@ -367,7 +507,7 @@ for _, key in ipairs({KEYS[2], KEYS[3], KEYS[4]}) do
 end
 local stats = redis.call('HGETALL', KEYS[7])
 redis.call('DEL', KEYS[1], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[12], KEYS[15],
-  KEYS[16], KEYS[17])
+  KEYS[16], KEYS[17], KEYS[18])
 redis.call('SET', KEYS[13], ARGV[2])
 redis.call('HSET', KEYS[10], id, '{"outcome":null}')
 redis.call('ZADD', KEYS[11], now_ms(), id)
@@ -453,15 +593,6 @@ redis.call('PEXPIRE', KEYS[1], math.max(window, interval) * 2 + tonumber(ARGV[6]
 return out
 """
 )
-
-# KEYS: run_marks. ARGV: name1, value1, ... Raises each of the run's marks to the value given.
-MARKS = """
-for j = 1, #ARGV, 2 do
-  local current = tonumber(redis.call('HGET', KEYS[1], ARGV[j]) or '0')
-  if tonumber(ARGV[j + 1]) > current then redis.call('HSET', KEYS[1], ARGV[j], ARGV[j + 1]) end
-end
-return 1
-"""
 
 # KEYS: schedule_state run run_requests. ARGV: due time (unix ms), due time (ISO), run args json.
 # ``scrapy schedule``'s whole decision for one due time, so two schedulers never ask twice:

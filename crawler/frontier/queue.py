@@ -4,9 +4,10 @@ Every operation is one atomic script call (see ``lua``) on an asyncio Redis clie
 worker ever blocks the reactor on Redis and no two workers race between a read and a write.
 
 - ``flush`` queues new requests (deduplicated: article ids in a bitmap kept across runs, hub
-  fingerprints per run), keeps the feed hints they and dropped requests carry, acknowledges
-  finished ones, hands back unstarted leases and records dead letters, in that order and in
-  one call.
+  fingerprints per run; a feed's sighting of a known article by its version, ``versions``),
+  keeps the feed hints they and dropped requests carry, writes the versions of stored articles,
+  acknowledges finished ones, hands back unstarted leases and records dead letters, in that
+  order and in one call.
 - ``pop`` leases requests, keeping the cluster's requests at the site under
   ``CRAWL_CONCURRENCY``, each with its article's feed hint; it first returns expired leases
   (of dead workers) and due retries to the queue.
@@ -28,6 +29,8 @@ from crawler.frontier.keys import FrontierKeys
 if TYPE_CHECKING:
     from redis.asyncio import Redis
 
+    from crawler.frontier.versions import VersionRecord
+
 
 class StateLost(RuntimeError):
     """Redis lost the frontier's state (its epoch is gone or changed) since this worker
@@ -44,8 +47,9 @@ class Push:
     fingerprint: str = ""
     unfiltered: bool = False
     """Queue it whatever was queued before (a redirect, a retry, a replay)."""
-    refresh: bool = False
-    """An article to fetch again (recent, or changed): at most once a run."""
+    sighting: str = ""
+    """A feed entry's sighting of the article (``versions.Sighting.mode``): queued when the
+    article is new, changed or due for a re-check, at most once a run."""
     delay_ms: int = 0
     via: str = ""
     """The page (not a listing) the link was found on: it counts against the run's cap of such
@@ -55,12 +59,12 @@ class Push:
     awaits its fetch, whether or not this request is queued."""
 
     def mode(self) -> str:
-        """How the scripts deduplicate it: ``1`` unfiltered, ``r`` a refresh, ``p`` a link
-        found on a page (capped per run), ``0`` otherwise."""
+        """How the scripts deduplicate it: ``1`` unfiltered, a feed's sighting (``v,...``),
+        ``p`` a link found on a page (capped per run), ``0`` otherwise."""
         if self.unfiltered:
             return "1"
-        if self.refresh:
-            return "r"
+        if self.sighting:
+            return self.sighting
         return "p" if self.via else "0"
 
     def args(self) -> list[Any]:
@@ -110,6 +114,9 @@ class FlushResult:
     """Feed hints kept (their article awaits its fetch); the others had no use."""
     links_cut: list[Push] = field(default_factory=list)
     """Links found on pages refused because the run's ``TASS_MAX_RUN_LINKS`` was reached."""
+    counts: dict[str, int] = field(default_factory=dict)
+    """By name: the sightings' verdicts (``changes/new``, ``changes/changed``, ...) and the
+    re-checks' findings (``recheck/sampled``, ``recheck/sample_edits``, ...)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,6 +187,7 @@ class RedisFrontier:
         dead: list[DeadLetter] | None = None,
         *,
         hints: list[Hint] | None = None,
+        versions: list[VersionRecord] | None = None,
         max_articles: int = 0,
         max_links: int = 0,
         now_ms: int = 0,
@@ -190,16 +198,21 @@ class RedisFrontier:
         releases = releases or []
         dead = dead or []
         hints = hints or []
+        versions = versions or []
         args: list[Any] = [epoch, max_articles, max_links, *pushes_args(pushes), len(hints)]
         for hint in hints:
             args += [hint.article_id, hint.hint]
+        args.append(len(versions))
+        for record in versions:
+            args += record.args()
         args += [len(acks), *acks, len(releases), *releases, len(dead)]
         for letter in dead:
             args += [letter.url, letter.record(now_ms), letter.article_id]
         k = self.keys
         keys = [k.pending, k.delayed, k.seen_articles, k.seen_hubs, k.run_articles]
         keys += [k.run_seen_articles, k.run_links, k.leased, k.dead, k.awaiting_articles]
-        keys += [k.hints, k.run_failed_articles, k.epoch]
+        keys += [k.hints, k.run_failed_articles, k.epoch, k.versions, k.run_announced_articles]
+        keys += [k.recheck, k.run_rechecked]
         return keys, args
 
     async def flush(
@@ -210,6 +223,7 @@ class RedisFrontier:
         dead: list[DeadLetter] | None = None,
         *,
         hints: list[Hint] | None = None,
+        versions: list[VersionRecord] | None = None,
         max_articles: int = 0,
         max_links: int = 0,
         now_ms: int = 0,
@@ -217,17 +231,19 @@ class RedisFrontier:
     ) -> FlushResult:
         """One ``lua.FLUSH`` call; ``StateLost`` when ``epoch`` is no longer Redis's."""
         keys, args = self.flush_call(
-            pushes, acks, releases, dead, hints=hints, max_articles=max_articles,
-            max_links=max_links, now_ms=now_ms, epoch=epoch,
+            pushes, acks, releases, dead, hints=hints, versions=versions,
+            max_articles=max_articles, max_links=max_links, now_ms=now_ms, epoch=epoch,
         )  # fmt: skip
         self.round_trips += 1
         result = await self._flush(keys=keys, args=args)
         if int(result[0]) < 0:
             raise StateLost(f"Redis no longer holds epoch {epoch}: its state was lost")
-        queued, filtered, capped, acked, links, kept, *cut = result
+        queued, filtered, capped, acked, links, kept, n = (int(x) for x in result[:7])
+        named, cut = result[7 : 7 + 2 * n], result[7 + 2 * n :]
+        counts = {_text(named[j]): int(named[j + 1]) for j in range(0, len(named), 2)}
         return FlushResult(
-            int(queued), int(filtered), int(capped), int(acked), int(links), int(kept),
-            [pushes[int(index) - 1] for index in cut],
+            queued, filtered, capped, acked, links, kept,
+            [pushes[int(index) - 1] for index in cut], counts,
         )  # fmt: skip
 
     def release_blocking(self, url: str, members: list[bytes]) -> int:

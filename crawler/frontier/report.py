@@ -4,12 +4,14 @@ its state lost), then written to ``runs`` and the log.
 ``check_drift`` compares the run's extraction figures with the previous runs' in ``runs``
 (``crawler.drift``), before the outcome is decided: its ``alarms`` make the run ``degraded``,
 and each is logged as a warning when the report is stored. When MongoDB cannot answer it in
-time the report says so (``drift["unavailable"]``) and raises no alarm.
+time the report says so (``drift["unavailable"]``) and raises no alarm. ``changes`` (an
+incremental run's) says what the feeds announced and how far their change signals could be
+trusted (``recheck.change_report``).
 
 ``conclude_run`` is pure: the report of the run's counters (``build_report``) with its outcome
 (``crawler.outcome.decide``: ``outcome`` and ``reasons``). Whatever else the report should carry
 for the outcome to weigh (the extraction drift check's ``report["drift"]["alarms"]``) must be in
-it when ``decide`` runs, so it belongs in ``build_report``. ``store_run_report`` writes the
+it when ``decide`` runs. ``store_run_report`` writes the
 concluded report to ``runs`` (with the run's failures by reason from ``failures``), retried
 through a MongoDB outage until ``deadline``, and adds its one-line ``summary``.
 """
@@ -23,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from crawler import mongo
 from crawler.drift import DriftConfig, drift_report
+from crawler.frontier.recheck import change_report
 from crawler.mongo import RUNS, MongoConfig
 from crawler.outcome import OutcomeConfig, Verdict, decide
 
@@ -53,6 +56,7 @@ def build_report(run: Run, stats: dict[str, int], ended: datetime) -> dict[str, 
             "responses_per_s": round(responses / seconds, 3),
             "articles_per_s": round(articles / seconds, 3),
         },
+        "changes": change_report(counters, run.args),
     }
 
 
@@ -107,6 +111,8 @@ def _summary(report: dict[str, Any]) -> str:
     c = report["counters"]
     reasons = ", ".join(f"{k}: {v}" for k, v in report["failures_by_reason"].items()) or "none"
     drift = report.get("drift") or {}
+    changes = report["changes"]
+    trust = changes["trust"]
     return (
         f"{report['outcome']}: "
         f"{c.get('run/articles', 0)} articles, {c.get('run/failures', 0)} failures "
@@ -114,7 +120,10 @@ def _summary(report: dict[str, Any]) -> str:
         f"{c.get('frontier/retries', 0)} retries, {c.get('frontier/leases_reaped', 0)} leases "
         f"reaped, in {report['duration_s']:.1f} s "
         f"({report['rates']['articles_per_s']:.1f} articles/s), "
-        f"{len(drift.get('alarms', []))} drift alarms"
+        f"{len(drift.get('alarms', []))} drift alarms; feeds announced {changes['new']} new "
+        f"and {changes['changed']} changed, re-checks trust "
+        f"{'n/a' if trust is None else f'{trust:.1%}'} "
+        f"(window {changes['window_hours']:g} h, next {changes['next_window_hours']:g} h)"
     )
 
 

@@ -6,7 +6,8 @@ join it and adopt its arguments. Workers publish heartbeats with the work they h
 does not know of yet (requests and acknowledgements not flushed). The run is finished when
 nothing is pending, leased or delayed and no live worker holds unflushed work; the one worker
 whose ``finish`` call succeeds ends it, which drops the run's hub seen-set (so the next run
-walks the hubs again) and hands back the counters the workers added up.
+walks the hubs again) and hands back the counters the workers added up; it then moves the
+re-check's state by the run's findings (``recheck``).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from crawler import defaults
 from crawler.frontier import lua
 from crawler.frontier.keys import FrontierKeys
 from crawler.frontier.queue import Push, pushes_args
+from crawler.frontier.recheck import RecheckState
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -104,7 +106,6 @@ class RunCoordinator:
         """The epoch of the Redis state this worker's run lives in (None: not known yet)."""
         self._begin = client.register_script(lua.BEGIN)
         self._finish = client.register_script(lua.FINISH)
-        self._marks = client.register_script(lua.MARKS)
         self._outcome = client.register_script(lua.OUTCOME)
         self._request_run = client.register_script(lua.REQUEST_RUN)
         self._abandon = client.register_script(lua.ABANDON)
@@ -126,7 +127,8 @@ class RunCoordinator:
             keys=[
                 k.run, k.pending, k.delayed, k.seen_articles, k.seen_hubs, k.run_articles,
                 k.run_seen_articles, k.run_links, k.awaiting_articles, k.hints,
-                k.run_failed_articles, k.epoch, k.run_stats, k.run_marks,
+                k.run_failed_articles, k.epoch, k.run_stats, k.versions,
+                k.run_announced_articles, k.run_rechecked,
             ],
             args=[run.to_json(), uuid.uuid4().hex, max_articles, *pushes_args(seeds)],
         )  # fmt: skip
@@ -142,9 +144,9 @@ class RunCoordinator:
         raw = await self._finish(
             keys=[
                 k.run, k.pending, k.leased, k.delayed, k.seen_hubs, k.run_articles,
-                k.run_stats, k.run_seen_articles, k.run_marks, k.marks, k.run_links,
-                k.awaiting_articles, k.hints, k.run_outcomes, k.runs_ended,
-                k.run_failed_articles,
+                k.run_stats, k.run_seen_articles, k.run_links, k.awaiting_articles, k.hints,
+                k.run_outcomes, k.runs_ended, k.run_failed_articles, k.run_announced_articles,
+                k.run_rechecked,
             ],
             args=[run.id],
         )  # fmt: skip
@@ -162,9 +164,9 @@ class RunCoordinator:
         raw = await self._abandon(
             keys=[
                 k.run, k.pending, k.leased, k.delayed, k.seen_hubs, k.run_articles,
-                k.run_stats, k.run_seen_articles, k.run_marks, k.run_outcomes, k.runs_ended,
-                k.run_failed_articles, k.epoch, k.abandoned, k.run_links, k.awaiting_articles,
-                k.hints,
+                k.run_stats, k.run_seen_articles, k.run_announced_articles, k.run_outcomes,
+                k.runs_ended, k.run_failed_articles, k.epoch, k.abandoned, k.run_links,
+                k.awaiting_articles, k.hints, k.run_rechecked,
             ],
             args=[run_id, uuid.uuid4().hex],
         )  # fmt: skip
@@ -242,11 +244,18 @@ class RunCoordinator:
             if value
         ]
 
-    async def marks(self) -> dict[str, int]:
-        """The marks kept from earlier successful runs."""
+    async def recheck_state(self) -> tuple[RecheckState, int]:
+        """The re-check's state kept from earlier runs, and how many articles are known."""
         self.round_trips += 1
-        raw = await self.client.hgetall(self.keys.marks)
-        return {_text(k): int(v) for k, v in raw.items()}
+        async with self.client.pipeline(transaction=False) as pipe:
+            pipe.hgetall(self.keys.recheck)
+            pipe.bitcount(self.keys.seen_articles)
+            raw, known = await pipe.execute()
+        return RecheckState.from_redis(raw), int(known)
+
+    async def keep_recheck_state(self, state: RecheckState) -> None:
+        self.round_trips += 1
+        await self.client.hset(self.keys.recheck, items=list(state.to_redis()))
 
     async def leave(self) -> None:
         self.round_trips += 1
@@ -254,21 +263,20 @@ class RunCoordinator:
 
     async def state(self) -> ClusterState:
         """The run, the queue's sizes and the other live workers' unflushed work."""
-        state, _ = await self.tick(None, {}, {})
+        state, _ = await self.tick(None, {})
         return state
 
     async def tick(
         self,
         unflushed: int | None,
         deltas: dict[str, int],
-        marks: dict[str, int],
         *,
         snapshot: bool = False,
         run_id: str | None = None,
     ) -> tuple[ClusterState, bytes | None]:
         """One round trip for a worker's periodic business: its heartbeat (unless
-        ``unflushed`` is None), its counters and marks added to the run's, the cluster's state
-        (with Redis's epoch, and whether run ``run_id`` is recorded as ended), and
+        ``unflushed`` is None), its counters added to the run's, the cluster's state (with
+        Redis's epoch, and whether run ``run_id`` is recorded as ended), and
         (``snapshot``) a copy of the seen-articles bitmap."""
         k = self.keys
         self.round_trips += 1
@@ -278,9 +286,6 @@ class RunCoordinator:
                 pipe.hset(k.workers, self.worker_id, beat)
             for name, value in deltas.items():
                 pipe.hincrby(k.run_stats, name, value)
-            if marks:
-                flat = [value for item in marks.items() for value in item]
-                await self._marks(keys=[k.run_marks], args=flat, client=pipe)
             first = len(pipe.command_stack)
             pipe.get(k.run)
             pipe.zcard(k.pending)

@@ -15,6 +15,10 @@ good (their fingerprints are already "seen"). Here a request is *leased*, not po
   requests enqueued (``internals.on_request_done``). A worker that dies before that never
   acknowledges it, and its lease returns to the queue when it expires
   (``TASS_LEASE_SECONDS``); live workers renew theirs.
+- An article item that passed the pipelines (so it is stored) has its version written
+  (``versions.VersionRecord``: from the item, the sighting its request carried and its feed
+  hint) before its request is acknowledged; a failure writes none, so the change it was
+  fetched for is announced again in the next run.
 - The run (seeding, completion, the report) is ``lifecycle.RunLifecycle``'s; the spider takes
   part through the ``lifecycle.RunSpider`` protocol. The signals the frontier listens to are
   connected here and forwarded to the core in a line or two each.
@@ -43,6 +47,7 @@ from crawler import defaults, internals
 from crawler.frontier import signals as frontier_signals
 from crawler.frontier.codec import (
     DELAY_META,
+    HINTS_META,
     attach_hints,
     decode_request,
     encode_request,
@@ -57,8 +62,9 @@ from crawler.frontier.queue import DeadLetter, RedisFrontier
 from crawler.frontier.redis import open_redis
 from crawler.frontier.report import check_drift, conclude_run, store_run_report
 from crawler.frontier.run import Run, RunCoordinator
+from crawler.frontier.versions import SIGHTING_META, VersionRecord
 from crawler.frontier.window import LeaseWindow
-from crawler.items import PageFailure
+from crawler.items import ArticleItem, PageFailure
 from crawler.mongo import MongoConfig, ShutdownClock
 from crawler.outcome import OK, Verdict, failure_counters
 from crawler.params import ParamDefaults
@@ -200,11 +206,21 @@ class TassScheduler:
 
     def item_scraped(self, item: Any, response: Any) -> None:
         """Counts the run's outcomes (a failure by its class, its page kind and whether it
-        was a seed: what ``crawler.outcome`` decides from); a recorded failure also becomes a
-        dead letter (replayable with ``scrapy replay``), keyed by its URL."""
+        was a seed: what ``crawler.outcome`` decides from); a stored article's version is
+        written, and a recorded failure becomes a dead letter (replayable with ``scrapy
+        replay``), keyed by its URL."""
         frontier = self._core()
         if not isinstance(item, PageFailure):
             frontier.counters.count("tass/run/articles")
+            if isinstance(item, ArticleItem):
+                meta = getattr(getattr(response, "request", None), "meta", None) or {}
+                frontier.window.version(
+                    VersionRecord.of(
+                        item.id, url=item.url, title=item.title, lead=item.lead, body=item.body,
+                        modified_at=item.modified_at, published_at=item.published_at,
+                        hint=meta.get(HINTS_META), sighting_meta=meta.get(SIGHTING_META),
+                    )
+                )  # fmt: skip
             return
         request = getattr(response, "request", None)
         meta = request.meta if isinstance(request, Request) else {}

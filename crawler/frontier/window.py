@@ -7,8 +7,8 @@ flight; the scheduler adapter (``scheduler``) turns them into Scrapy requests an
   loop leases them from Redis (``RedisFrontier.pop``) and calls ``on_leased`` (the adapter
   wakes the engine). It never blocks the engine: ``take()`` returns None when nothing is ready.
   A lease's feed hint waits beside it until ``hint_of`` takes it.
-- *Writes*: pushes, feed hints of dropped requests, acknowledgements, releases and dead
-  letters go through one batcher
+- *Writes*: pushes, feed hints of dropped requests, versions of stored articles,
+  acknowledgements, releases and dead letters go through one batcher
   (``crawler.batch``, one batch at a time, gathered for ``flush_delay``) into one script call
   (``RedisFrontier.flush``): in arrival order, so a request's children are queued with or
   before its acknowledgement. A failed write is retried with backoff (``crawler.retrying``)
@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from crawler.frontier.counters import Counters
     from crawler.frontier.health import RedisHealth
     from crawler.frontier.queue import RedisFrontier
+    from crawler.frontier.versions import VersionRecord
 
 logger = logging.getLogger(__name__)
 
@@ -52,8 +53,8 @@ CUT_PAGES_NAMED = 5
 """Pages named in one log line of links cut at the run's cap (the rest are counted)."""
 
 Write = tuple[str, Any]
-"""``("push", Push)``, ``("hint", Hint)``, ``("ack", member)``, ``("release", member)`` or
-``("dead", DeadLetter)``."""
+"""``("push", Push)``, ``("hint", Hint)``, ``("version", VersionRecord)``, ``("ack", member)``,
+``("release", member)`` or ``("dead", DeadLetter)``."""
 
 
 class LeaseWindow:
@@ -131,6 +132,10 @@ class LeaseWindow:
         """Keep what a feed said of ``article_id``, whose request was dropped as known."""
         if hint:
             self._submit(("hint", Hint(article_id, hint)))
+
+    def version(self, record: VersionRecord) -> None:
+        """Write the version of an article just stored (before its request's acknowledgement)."""
+        self._submit(("version", record))
 
     def dead(self, letter: DeadLetter, ack: bytes | None = None) -> None:
         """Keep ``letter`` (and acknowledge the lease ``ack`` it replaces, if any)."""
@@ -238,7 +243,7 @@ class LeaseWindow:
     async def _write(self, batch: list[Write]) -> list[BaseException | None]:
         """One script call for a batch of writes, retried until Redis takes it."""
         parts: dict[str, list[Any]] = {"push": [], "hint": [], "ack": [], "release": []}
-        parts["dead"] = []
+        parts["dead"], parts["version"] = [], []
         for kind, value in batch:
             parts[kind].append(value)
         try:
@@ -249,6 +254,7 @@ class LeaseWindow:
                     parts["release"],
                     parts["dead"],
                     hints=parts["hint"],
+                    versions=parts["version"],
                     max_articles=self._max_articles(),
                     max_links=self.config.max_run_links,
                     now_ms=int(time.time() * 1000),
@@ -275,6 +281,8 @@ class LeaseWindow:
         self.counters.count("tass/links/queued", result.links)
         self._links_cut(result.links_cut)
         self.counters.count("tass/frontier/hints_kept", result.hints_kept)
+        for name, value in result.counts.items():
+            self.counters.count(f"tass/{name}", value)
         return [None] * len(batch)
 
     def _links_cut(self, cut: list[Push]) -> None:

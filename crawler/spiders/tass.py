@@ -11,9 +11,14 @@ Discovery, by request type:
 | sitemap index   | seed                              | ``parse_sitemaps`` | 10       |
 | news sitemap    | sitemap index                     | ``parse_sitemap``  | 10       |
 
-Articles come first so the queue stays short. Links found on a page that is not a listing (a
-hub or an article page) are followed up to ``TASS_MAX_PAGE_LINKS`` a page, in page order, and
-each carries its page (``codec.VIA_META``) so the frontier counts it against the run's
+Articles come first so the queue stays short. In an incremental run every feed entry is a
+*sighting* of its article (``crawler.frontier.versions``: a sitemap entry's ``lastmod``, a
+listing or RSS item's title and date), put on the article request; the frontier decides from it
+and the version it stored whether the article is fetched (new, changed, or re-checked), so how the
+site cuts, names or orders its feeds makes no difference. Listing feeds are paged down to
+``since``; sitemaps are read whole. Links found on a page that is not a listing (a hub or an
+article page) are followed up to ``TASS_MAX_PAGE_LINKS`` a page, in page order, and each carries
+its page (``codec.VIA_META``) so the frontier counts it against the run's
 ``TASS_MAX_RUN_LINKS``; a cut is counted into the run report and logged with the page's URL.
 The listings (the listing API, RSS, the sitemaps) are the site's own paging and are not capped.
 
@@ -37,8 +42,8 @@ touches neither Redis nor MongoDB.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
-from datetime import UTC, datetime
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
+from datetime import datetime
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Self
 from urllib.parse import urlsplit
@@ -52,6 +57,7 @@ from crawler import defaults
 from crawler.frontier import signals as frontier_signals
 from crawler.frontier.codec import HINTS_META, VIA_META
 from crawler.frontier.lifecycle import RunScope
+from crawler.frontier.versions import SIGHTING_META, Sighting
 from crawler.items import ArticleItem, PageFailure
 from crawler.offsite import OffsiteRequest, asked_url
 from crawler.pages import (
@@ -168,12 +174,13 @@ class TassSpider(Spider):
         url: str,
         params: CrawlParams,
         *,
-        refresh: bool = False,
+        sighting: Callable[[int], Sighting] | None = None,
         hints: dict[str, Any] | None = None,
     ) -> Request | None:
-        """A request for an article URL in the run's scope, or None (out of scope). A refresh
-        fetches an article again (recent, or changed) even if an earlier run fetched it;
-        ``hints`` are what a feed item said of the article."""
+        """A request for an article URL in the run's scope, or None (out of scope).
+        ``sighting`` (an incremental run's feed entry, given the article id) lets the frontier
+        fetch a known article again when the entry says it changed; ``hints`` are what a feed
+        item said of the article."""
         article_id = self.urls.article_id(url)
         if article_id is None:
             return None
@@ -181,7 +188,9 @@ class TassSpider(Spider):
         if not params.in_scope(section):
             self._stat("tass/skipped/out_of_sections")
             return None
-        meta: dict[str, Any] = {"kind": "article", "article_id": article_id, "refresh": refresh}
+        meta: dict[str, Any] = {"kind": "article", "article_id": article_id}
+        if sighting is not None:
+            meta[SIGHTING_META] = sighting(article_id).to_meta()
         if hints:
             meta[HINTS_META] = hints
         return Request(
@@ -193,17 +202,11 @@ class TassSpider(Spider):
         )
 
     def listing_request(
-        self,
-        section_id: int,
-        timestamp: int | None = None,
-        exclude: Iterable[int] = (),
-        head: int | None = None,
+        self, section_id: int, timestamp: int | None = None, exclude: Iterable[int] = ()
     ) -> Request:
-        """A page of a feed of the listing API; ``head`` is the newest item of its first page."""
+        """A page of a feed of the listing API."""
         exclude = list(exclude)
         meta: dict[str, Any] = {"kind": "listing", "section_id": section_id, "exclude": exclude}
-        if head is not None:
-            meta["head"] = head
         return JsonRequest(
             self.urls.listing_api_url(),
             data=listing_request_body(section_id, self.listing_limit, timestamp, exclude),
@@ -283,44 +286,27 @@ class TassSpider(Spider):
             yield self.failure(response.url, exc.reason, exc.detail, response.status)
             return
         section_id = int(response.meta["section_id"])
-        feed = f"list:{section_id}"
-        head = response.meta.get("head")
-        if head is None and page.entries:
-            head = int(max(e.date for e in page.entries).timestamp())
-        # Page down to the floor (the feed's mark, or since) and through the re-check window;
-        # items in the window are fetched again, to catch edits.
-        floor = params.floor(feed)
-        recheck_after = (
-            datetime.fromtimestamp(head, UTC) - params.recheck
-            if head is not None and params.incremental
-            else None
-        )
-        stop_at = min((t for t in (floor, recheck_after) if t is not None), default=None)
-        if floor is None:
-            stop_at = None  # since=all: the whole feed
+        floor = params.since  # None: since=all, the whole feed
         for entry in page.entries:
-            if stop_at is not None and entry.date < stop_at:
+            if floor is not None and entry.date < floor:
                 continue
-            refresh = recheck_after is not None and entry.date >= recheck_after
-            if refresh or floor is None or entry.date >= floor:
-                request = self.article_request(
-                    entry.url, params, refresh=refresh, hints=entry.hint()
-                )
-                if request is not None:
-                    yield request
+            request = self.article_request(
+                entry.url,
+                params,
+                sighting=run_sighting(run, title=entry.title, date=entry.date),
+                hints=entry.hint(),
+            )
+            if request is not None:
+                yield request
         complete = not page.entries or (
-            stop_at is not None and any(e.date < stop_at for e in page.entries)
+            floor is not None and any(e.date < floor for e in page.entries)
         )
         cursor = None
         if not complete:
             cursor = next_cursor(page.entries, page.last_time, response.meta.get("exclude", []))
-        if cursor is None:
-            # The feed was walked down to where this run needed it: its new high-water mark.
-            if head is not None:
-                run.marks.reach(feed, datetime.fromtimestamp(head, UTC))
-            return
-        timestamp, exclude = cursor
-        yield self.listing_request(section_id, timestamp, exclude, head)
+        if cursor is not None:
+            timestamp, exclude = cursor
+            yield self.listing_request(section_id, timestamp, exclude)
 
     def parse_rss(self, response: Response) -> Iterator[Request | PageFailure]:
         run = self.run
@@ -331,7 +317,12 @@ class TassSpider(Spider):
             return
         for entry in entries:
             if self.urls.url_kind(entry.url) == "article":
-                request = self.article_request(entry.url, run.params, hints=entry.hint())
+                request = self.article_request(
+                    entry.url,
+                    run.params,
+                    sighting=run_sighting(run, title=entry.title, date=entry.published),
+                    hints=entry.hint(),
+                )
                 if request is not None:
                     yield request
             else:
@@ -353,20 +344,18 @@ class TassSpider(Spider):
         except ExtractionError as exc:
             yield self.failure(response.url, exc.reason, exc.detail, response.status)
             return
-        feed = f"sitemap:{urlsplit(response.url).path}"
-        changed_after = run.params.changed_after(feed)
+        params = run.params
         for entry in entries:
-            if changed_after is not None:
-                # Incremental: what moved past the sitemap's mark is new or edited.
-                if entry.lastmod is not None and entry.lastmod >= changed_after:
-                    request = self.article_request(entry.url, run.params, refresh=True)
-                    if request is not None:
-                        yield request
-            elif run.params.recent_enough(entry.lastmod):
-                yield from self.follow_links([entry.url], run.params)
-        dated = [e.lastmod for e in entries if e.lastmod is not None]
-        if dated:
-            run.marks.reach(feed, max(dated))
+            old = not params.recent_enough(entry.lastmod)
+            if params.incremental and self.urls.url_kind(entry.url) == "article":
+                # Every entry is a sighting: the frontier fetches what is new or changed (an
+                # old entry only if it is known and changed).
+                sighting = run_sighting(run, lastmod=entry.lastmod, sitemap=True, old=old)
+                request = self.article_request(entry.url, params, sighting=sighting)
+                if request is not None:
+                    yield request
+            elif not old:
+                yield from self.follow_links([entry.url], params)
 
     def parse_article(self, response: Response) -> Iterator[Request | ArticleItem | PageFailure]:
         run = self.run
@@ -469,6 +458,30 @@ class TassSpider(Spider):
     def _stat(self, key: str) -> None:
         if self.crawler.stats is not None:
             self.crawler.stats.inc_value(key)
+
+
+def run_sighting(
+    run: RunScope,
+    *,
+    lastmod: datetime | None = None,
+    title: str | None = None,
+    date: datetime | None = None,
+    sitemap: bool = False,
+    old: bool = False,
+) -> Callable[[int], Sighting] | None:
+    """In an incremental run, the sighting a feed entry makes of its article (given its id);
+    None in a backfill (articles are deduplicated by id alone)."""
+    if not run.params.incremental:
+        return None
+    plan = run.params.recheck
+
+    def of(article_id: int) -> Sighting:
+        return Sighting.of(
+            plan, run.run_id, article_id,
+            lastmod=lastmod, title=title, date=date, sitemap=sitemap, old=old,
+        )  # fmt: skip
+
+    return of
 
 
 def first_segment(url: str) -> str:

@@ -31,7 +31,7 @@ from tests.crawls import REPO, CrawlEnv, crawl_envs
 
 pytestmark = pytest.mark.slow
 
-SETTINGS = {"TASS_RECHECK_HOURS": "48", "TASS_MARK_OVERLAP_HOURS": "1", "TASS_SINCE_DAYS": "30"}
+SETTINGS = {"TASS_RECHECK_HOURS": "48", "TASS_SINCE_DAYS": "30"}
 
 
 @pytest.fixture(scope="module")

@@ -241,7 +241,6 @@ def test_one_run_seeded_once_adopted_by_all_and_ended_once(redis_url, key_prefix
         # The queue drained: idle for the grace period, then one worker ends the run.
         leases = (await queue.pop(5, cfg.budget)).leases
         await queue.flush([], leases)
-        scope_a.marks.reach("list:4954", datetime(2026, 11, 1, tzinfo=UTC))
         for worker in (a, b):
             await worker.tick()
         assert a.keep_open(now=100.0) and a.idle_since == 100.0
@@ -249,7 +248,6 @@ def test_one_run_seeded_once_adopted_by_all_and_ended_once(redis_url, key_prefix
         await settle(lambda: not a.ending)
         assert a.finished and not a.keep_open()
         assert len(reports) == 1 and reports[0][0] == scope_a.run_id
-        assert await a.coordinator.marks() == {"list:4954": 1793491200}
         assert a.outcome is not None and a.outcome.outcome == "ok"
         assert reports[0][2] == a.outcome and reports[0][1]["run/seeds"] == 2
         await b.tick()
@@ -265,7 +263,7 @@ def test_one_run_seeded_once_adopted_by_all_and_ended_once(redis_url, key_prefix
     run(scenario, redis_url)
 
 
-def test_marks_and_counters_wait_when_redis_is_away(redis_url, key_prefix) -> None:
+def test_counters_wait_when_redis_is_away(redis_url, key_prefix) -> None:
     cfg = config(key_prefix, redis_url)
 
     async def scenario(client):
@@ -276,7 +274,6 @@ def test_marks_and_counters_wait_when_redis_is_away(redis_url, key_prefix) -> No
         dead = Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.2)
         away = lifecycle(dead, cfg, Seeder(), [], "b")
         away.scope, away.counters = scope, live.counters
-        scope.marks.reach("list:1", datetime(2026, 11, 2, tzinfo=UTC))
         live.counters.count("tass/run/articles", 3)
         await away.tick()
         assert away.state is None and not away.health.ok
@@ -284,7 +281,6 @@ def test_marks_and_counters_wait_when_redis_is_away(redis_url, key_prefix) -> No
         # Nothing was lost: the next heartbeat that reaches Redis adds them.
         await live.tick()
         assert int(await client.hget(cfg.keys.run_stats, "tass/run/articles")) == 3
-        assert await client.hget(cfg.keys.run_marks, "list:1") is not None
         await dead.aclose()
 
     run(scenario, redis_url)
@@ -339,7 +335,6 @@ def test_an_abandoned_run_ends_its_workers_with_its_outcome(redis_url, key_prefi
         queue = RedisFrontier(client, cfg.keys)
         [lease] = (await queue.pop(1, cfg.budget)).leases
         scope = seeder.scopes[-1]
-        scope.marks.reach("list:1", datetime(2026, 11, 2, tzinfo=UTC))
         abandoner = RunCoordinator(client, cfg.keys, worker_id="abandon")
         assert await abandoner.abandon("not-this-run") is None
         found = await abandoner.abandon(scope.run_id)
@@ -360,7 +355,6 @@ def test_an_abandoned_run_ends_its_workers_with_its_outcome(redis_url, key_prefi
         assert a.outcome.outcome == "failed" and a.outcome.reasons == (reason,)
         assert not a.window.holding()
         await a.close()
-        assert await a.coordinator.marks() == {}, "an abandoned run moves no mark"
         # The next run begins from a clean state and may queue the abandoned articles again.
         b = lifecycle(client, cfg, Seeder(), [], "b")
         await b.open({})

@@ -371,10 +371,10 @@ def test_known_articles_reads_the_redis_bitmap_and_own_pushes(redis_client, key_
     ]  # fmt: skip
     known.add(2_198_935)
     assert 2_198_935 in known
-    # Only ordinary article requests may be dropped; refreshes, redirects, retries go on.
+    # Only ordinary article requests may be dropped; a feed's sighting, redirects, retries go on.
     assert droppable(Request("https://tass.com/world/8", meta={"article_id": 8})) == 8
     assert droppable(Request("https://tass.com/world", meta={"kind": "hub"})) is None
-    for meta in ({"refresh": True}, {"redirect_times": 1}):
+    for meta in ({"sighting": {"l": 1}}, {"redirect_times": 1}):
         assert droppable(Request("https://tass.com/w/8", meta={"article_id": 8, **meta})) is None
     assert (
         droppable(Request("https://tass.com/w/8", meta={"article_id": 8}, dont_filter=True)) is None

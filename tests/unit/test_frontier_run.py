@@ -34,28 +34,22 @@ def test_one_run_at_a_time_seeded_once_and_finished_once(redis_url, key_prefix) 
         assert not state.idle and state.run == run_a
         assert await b.finish(run_b) is None, "a run with work left does not finish"
         lease = (await q.pop(1, FAST)).leases[0]
-        await a.tick(2, {}, {})
+        await a.tick(2, {})
         assert not (await b.state()).idle
         link = Push(json.dumps({"url": "https://tass.com/y"}).encode(), 40, fingerprint="y",
                     via="https://tass.com/world")  # fmt: skip
         await q.flush([link], [lease])
         assert int(await client.get(keys.run_links)) == 1
         await q.flush([], [(await q.pop(1, FAST)).leases[0]])
-        await a.tick(0, {}, {})
+        await a.tick(0, {})
         assert (await b.state()).idle
-        await a.tick(0, {"tass/run/articles": 3}, {"list:4954": 100})
-        await b.tick(None, {"tass/run/articles": 4}, {"list:4954": 90, "list:4844": 7})
+        await a.tick(0, {"tass/run/articles": 3})
+        await b.tick(None, {"tass/run/articles": 4})
         stats = await b.finish(run_b)
         assert stats == {"tass/run/articles": 7}
         assert await a.finish(run_a) is None and await a.current() is None
         assert not await client.exists(keys.seen_hubs)
         assert not await client.exists(keys.run_links), "a run's link count ends with it"
-        # The run's marks were kept, each at its highest; they only ever move forward.
-        assert await a.marks() == {"list:4954": 100, "list:4844": 7}
-        run_c, _ = await a.begin({}, [])
-        await a.tick(None, {}, {"list:4954": 50})
-        await a.finish(run_c)
-        assert (await a.marks())["list:4954"] == 100
 
     run(scenario, redis_url)
 
@@ -65,7 +59,7 @@ def test_stale_heartbeats_of_dead_workers_are_dropped(redis_url, key_prefix) -> 
 
     async def scenario(client):
         dead = RunCoordinator(client, keys, worker_id="dead")
-        await dead.tick(5, {}, {})
+        await dead.tick(5, {})
         alive = RunCoordinator(client, keys, worker_id="alive", stale_after=-1)
         assert (await alive.state()).others_unflushed == 0
         assert await client.hget(keys.workers, "dead") is None
@@ -118,11 +112,11 @@ def test_a_vanished_run_record_is_a_lost_state_an_ended_run_is_not(redis_url, ke
         a = RunCoordinator(client, keys, worker_id="a")
         ended, _ = await a.begin({}, [])
         assert await a.finish(ended) is not None
-        state, _ = await a.tick(None, {}, {}, run_id=ended.id)
+        state, _ = await a.tick(None, {}, run_id=ended.id)
         assert state.ended and state.lost(a.epoch, ended.id) is None
         vanished, _ = await a.begin({}, [])
         await client.delete(keys.run)
-        state, _ = await a.tick(None, {}, {}, run_id=vanished.id)
+        state, _ = await a.tick(None, {}, run_id=vanished.id)
         assert state.lost(a.epoch, vanished.id) == (
             f"redis_state_lost: the record of run {vanished.id} vanished before the run ended"
         )
@@ -131,13 +125,13 @@ def test_a_vanished_run_record_is_a_lost_state_an_ended_run_is_not(redis_url, ke
 
 
 def test_a_new_run_starts_from_a_clean_state(redis_url, key_prefix) -> None:
-    """What a lost run's workers wrote after the loss (counters, hub fingerprints, marks,
-    capped counts) is not inherited by the next run."""
+    """What a lost run's workers wrote after the loss (counters, hub fingerprints, announced
+    articles, capped counts) is not inherited by the next run."""
     keys = FrontierKeys(key_prefix)
 
     async def scenario(client):
-        for key, field in ((keys.run_stats, "tass/run/articles"), (keys.run_marks, "list:1")):
-            await client.hset(key, field, 3019)
+        await client.hset(keys.run_stats, "tass/run/articles", 3019)
+        await client.setbit(keys.run_announced_articles, 7, 1)
         await client.sadd(keys.seen_hubs, "hub-fingerprint")
         await client.set(keys.run_articles, 50)
         await client.setbit(keys.run_seen_articles, 7, 1)
@@ -147,7 +141,7 @@ def test_a_new_run_starts_from_a_clean_state(redis_url, key_prefix) -> None:
         assert seeded
         assert await RedisFrontier(client, keys).counts() == (1, 0, 0), "the hub is walked"
         assert await client.hgetall(keys.run_stats) == {}
-        assert await client.hgetall(keys.run_marks) == {}
+        assert await client.getbit(keys.run_announced_articles, 7) == 0
         assert await client.get(keys.run_articles) is None
         assert await client.getbit(keys.run_seen_articles, 7) == 0
 

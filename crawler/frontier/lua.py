@@ -83,10 +83,11 @@ end
 # KEYS: pending delayed seen_articles seen_hubs run_articles run_seen leased dead run_failed
 #       epoch
 # ARGV: epoch, cap, n, n×6 push fields, a, a acks, r, r releases, d, d×3 (key, json, article
-# id). Refused ({-1}) when ``epoch`` is not Redis's (``same_epoch``). Pushes first, then acks
-# (so a request is acknowledged only with its children queued), then releases (unstarted
-# leases handed back), then dead letters (each counted against its article in the run:
-# ``push`` queues an article that failed twice in the run no more in it).
+# id), f, f URLs. Refused ({-1}) when ``epoch`` is not Redis's (``same_epoch``). Pushes first,
+# then acks (so a request is acknowledged only with its children queued), then releases
+# (unstarted leases handed back), then dead letters (each counted against its article in the
+# run: ``push`` queues an article that failed twice in the run no more in it), then the dead
+# letters of URLs that have since succeeded are forgotten (as their ``failures`` are).
 FLUSH = (
     _PRELUDE
     + """
@@ -116,6 +117,10 @@ for _ = 1, d do
     redis.call('HINCRBY', KEYS[9], aid, 1)
   end
   i = i + 3
+end
+local f = tonumber(ARGV[i]); i = i + 1
+for _ = 1, f do
+  redis.call('HDEL', KEYS[8], ARGV[i]); i = i + 1
 end
 return {queued, filtered, capped, acked}
 """

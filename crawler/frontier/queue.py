@@ -156,15 +156,18 @@ class RedisFrontier:
         max_articles: int = 0,
         now_ms: int = 0,
         epoch: str = "",
+        forget: list[str] | None = None,
     ) -> tuple[list[str], list[Any]]:
         """The keys and arguments of one ``lua.FLUSH`` call (``epoch``: refused unless it is
-        Redis's; empty: not checked)."""
+        Redis's; empty: not checked; ``forget``: URLs whose dead letters go, they succeeded)."""
         releases = releases or []
         dead = dead or []
+        forget = forget or []
         args: list[Any] = [epoch, max_articles, *pushes_args(pushes), len(acks), *acks]
         args += [len(releases), *releases, len(dead)]
         for letter in dead:
             args += [letter.url, letter.record(now_ms), letter.article_id]
+        args += [len(forget), *forget]
         k = self.keys
         keys = [k.pending, k.delayed, k.seen_articles, k.seen_hubs, k.run_articles]
         keys += [k.run_seen_articles, k.leased, k.dead, k.run_failed_articles, k.epoch]
@@ -180,11 +183,13 @@ class RedisFrontier:
         max_articles: int = 0,
         now_ms: int = 0,
         epoch: str = "",
+        forget: list[str] | None = None,
     ) -> FlushResult:
         """One ``lua.FLUSH`` call; ``StateLost`` when ``epoch`` is no longer Redis's."""
         keys, args = self.flush_call(
-            pushes, acks, releases, dead, max_articles=max_articles, now_ms=now_ms, epoch=epoch
-        )
+            pushes, acks, releases, dead,
+            max_articles=max_articles, now_ms=now_ms, epoch=epoch, forget=forget,
+        )  # fmt: skip
         self.round_trips += 1
         result = await self._flush(keys=keys, args=args)
         if int(result[0]) < 0:

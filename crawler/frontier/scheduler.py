@@ -192,10 +192,14 @@ class TassScheduler:
     def item_scraped(self, item: Any, response: Any) -> None:
         """Counts the run's outcomes (a failure by its class, its page kind and whether it
         was a seed: what ``crawler.outcome`` decides from); a recorded failure also becomes a
-        dead letter (replayable with ``scrapy replay``), keyed by its URL."""
+        dead letter (replayable with ``scrapy replay``), keyed by its URL, and an article
+        forgets the dead letter its URL left earlier."""
         frontier = self._core()
         if not isinstance(item, PageFailure):
             frontier.counters.count("tass/run/articles")
+            url = getattr(item, "url", None)
+            if isinstance(url, str):
+                frontier.window.succeeded(url)
             return
         request = getattr(response, "request", None)
         meta = request.meta if isinstance(request, Request) else {}

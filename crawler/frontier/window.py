@@ -44,7 +44,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 Write = tuple[str, Any]
-"""``("push", Push)``, ``("ack", member)``, ``("release", member)`` or ``("dead", DeadLetter)``."""
+"""``("push", Push)``, ``("ack", member)``, ``("release", member)``, ``("dead", DeadLetter)``
+or ``("forget", url)``."""
 
 
 class LeaseWindow:
@@ -111,6 +112,11 @@ class LeaseWindow:
 
     def push(self, push: Push) -> None:
         self._submit(("push", push))
+
+    def succeeded(self, url: str) -> None:
+        """``url`` became an article: forget a dead letter it left earlier (as the store drops
+        its ``failures`` document)."""
+        self._submit(("forget", url))
 
     def dead(self, letter: DeadLetter, ack: bytes | None = None) -> None:
         """Keep ``letter`` (and acknowledge the lease ``ack`` it replaces, if any)."""
@@ -214,7 +220,9 @@ class LeaseWindow:
 
     async def _write(self, batch: list[Write]) -> list[BaseException | None]:
         """One script call for a batch of writes, retried until Redis takes it."""
-        parts: dict[str, list[Any]] = {"push": [], "ack": [], "release": [], "dead": []}
+        parts: dict[str, list[Any]] = {
+            "push": [], "ack": [], "release": [], "dead": [], "forget": []
+        }  # fmt: skip
         for kind, value in batch:
             parts[kind].append(value)
         try:
@@ -227,6 +235,7 @@ class LeaseWindow:
                     max_articles=self._max_articles(),
                     now_ms=int(time.time() * 1000),
                     epoch=self._epoch() or "",
+                    forget=parts["forget"],
                 ),
                 **self.health.retrying("queue write", self._deadline),
             )

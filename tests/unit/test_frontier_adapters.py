@@ -209,10 +209,11 @@ def test_a_failure_becomes_a_dead_letter(crawl, mongo_uri, redis_client) -> None
     letters = redis_client.hgetall(FrontierKeys(done.prefix).dead)
     with database(mongo_uri, done) as db:
         failed = {doc["url"] for doc in db.failures.find()}
+    # The dead letters mirror the failures: a URL that failed, was found again and then
+    # became an article has neither (the store drops its failure, the frontier its letter).
     assert failed and {k.decode() for k in letters} == failed
-    assert (
-        done.stats["tass/frontier/dead_letters"] == len(failed) == done.stats["tass/run/failures"]
-    )
+    written = done.stats["tass/frontier/dead_letters"]
+    assert written == done.stats["tass/run/failures"] >= len(failed)
 
 
 def test_the_spider_must_implement_the_frontier_protocol(mongo_uri, redis_url) -> None:

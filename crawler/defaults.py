@@ -57,7 +57,9 @@ refusal, or this share of its article pages held no article (at least ``BLOCKED_
 TASS_RUN_DEGRADED_SHARE = 0.05
 """A run is degraded when this share of its URLs failed, whatever the reason."""
 BLOCKED_MIN_PAGES = 10
-"""Article pages without an article needed before a run counts as blocked by them."""
+"""The fewest URLs a share is judged on: a run counts as blocked by article pages without an
+article, or as failed or degraded by its share of failed URLs, only with at least this many
+(a night whose only work was to try a few known-bad URLs again is not degraded)."""
 OUTCOME_WAIT = 60.0
 """Seconds a worker that did not end its run waits for the outcome the ending worker
 publishes, before it takes the run for failed."""

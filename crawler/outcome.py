@@ -16,14 +16,16 @@ Each reason is ``"<code>: <explanation>"``. In order:
       or at least ``BLOCKED_MIN_PAGES`` article URLs answered and at least
       ``TASS_RUN_FAILED_SHARE`` of them held no article;
     - ``site_failures``: at least ``TASS_RUN_FAILED_SHARE`` of the run's URLs (articles stored
-      plus failures recorded) failed with network errors, 5xx, 429 or 401/403/451;
+      plus failures recorded, at least ``BLOCKED_MIN_PAGES`` of them) failed with network
+      errors, 5xx, 429 or 401/403/451;
     - any reason handed in by the caller (``redis_state_lost``, ``abandoned``, ...).
 
 ``degraded`` (only when not failed)
     - ``drift``: one per alarm of the extraction drift check. The contract with whatever adds
       it: ``report["drift"]["alarms"]`` is a list of dicts with at least ``field`` and
       ``message``; a non-empty list makes the run degraded, one reason per alarm;
-    - ``failures``: at least ``TASS_RUN_DEGRADED_SHARE`` of the run's URLs failed (any reason).
+    - ``failures``: at least ``TASS_RUN_DEGRADED_SHARE`` of the run's URLs (at least
+      ``BLOCKED_MIN_PAGES`` of them) failed (any reason).
 
 Otherwise ``ok``: a quiet night with nothing new is ``ok`` (its seeds answered as seeds do).
 
@@ -174,7 +176,7 @@ def _site_failed(c: Mapping[str, int], config: OutcomeConfig) -> list[str]:
     articles, failures = c.get("run/articles", 0), c.get("run/failures", 0)
     urls = articles + failures
     site = c.get(f"run/failures/{UNREACHABLE}", 0) + c.get(f"run/failures/{REFUSED}", 0)
-    if urls and site / urls >= config.failed_share:
+    if urls >= config.blocked_min_pages and site / urls >= config.failed_share:
         reasons.append(
             f"site_failures: {_share(site, urls)} URLs failed with network errors, 5xx, 429 "
             f"or a refusal (TASS_RUN_FAILED_SHARE={config.failed_share})"
@@ -202,7 +204,7 @@ def decide(report: Mapping[str, Any], config: OutcomeConfig, known: Iterable[str
     ]
     articles, failures = counters.get("run/articles", 0), counters.get("run/failures", 0)
     urls = articles + failures
-    if urls and failures / urls >= config.degraded_share:
+    if urls >= config.blocked_min_pages and failures / urls >= config.degraded_share:
         degraded.append(
             f"failures: {_share(failures, urls)} URLs failed "
             f"(TASS_RUN_DEGRADED_SHARE={config.degraded_share})"

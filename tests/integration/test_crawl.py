@@ -86,13 +86,10 @@ def test_two_workers_store_every_article_once_and_exactly(crawl_env_factory, rep
     assert set(failures) <= set(hostile), sorted(set(failures) - set(hostile))[:10]
 
     # A second run: hubs are walked again, but no stored article is fetched again. The hostile
-    # pages that failed are tried once more (their dead letters let them be found again) and
-    # fail again: every article URL the run tried failed, so the run says it is degraded.
+    # pages that failed are tried once more (their dead letters let them be found again): too
+    # few URLs for a failure share to say anything (crawler.outcome), so the run is ok.
     before = replica.stats()
-    assert env.run_workers(1, "-a", "since=all") == [4]
-    second = db.runs.find_one({}, sort=[("ended_at", -1)])
-    assert second is not None and second["outcome"] == "degraded", second
-    assert all(r.startswith("failures: ") for r in second["reasons"]), second["reasons"]
+    assert env.run_workers(1, "-a", "since=all") == [0]
     after = replica.stats()
     article_fetches = after["by_kind"].get("article", 0) - before["by_kind"].get("article", 0)
     refetched_failures = sum(1 for h in hostile.values() if h["expect"] == "failure")

@@ -224,6 +224,8 @@ def test_a_failure_becomes_a_dead_letter(crawl, mongo_uri, redis_client) -> None
     letters = redis_client.hgetall(FrontierKeys(done.prefix).dead)
     with database(mongo_uri, done) as db:
         failed = {doc["url"] for doc in db.failures.find()}
+    # The dead letters mirror the failures: a URL that failed, was found again and then
+    # became an article has neither (the store drops its failure, the frontier its letter).
     assert failed and {k.decode() for k in letters} == failed
     # An article that failed and was stored on a later sighting recovered: its failure document
     # and its dead letter both went.

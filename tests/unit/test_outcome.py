@@ -91,6 +91,15 @@ def test_a_quiet_night_is_ok() -> None:
     assert verdict == Verdict("ok") and verdict.exit_code == EXIT_OK
 
 
+def test_a_night_that_only_tries_known_bad_urls_again_is_ok() -> None:
+    """A second run with nothing new: its only URLs are the hostile pages that failed before
+    (seen: 5 of 5 failed made such a run degraded, exit 4). A share of so few is noise."""
+    again = [("too_large", "article", False)] * 2 + [("empty_body", "article", False)] * 3
+    assert decide(tally(*again, articles=0, seeds=12), CONFIG) == Verdict("ok")
+    many = [("http_404", "article", False)] * 10
+    assert decide(tally(*many, articles=0, seeds=12), CONFIG).outcome == "degraded"
+
+
 def test_a_few_hostile_pages_keep_a_run_ok() -> None:
     hostile = [("too_large", "article", False), ("redirect_loop", "article", False)]
     assert decide(tally(*hostile, articles=2000, seeds=12), CONFIG).outcome == "ok"

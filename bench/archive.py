@@ -309,8 +309,8 @@ def write_section(path: Path, section: str) -> None:
     path.write_text(head + "\n" + body)
 
 
-def measure(articles: int, sizes: list[int]) -> str:
-    """Run every measurement; the BENCHMARKS.md section."""
+def measure(articles: int, sizes: list[int]) -> tuple[str, Results]:
+    """Run every measurement; the BENCHMARKS.md section and the figures."""
     results = Results()
     with (
         ReplicaProcess(articles=articles, seed=7, extra_args=["--no-hostile"]) as replica,
@@ -336,7 +336,7 @@ def measure(articles: int, sizes: list[int]) -> str:
             measure_exports(env, db, sizes, results)
         finally:
             client.close()
-    return render(results, articles)
+    return render(results, articles), results
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -346,7 +346,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, default=ROOT / "BENCHMARKS.md")
     args = parser.parse_args(argv)
     sizes = [int(size) for size in args.export_sizes.split(",") if size]
-    section = measure(args.articles, sizes)
+    section, _ = measure(args.articles, sizes)
     print(section)
     write_section(args.output, section)
     _log(f"wrote {args.output}")

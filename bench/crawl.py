@@ -13,7 +13,8 @@ Measured:
 - peak memory: the largest summed RSS of the crawl processes, sampled every 0.1 s (psutil);
 - Redis: round trips (the project's own counter; for scrapy-redis, commands from
   ``INFO commandstats`` with each MULTI/EXEC pipeline counted once) and commands;
-- MongoDB: write commands (``serverStatus().opcounters`` insert + update + delete).
+- MongoDB: write commands (``serverStatus().opcounters`` insert + update + delete) and read
+  commands (query + getmore: the store's read-back, dedupe's candidate and original look-ups).
 """
 
 from __future__ import annotations
@@ -59,6 +60,10 @@ class CrawlResult:
     redis_round_trips: int
     redis_commands: int
     mongo_writes: int
+    mongo_reads: int = 0
+    """Read commands the server counted: ``opcounters`` query (one per ``find``) + getmore."""
+    load: float = 0.0
+    """The machine's 1-minute load average when the crawl ended."""
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -183,6 +188,7 @@ def run_crawl(
             # scrapy-redis pops with MULTI, ZRANGE, ZREMRANGEBYRANK, EXEC in one round trip.
             round_trips = n_commands - 3 * commands.get("exec", 0)
         writes = sum(mongo1.get(k, 0) - mongo0.get(k, 0) for k in ("insert", "update", "delete"))
+        reads = sum(mongo1.get(k, 0) - mongo0.get(k, 0) for k in ("query", "getmore"))
         if kind == "ceiling":
             articles = pages
         else:
@@ -195,6 +201,11 @@ def run_crawl(
             "store_batches": total("tass/store/batches"),
             "items": total("item_scraped_count"),
             "max_rss_per_process": [d["max_rss"] for d in dumps],
+            "tass_stats": {
+                k: total(k)
+                for k in sorted({k for s in stats for k in s})
+                if k.startswith("tass/") and isinstance(stats[0].get(k, 0), int | float)
+            },
         }
         return CrawlResult(
             name=kind,
@@ -210,5 +221,7 @@ def run_crawl(
             redis_round_trips=round_trips,
             redis_commands=n_commands,
             mongo_writes=writes,
+            mongo_reads=reads,
+            load=os.getloadavg()[0],
             extra=extra,
         )

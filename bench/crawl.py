@@ -201,10 +201,11 @@ def run_crawl(
             "store_batches": total("tass/store/batches"),
             "items": total("item_scraped_count"),
             "max_rss_per_process": [d["max_rss"] for d in dumps],
-            "tass_stats": {
+            "tass_stats": {  # the project's counters, summed over workers
                 k: total(k)
                 for k in sorted({k for s in stats for k in s})
-                if k.startswith("tass/") and isinstance(stats[0].get(k, 0), int | float)
+                if k.startswith("tass/")
+                and all(isinstance(s.get(k, 0), int | float) for s in stats)
             },
         }
         return CrawlResult(

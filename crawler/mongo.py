@@ -281,6 +281,11 @@ class _CallThreads:
         self._lock = threading.Lock()
         self._idle: list[queue.SimpleQueue[Callable[[], None]]] = []
 
+    def forget(self) -> None:
+        """Hand out none of the idle threads known so far (a forked child has none of them)."""
+        self._lock = threading.Lock()
+        self._idle = []
+
     def start(self, job: Callable[[], None]) -> None:
         with self._lock:
             inbox = self._idle.pop() if self._idle else None
@@ -309,7 +314,7 @@ class _CallThreads:
 
 _THREADS = _CallThreads()
 # A forked child has none of its parent's threads: their inboxes must not be handed out there.
-os.register_at_fork(after_in_child=_THREADS.__init__)
+os.register_at_fork(after_in_child=_THREADS.forget)
 
 
 def _in_own_thread(call: Callable[[], T]) -> asyncio.Future[T]:

@@ -40,12 +40,13 @@ from typing import Any
 import pymongo
 from backports import zstd
 
-from bench.common import ROOT, fresh_servers
+from bench.common import ROOT, dump_stacks, fresh_servers
 from crawler.archive import page_of, response_of
 from crawler.urls import SiteUrls
 from replica.launch import ReplicaProcess
 
 HEADING = "## Raw archive, reparse and export"
+RUN_TIMEOUT = 600.0
 FORMATS = ("jsonl", "csv", "parquet", "warc")
 DATABASE = "bench_archive"
 EXPORT_DATABASE = "bench_export"
@@ -94,7 +95,18 @@ def _run(argv: list[str], env: dict[str, str]) -> tuple[float, Any]:
     with tempfile.TemporaryFile() as log:
         started = time.perf_counter()
         proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log)
-        _, status, usage = os.wait4(proc.pid, 0)
+        while True:  # os.wait4 (for the child's rusage) has no timeout: poll it
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            if time.perf_counter() - started > RUN_TIMEOUT:
+                stacks = dump_stacks(proc.pid)
+                proc.kill()
+                proc.wait()
+                raise RuntimeError(
+                    f"{' '.join(argv)} still ran after {RUN_TIMEOUT:.0f} s:\n{stacks}"
+                )
+            time.sleep(0.02)
         seconds = time.perf_counter() - started
         proc.returncode = os.waitstatus_to_exitcode(status)
         if proc.returncode != 0:

@@ -35,6 +35,7 @@ from bench.common import (
     RssSampler,
     count_documents,
     cpu_seconds,
+    dump_stacks,
     fresh_servers,
     mongo_counters,
     redis_commands,
@@ -154,7 +155,12 @@ def run_crawl(
         server_sampler = RssSampler(interval=0.5).start(servers)
         deadline = time.monotonic() + CRAWL_TIMEOUT
         try:
-            codes = [p.wait(timeout=max(1.0, deadline - time.monotonic())) for p in procs]
+            try:
+                codes = [p.wait(timeout=max(1.0, deadline - time.monotonic())) for p in procs]
+            except subprocess.TimeoutExpired as exc:
+                stacks = "\n".join(dump_stacks(p.pid) for p in procs if p.poll() is None)
+                hung = f"{kind} crawl still ran after {CRAWL_TIMEOUT:.0f} s"
+                raise RuntimeError(f"{hung}:\n{stacks}") from exc
         finally:
             for p in procs:
                 if p.poll() is None:

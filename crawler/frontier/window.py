@@ -158,7 +158,18 @@ class LeaseWindow:
         await self.writes.close()
         for task in self._tasks:
             task.cancel()
+        # The loops also end by themselves once closing: a cancellation can be lost on
+        # Python 3.11 (a Redis call's own timeout firing as it arrives turns it into a
+        # TimeoutError, which the retry takes for an outage), and the loop then waited for
+        # work forever, so the worker never exited (seen in the benchmarks under load).
+        self._fill_wanted.set()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.ready:  # leased by a fill that outlived its cancellation: hand them back too
+            for member in self.ready:
+                self._submit(("release", member))
+            self.ready.clear()
+            self.hints.clear()
+            await self.writes.close()
 
     # --- loops -----------------------------------------------------------------------------
     def _submit(self, write: Write) -> None:
@@ -166,7 +177,7 @@ class LeaseWindow:
 
     async def _fill_loop(self) -> None:
         budget = self.config.budget
-        while True:
+        while self._closing_at is None:
             await self._fill_wanted.wait()
             self._fill_wanted.clear()
             if len(self.ready) >= self.config.prefetch or self._closing_at is not None:
@@ -192,7 +203,7 @@ class LeaseWindow:
 
     async def _renew_loop(self) -> None:
         lease_ms = self.config.budget.lease_ms
-        while True:
+        while self._closing_at is None:
             await asyncio.sleep(lease_ms / 3000)
             try:
                 await self.queue.renew(self.held(), lease_ms)

@@ -235,3 +235,33 @@ def test_marks_and_counters_wait_when_redis_is_away(redis_url, key_prefix) -> No
         await dead.aclose()
 
     run(scenario, redis_url)
+
+
+class CancelLosingQueue(RedisFrontier):
+    """A queue whose lease call loses its cancellation, as a Redis call on Python 3.11 can when
+    its own timeout fires as the cancellation arrives (the caller sees a TimeoutError)."""
+
+    async def pop(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            await asyncio.sleep(1.0)
+        except asyncio.CancelledError:
+            raise TimeoutError("the cancellation was lost") from None
+        return await super().pop(*args, **kwargs)
+
+
+def test_the_window_closes_even_when_a_lease_call_loses_its_cancellation(
+    redis_url, key_prefix
+) -> None:
+    cfg = config(key_prefix, redis_url)
+
+    async def scenario(client):
+        parts = Parts(client, cfg)
+        parts.window.queue = queue = CancelLosingQueue(client, cfg.keys)
+        await queue.flush([article(1), article(3)], [])
+        parts.window.start()
+        parts.window.want()  # the fill loop is now in its slow lease call
+        await asyncio.sleep(0.1)
+        await asyncio.wait_for(parts.window.close(), 10)  # it waited for work forever before
+        assert await queue.counts() == (2, 0, 0)  # what it leased meanwhile went back
+
+    run(scenario, redis_url)

@@ -421,6 +421,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, default=None)
     parser.add_argument("--skip-replica", action="store_true", help="keep the replica section")
     parser.add_argument("--profile", choices=["auto", "always", "never"], default="auto")
+    parser.add_argument(
+        "--export-sizes",
+        default=None,
+        help="archive sizes the export is measured at, comma-separated (default 10000,100000; "
+        "'' for none: the 10^5 export takes tens of minutes on a loaded machine)",
+    )
     args = parser.parse_args(argv)
     if args.quick:
         if "--articles" not in (argv or sys.argv):
@@ -459,9 +465,10 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             replica.stop()
     _log("raw archive, reparse and export")
-    sections[archive.HEADING], archived = archive.measure(
-        500 if args.quick else 2000, [2000] if args.quick else [10_000, 100_000]
-    )
+    export_sizes = [2000] if args.quick else [10_000, 100_000]
+    if args.export_sizes is not None:
+        export_sizes = [int(size) for size in args.export_sizes.split(",") if size.strip()]
+    sections[archive.HEADING], archived = archive.measure(500 if args.quick else 2000, export_sizes)
     reparse_rate = next((rate for workers, rate, _ in archived.reparse if workers == 1), None)
     targets, missed = render_targets(rows, memory, replica_rate, reparse_rate)
     loads = sorted(r.load for row in rows.values() for r in row.runs)
@@ -470,8 +477,10 @@ def main(argv: list[str] | None = None) -> int:
 
     elapsed = time.monotonic() - started
     command = "make bench" if not args.quick else "python -m bench --quick"
-    if not args.quick and (args.articles != 5000 or args.repeat != 3):
-        command = f'make bench ARGS="--articles {args.articles} --repeat {args.repeat}"'
+    custom = args.articles != 5000 or args.repeat != 3 or args.export_sizes is not None
+    if not args.quick and custom:
+        extra = f" --export-sizes '{args.export_sizes}'" if args.export_sizes is not None else ""
+        command = f'make bench ARGS="--articles {args.articles} --repeat {args.repeat}{extra}"'
     head = (
         "# Benchmarks\n\n"
         f"Written by `{command}` (`python -m bench`, code in `bench/`) on "

@@ -307,6 +307,8 @@ def render(results: Results, articles: int) -> str:
         f"| {fmt} | {rows:,} | {rate:,.0f} | {peak:.0f} | {size / 2**20:,.1f} |"
         for fmt, rows, rate, peak, size in results.exports
     ]
+    if not results.exports:
+        lines.append("| (not measured in this run: `--export-sizes ''`) | | | | |")
     return "\n".join(lines) + "\n"
 
 

@@ -40,12 +40,13 @@ from typing import Any
 import pymongo
 from backports import zstd
 
-from bench.common import ROOT, fresh_servers
+from bench.common import ROOT, dump_stacks, fresh_servers
 from crawler.archive import page_of, response_of
 from crawler.urls import SiteUrls
 from replica.launch import ReplicaProcess
 
 HEADING = "## Raw archive, reparse and export"
+RUN_TIMEOUT = 600.0
 FORMATS = ("jsonl", "csv", "parquet", "warc")
 DATABASE = "bench_archive"
 EXPORT_DATABASE = "bench_export"
@@ -94,7 +95,18 @@ def _run(argv: list[str], env: dict[str, str]) -> tuple[float, Any]:
     with tempfile.TemporaryFile() as log:
         started = time.perf_counter()
         proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log)
-        _, status, usage = os.wait4(proc.pid, 0)
+        while True:  # os.wait4 (for the child's rusage) has no timeout: poll it
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            if time.perf_counter() - started > RUN_TIMEOUT:
+                stacks = dump_stacks(proc.pid)
+                proc.kill()
+                proc.wait()
+                raise RuntimeError(
+                    f"{' '.join(argv)} still ran after {RUN_TIMEOUT:.0f} s:\n{stacks}"
+                )
+            time.sleep(0.02)
         seconds = time.perf_counter() - started
         proc.returncode = os.waitstatus_to_exitcode(status)
         if proc.returncode != 0:
@@ -295,6 +307,8 @@ def render(results: Results, articles: int) -> str:
         f"| {fmt} | {rows:,} | {rate:,.0f} | {peak:.0f} | {size / 2**20:,.1f} |"
         for fmt, rows, rate, peak, size in results.exports
     ]
+    if not results.exports:
+        lines.append("| (not measured in this run: `--export-sizes ''`) | | | | |")
     return "\n".join(lines) + "\n"
 
 
@@ -309,8 +323,8 @@ def write_section(path: Path, section: str) -> None:
     path.write_text(head + "\n" + body)
 
 
-def measure(articles: int, sizes: list[int]) -> str:
-    """Run every measurement; the BENCHMARKS.md section."""
+def measure(articles: int, sizes: list[int]) -> tuple[str, Results]:
+    """Run every measurement; the BENCHMARKS.md section and the figures."""
     results = Results()
     with (
         ReplicaProcess(articles=articles, seed=7, extra_args=["--no-hostile"]) as replica,
@@ -336,7 +350,7 @@ def measure(articles: int, sizes: list[int]) -> str:
             measure_exports(env, db, sizes, results)
         finally:
             client.close()
-    return render(results, articles)
+    return render(results, articles), results
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -346,7 +360,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, default=ROOT / "BENCHMARKS.md")
     args = parser.parse_args(argv)
     sizes = [int(size) for size in args.export_sizes.split(",") if size]
-    section = measure(args.articles, sizes)
+    section, _ = measure(args.articles, sizes)
     print(section)
     write_section(args.output, section)
     _log(f"wrote {args.output}")

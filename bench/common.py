@@ -159,6 +159,27 @@ class RssSampler:
             self._stop.wait(self.interval)
 
 
+def dump_stacks(pid: int) -> str:
+    """The Python stacks of a live process (``py-spy dump``), to say where a hung child was."""
+    import subprocess
+    import sys
+
+    binary = Path(sys.executable).parent / "py-spy"
+    if not binary.exists():
+        return "(py-spy is not installed: no stacks)"
+    try:
+        out = subprocess.run(
+            [str(binary), "dump", "--pid", str(pid)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"(py-spy dump failed: {exc})"
+    return out.stdout + out.stderr
+
+
 # --- the report -------------------------------------------------------------------------------
 def machine_facts() -> str:
     import aiohttp

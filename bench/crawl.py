@@ -13,7 +13,8 @@ Measured:
 - peak memory: the largest summed RSS of the crawl processes, sampled every 0.1 s (psutil);
 - Redis: round trips (the project's own counter; for scrapy-redis, commands from
   ``INFO commandstats`` with each MULTI/EXEC pipeline counted once) and commands;
-- MongoDB: write commands (``serverStatus().opcounters`` insert + update + delete).
+- MongoDB: write commands (``serverStatus().opcounters`` insert + update + delete) and read
+  commands (query + getmore: the store's read-back, dedupe's candidate and original look-ups).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from bench.common import (
     RssSampler,
     count_documents,
     cpu_seconds,
+    dump_stacks,
     fresh_servers,
     mongo_counters,
     redis_commands,
@@ -59,6 +61,10 @@ class CrawlResult:
     redis_round_trips: int
     redis_commands: int
     mongo_writes: int
+    mongo_reads: int = 0
+    """Read commands the server counted: ``opcounters`` query (one per ``find``) + getmore."""
+    load: float = 0.0
+    """The machine's 1-minute load average when the crawl ended."""
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -149,7 +155,12 @@ def run_crawl(
         server_sampler = RssSampler(interval=0.5).start(servers)
         deadline = time.monotonic() + CRAWL_TIMEOUT
         try:
-            codes = [p.wait(timeout=max(1.0, deadline - time.monotonic())) for p in procs]
+            try:
+                codes = [p.wait(timeout=max(1.0, deadline - time.monotonic())) for p in procs]
+            except subprocess.TimeoutExpired as exc:
+                stacks = "\n".join(dump_stacks(p.pid) for p in procs if p.poll() is None)
+                hung = f"{kind} crawl still ran after {CRAWL_TIMEOUT:.0f} s"
+                raise RuntimeError(f"{hung}:\n{stacks}") from exc
         finally:
             for p in procs:
                 if p.poll() is None:
@@ -183,6 +194,7 @@ def run_crawl(
             # scrapy-redis pops with MULTI, ZRANGE, ZREMRANGEBYRANK, EXEC in one round trip.
             round_trips = n_commands - 3 * commands.get("exec", 0)
         writes = sum(mongo1.get(k, 0) - mongo0.get(k, 0) for k in ("insert", "update", "delete"))
+        reads = sum(mongo1.get(k, 0) - mongo0.get(k, 0) for k in ("query", "getmore"))
         if kind == "ceiling":
             articles = pages
         else:
@@ -195,6 +207,12 @@ def run_crawl(
             "store_batches": total("tass/store/batches"),
             "items": total("item_scraped_count"),
             "max_rss_per_process": [d["max_rss"] for d in dumps],
+            "tass_stats": {  # the project's counters, summed over workers
+                k: total(k)
+                for k in sorted({k for s in stats for k in s})
+                if k.startswith("tass/")
+                and all(isinstance(s.get(k, 0), int | float) for s in stats)
+            },
         }
         return CrawlResult(
             name=kind,
@@ -210,5 +228,7 @@ def run_crawl(
             redis_round_trips=round_trips,
             redis_commands=n_commands,
             mongo_writes=writes,
+            mongo_reads=reads,
+            load=os.getloadavg()[0],
             extra=extra,
         )

@@ -21,6 +21,8 @@ import asyncio
 import contextlib
 import logging
 import math
+import os
+import queue
 import threading
 import time
 import weakref
@@ -265,6 +267,56 @@ async def _attempt(call: Callable[[], T], what: str, deadline: Callable[[], floa
             raise RetryDeadlineExceeded(f"{what}: MongoDB did not answer before the deadline")
 
 
+THREAD_IDLE = 10.0
+"""Seconds an idle MongoDB call thread waits for the next call before it ends."""
+
+
+class _CallThreads:
+    """Daemon threads for blocking calls: each call runs in a thread of its own, an idle one if
+    there is one, else a new one. A thread that finished a call waits ``THREAD_IDLE`` seconds
+    for another, then ends. Starting a thread costs about as much as a small query (the profile
+    showed ``Thread.start`` among the top frames), and a crawl makes several calls a second."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._idle: list[queue.SimpleQueue[Callable[[], None]]] = []
+
+    def forget(self) -> None:
+        """Hand out none of the idle threads known so far (a forked child has none of them)."""
+        self._lock = threading.Lock()
+        self._idle = []
+
+    def start(self, job: Callable[[], None]) -> None:
+        with self._lock:
+            inbox = self._idle.pop() if self._idle else None
+        if inbox is None:
+            inbox = queue.SimpleQueue()
+            thread = threading.Thread(
+                target=self._serve, args=(inbox,), name="tass-mongo-call", daemon=True
+            )
+            thread.start()
+        inbox.put(job)
+
+    def _serve(self, inbox: queue.SimpleQueue[Callable[[], None]]) -> None:
+        while True:
+            try:
+                job = inbox.get(timeout=THREAD_IDLE)
+            except queue.Empty:
+                with self._lock:
+                    if inbox in self._idle:  # nobody took it: end
+                        self._idle.remove(inbox)
+                        return
+                continue  # taken just now: its call is on the way
+            job()
+            with self._lock:
+                self._idle.append(inbox)
+
+
+_THREADS = _CallThreads()
+# A forked child has none of its parent's threads: their inboxes must not be handed out there.
+os.register_at_fork(after_in_child=_THREADS.forget)
+
+
 def _in_own_thread(call: Callable[[], T]) -> asyncio.Future[T]:
     """Run ``call`` in a daemon thread of its own, not in the event loop's default executor.
 
@@ -272,7 +324,8 @@ def _in_own_thread(call: Callable[[], T]) -> asyncio.Future[T]:
     MongoDB container that is gone). In the default executor a few of those starve everything
     else that runs in threads there (the loop's own name lookups for Redis, the store's spill
     write), and the interpreter waits for its threads at exit; a daemon thread of its own
-    blocks nothing and is abandoned at exit.
+    blocks nothing and is abandoned at exit. The threads are kept a while for the next calls
+    (``_CallThreads``): a call never waits for another call's thread.
     """
     loop = asyncio.get_running_loop()
     future: asyncio.Future[T] = loop.create_future()
@@ -293,7 +346,7 @@ def _in_own_thread(call: Callable[[], T]) -> asyncio.Future[T]:
         with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: nobody waits
             loop.call_soon_threadsafe(settle, result, error)
 
-    threading.Thread(target=run, name="tass-mongo-call", daemon=True).start()
+    _THREADS.start(run)
     return future
 
 

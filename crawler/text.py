@@ -28,7 +28,6 @@ from datetime import UTC, datetime, timedelta, timezone
 
 from w3lib.encoding import html_to_unicode
 
-_WS = re.compile(r"\s+")
 _NOT_TEXT = re.compile("[\x00-\x08\x0e-\x1b\x7f-\x84\x86-\x9f\ud800-\udfff\ufffd]")
 """Control characters that are not whitespace (Unicode category Cc less tab, line ends, form
 feed, U+001C-U+001F and NEL), lone surrogates (Cs) and U+FFFD: never article text."""
@@ -60,15 +59,21 @@ def strip_controls(value: str) -> str:
     """``value`` without control characters, lone surrogates and U+FFFD (``_NOT_TEXT``), NFC;
     whitespace is left as it is (``clean_text`` collapses it, the clean stage first splits a
     body into paragraphs at its blank lines)."""
-    return unicodedata.normalize("NFC", _NOT_TEXT.sub("", value))
+    if _NOT_TEXT.search(value) is not None:  # a scan is cheaper than a substitution
+        value = _NOT_TEXT.sub("", value)
+    return unicodedata.normalize("NFC", value)
 
 
 def clean_text(value: object) -> str:
     """Text without control characters and U+FFFD (``strip_controls``), NFC-normalised,
-    whitespace collapsed, stripped; None becomes ``""``."""
+    whitespace collapsed, stripped; None becomes ``""``.
+
+    Whitespace is what ``str.split()`` splits on (``str.isspace``, the same characters as
+    ``re``'s ``\\s``): a split and a join collapse and trim it in one pass, several times faster
+    than a regex substitution on a whole body."""
     if value is None:
         return ""
-    return _WS.sub(" ", strip_controls(str(value))).strip()
+    return " ".join(strip_controls(str(value)).split())
 
 
 def strip_title_suffix(title: str) -> tuple[str, bool]:

@@ -221,10 +221,14 @@ class SiteUrls:
         canonical = self.canonical(url)
         if canonical is None:
             return None
-        return urlsplit(canonical).path
+        return canonical[len(self.base) :]  # a canonical URL is the base and a path, nothing else
 
     def article_id(self, url: str) -> int | None:
-        """The article id when ``url`` is an article URL (``/<slug>/<digits>``), else None."""
+        """The article id when ``url`` is an article URL (``/<slug>/<digits>``), else None.
+        Memoised, as ``canonical`` is: every link of every page is asked."""
+        return _article_id_cached(self, url)
+
+    def _article_id(self, url: str) -> int | None:
         path = self._path(url)
         if path is None:
             return None
@@ -248,7 +252,10 @@ class SiteUrls:
         return match.group(1)
 
     def url_kind(self, url: str) -> UrlKind:
-        """One of ``article section theme_or_tag api rss sitemap home other``."""
+        """One of ``article section theme_or_tag api rss sitemap home other`` (memoised)."""
+        return _url_kind_cached(self, url)
+
+    def _url_kind(self, url: str) -> UrlKind:
         path = self._path(url)
         if path is None:
             return "other"
@@ -308,3 +315,13 @@ class SiteUrls:
 @functools.lru_cache(maxsize=1 << 16)
 def _canonical_cached(site: SiteUrls, url: str, referer: str | None) -> str | None:
     return site._canonical(url, referer)
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _article_id_cached(site: SiteUrls, url: str) -> int | None:
+    return site._article_id(url)
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _url_kind_cached(site: SiteUrls, url: str) -> UrlKind:
+    return site._url_kind(url)

@@ -41,7 +41,6 @@ _WORD = re.compile(r"\w+")
 _BAND = struct.Struct(f">B{BAND_ROWS}Q")
 _KEY_BITS = 60  # the top 4 bits of a band key hold its band index
 _KEY_MASK = (1 << _KEY_BITS) - 1
-_UNSET = 1 << VALUE_BITS  # above every value: marks an empty bin while filling
 
 
 def content_hash(title: str, lead: str | None, body: str) -> str:
@@ -54,34 +53,42 @@ def _hash64(data: bytes) -> int:
     return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "big")
 
 
-def shingles(text: str) -> set[str]:
-    """The word 3-shingles of the casefolded text (one shingle for one or two words)."""
+def _shingle_list(text: str) -> list[str]:
+    """The word 3-shingles of the casefolded text in text order, repeats included."""
     words = _WORD.findall(text.casefold())
     if len(words) < SHINGLE:
-        return {" ".join(words)} if words else set()
-    return {" ".join(words[i : i + SHINGLE]) for i in range(len(words) - SHINGLE + 1)}
+        return [" ".join(words)] if words else []
+    return [f"{a} {b} {c}" for a, b, c in zip(words, words[1:], words[2:], strict=False)]
+
+
+def shingles(text: str) -> set[str]:
+    """The word 3-shingles of the casefolded text (one shingle for one or two words)."""
+    return set(_shingle_list(text))
 
 
 def signature(text: str) -> list[int]:
-    """The 64-bin one-permutation MinHash of ``text`` (``EMPTY_SIGNATURE`` without words)."""
-    features = shingles(text)
+    """The 64-bin one-permutation MinHash of ``text`` (``EMPTY_SIGNATURE`` without words).
+
+    The per-shingle work is what C does: one BLAKE2b digest each (the formula stored
+    signatures were made with), the digests unpacked at once, and sorted so that each bin's
+    minimum is the last value a dict comprehension writes to it. A repeated shingle changes no
+    minimum, so the shingles need not be made a set first. (numpy did no better: the digests
+    are the cost, and they must stay BLAKE2b.)"""
+    features = _shingle_list(text)
     if not features:
         return list(EMPTY_SIGNATURE)
-    mins = [_UNSET] * BINS
-    for feature in features:
-        h = _hash64(feature.encode("utf-8"))
-        slot, value = h >> VALUE_BITS, h & VALUE_MASK
-        mins[slot] = min(mins[slot], value)
-    if _UNSET not in mins:
-        return mins
-    filled = list(mins)
+    blake2b = hashlib.blake2b
+    digests = b"".join([blake2b(f.encode("utf-8"), digest_size=8).digest() for f in features])
+    hashes = sorted(struct.unpack(f">{len(features)}Q", digests), reverse=True)
+    mins = {h >> VALUE_BITS: h & VALUE_MASK for h in hashes}  # the smallest is written last
+    if len(mins) == BINS:
+        return [mins[slot] for slot in range(BINS)]
+    filled = []
     for slot in range(BINS):
-        if mins[slot] != _UNSET:
-            continue
-        step = 1
-        while mins[(slot + step) % BINS] == _UNSET:
+        step = 0
+        while (slot + step) % BINS not in mins:
             step += 1  # ends: at least one bin holds a value
-        filled[slot] = (mins[(slot + step) % BINS] + step) & VALUE_MASK
+        filled.append((mins[(slot + step) % BINS] + step) & VALUE_MASK)
     return filled
 
 

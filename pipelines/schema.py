@@ -23,6 +23,8 @@ store writes it, and re-points stored documents when an earlier original turns u
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 from typing import Any
 
 from itemadapter import ItemAdapter
@@ -39,6 +41,34 @@ REVISION_DROPPED = ("_id", "minhash_bands", "revision")
 """Fields of an article a revision does not copy (it gets ``article_id`` and its own number)."""
 
 ARTICLE_INDEXES = ("published_at", "section", "tags", "minhash_bands", "duplicate_of")
+
+
+def plain_fields(item: Any, drop: tuple[str, ...] = ()) -> Document:
+    """The item's fields but ``drop`` as a plain dict, lists and dicts copied all the way down:
+    what ``ItemAdapter(item).asdict()`` gives, read straight off a dataclass item (that call
+    asks every nested value whether it is an item: 0.44 ms an article, 0.01 ms here)."""
+    if not dataclasses.is_dataclass(item) or isinstance(item, type):
+        data = ItemAdapter(item).asdict()
+        for name in drop:
+            data.pop(name, None)
+        return data
+    names = _field_names(type(item))
+    return {name: _plain(getattr(item, name)) for name in names if name not in drop}
+
+
+@functools.cache
+def _field_names(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(cls))
+
+
+def _plain(value: Any) -> Any:
+    if type(value) is list:
+        return [_plain(v) for v in value]
+    if type(value) is dict:
+        return {k: _plain(v) for k, v in value.items()}
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return plain_fields(value)
+    return value
 
 
 def fingerprint(item: Any) -> ItemAdapter:
@@ -59,8 +89,8 @@ def article_doc(item: Any) -> Document:
         fingerprint(item)  # it skipped dedupe
     elif adapter.get("minhash_bands") is None:
         adapter["minhash_bands"] = bands(adapter["minhash"])
-    data = adapter.asdict()
-    data.pop("fetched", None)  # the raw page goes to ``pages`` (page_for), never in here
+    # The raw page goes to ``pages`` (page_for), never in here.
+    data = plain_fields(item, drop=("fetched",))
     doc: Document = {"_id": data.pop("id")}
     doc.update(data)
     return doc
@@ -77,7 +107,7 @@ def page_for(item: Any, doc: Document) -> Document | None:
 
 def failure_doc(item: Any) -> Document:
     """A ``PageFailure`` as stored in ``failures`` (its times are the store's)."""
-    data = ItemAdapter(item).asdict()
+    data = plain_fields(item)
     return {
         "url": data["url"],
         "reason": data.get("reason") or "unknown",

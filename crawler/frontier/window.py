@@ -192,6 +192,12 @@ class LeaseWindow:
         # fill loop back at its wait after the cancel, and a worker that never exited).
         self._fill_wanted.set()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.ready:  # leased by a fill that outlived its cancellation: hand them back too
+            for member in self.ready:
+                self._submit(("release", member))
+            self.ready.clear()
+            self.hints.clear()
+            await self.writes.close()
 
     # --- loops -----------------------------------------------------------------------------
     def _submit(self, write: Write) -> None:
@@ -201,7 +207,7 @@ class LeaseWindow:
 
     async def _fill_loop(self) -> None:
         budget = self.config.budget
-        while True:
+        while self._closing_at is None:
             await self._fill_wanted.wait()
             self._fill_wanted.clear()
             if self.closing():
@@ -213,11 +219,11 @@ class LeaseWindow:
                 **self.health.retrying("lease", self._deadline),
             )
             self.health.up()
-            if self.closing():
-                return  # leased as the window closed: the leases expire and return to the queue
             self.counters.count("tass/frontier/leases_reaped", result.reaped)
             self.ready.extend(result.leases)
             self.hints.update((m, h) for m, h in zip(result.leases, result.hints, strict=True) if h)
+            if self.closing():
+                return  # leased as the window closed: close() hands them back
             if result.leases:
                 self.counters.count("tass/frontier/leased", len(result.leases))
                 self._on_leased()

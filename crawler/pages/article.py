@@ -226,7 +226,10 @@ class ArticlePage:
     # -- structure ------------------------------------------------------------------------
     def is_truncated(self) -> bool:
         """Whether the document was cut off: it has no closing ``</html>``."""
-        return _HTML_END_RE.search(self.text, max(0, len(self.text) - 65536)) is None
+        end = len(self.text)
+        if _HTML_END_RE.search(self.text, max(0, end - 1024)) is not None:
+            return False  # the usual place: a scan of the last kilobyte finds it
+        return _HTML_END_RE.search(self.text, max(0, end - 65536)) is None
 
     def _find_root(self) -> tuple[HtmlElement, ArticleKind] | None:
         if self._found:

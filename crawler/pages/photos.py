@@ -168,9 +168,7 @@ class _Scanner:
         self.body = body
         self.named = named
         self.logos = logos
-        self.order: dict[object, int] = {}
-        for position, node in enumerate(root.iter()):
-            self.order[node] = position
+        self._order: dict[object, int] | None = None  # document order, built when first asked
         self.candidates: list[tuple[HtmlElement, str]] = []
         self.count: dict[HtmlElement, int] = {}
 
@@ -338,6 +336,14 @@ class _Scanner:
         return caption, credit, source, used
 
     # -- roles ----------------------------------------------------------------------------
+    @property
+    def order(self) -> dict[object, int]:
+        """Each node's position in document order (only photos placed against the headline or
+        the body need it)."""
+        if self._order is None:
+            self._order = {node: position for position, node in enumerate(self.root.iter())}
+        return self._order
+
     def _after_headline(self, el: HtmlElement) -> bool:
         if self.headline is None:
             return True

@@ -98,7 +98,7 @@ _ELLIPSIS_RE = re.compile(r"(?:\.\.\.|…)$")
 
 def _norm_text(value: str) -> str:
     text = unicodedata.normalize("NFKC", value).translate(_QUOTES).replace("—", "-")
-    return re.sub(r"\s+", " ", text).strip().casefold()
+    return " ".join(text.split()).casefold()  # whitespace collapsed (crawler.text.clean_text)
 
 
 def same_text(a: str, b: str) -> bool:

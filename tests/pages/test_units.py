@@ -304,6 +304,22 @@ def test_clean_text_drops_control_characters_and_lone_surrogates() -> None:
     assert strip_controls("one\x00\n\x01\ntwo") == "one\n\ntwo"
 
 
+def test_clean_text_collapses_every_unicode_whitespace_character() -> None:
+    # clean_text splits on str.isspace; the rule it replaced was re's \s: the same set, checked
+    # over every code point that is not a control clean_text drops.
+    import re
+    import sys
+
+    regex = re.compile(r"\s")
+    for point in range(sys.maxunicode + 1):
+        char = chr(point)
+        if strip_controls(char) != char:
+            continue
+        spaced = bool(regex.fullmatch(char))
+        assert (clean_text(f"a{char}{char}b") == "a b") == spaced, hex(point)
+        assert (clean_text(f"{char}a{char}") == "a") == spaced, hex(point)
+
+
 def test_decode_html_by_declared_charset_and_meta() -> None:
     html = '<html><head><meta charset="windows-1251"></head><body>Москва</body></html>'
     raw = html.encode("cp1251")

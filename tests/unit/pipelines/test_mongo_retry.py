@@ -95,3 +95,29 @@ def test_attempts_held_up_by_an_outage_leave_the_default_executor_free() -> None
         await asyncio.gather(*stuck_calls)
 
     run(body)
+
+
+def test_calls_reuse_idle_threads_and_never_wait_for_a_busy_one() -> None:
+    """A finished call's thread takes the next call (starting a thread per call cost as much as
+    a small query); a call whose thread is stuck never holds up another call."""
+    release = threading.Event()
+
+    def stuck() -> threading.Thread:
+        release.wait(60)
+        return threading.current_thread()
+
+    async def body():
+        first = await mongo.retry(threading.current_thread, what="one", deadline=lambda: math.inf)
+        second = await mongo.retry(threading.current_thread, what="two", deadline=lambda: math.inf)
+        # One idle thread, taken again (a thread object: an ident may be recycled).
+        assert first is second and first is not threading.current_thread()
+        held = asyncio.create_task(mongo.retry(stuck, what="stuck", deadline=lambda: math.inf))
+        await asyncio.sleep(0.05)
+        other = await asyncio.wait_for(
+            mongo.retry(threading.current_thread, what="beside", deadline=lambda: math.inf), 5
+        )
+        assert not held.done()
+        release.set()
+        assert await held is not other  # each ran in a thread of its own
+
+    run(body)

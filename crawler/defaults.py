@@ -59,6 +59,8 @@ OUTCOME_WAIT = 60.0
 publishes, before it takes the run for failed."""
 RUN_OUTCOMES_KEPT = 100
 """Outcomes of this many recent runs are kept in Redis (``scrapy status``, the scheduler)."""
+STATUS_RUNS = 5
+"""The last runs ``scrapy status`` shows."""
 
 # --- Crawl scope -----------------------------------------------------------------------------
 TASS_SINCE_DAYS = 7

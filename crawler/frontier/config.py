@@ -32,6 +32,8 @@ class FrontierConfig:
     """Seconds to gather queue writes into one call."""
     worker_stale: float
     """A worker whose last heartbeat is older is taken for dead."""
+    rate: float = defaults.CRAWL_RATE
+    """``CRAWL_RATE`` as set (the budget paces 10% under it)."""
 
     @classmethod
     def from_settings(cls, settings: BaseSettings) -> Self:
@@ -76,4 +78,5 @@ class FrontierConfig:
             heartbeat=heartbeat,
             flush_delay=defaults.FRONTIER_FLUSH_DELAY,
             worker_stale=max(3 * heartbeat, lease),
+            rate=rate,
         )

@@ -68,10 +68,14 @@ local function push(i, n, now, cap, K)
 end
 """
 
-# KEYS: pending delayed seen_articles seen_hubs run_articles run_seen leased dead
-# ARGV: cap, n, n×6 push fields, a, a acks, r, r releases, d, d×3 (key, json, article id)
+# KEYS: pending delayed seen_articles seen_hubs run_articles run_seen leased dead run_tally
+# ARGV: cap, n, n×6 push fields, a, a acks, r, r releases, d, d×4 (key, json, article id,
+# lease: the leased request that ended as this dead letter, '' for none)
 # Pushes first, then acks (so a request is acknowledged only with its children queued),
-# then releases (unstarted leases handed back), then dead letters.
+# then releases (unstarted leases handed back), then dead letters (each ends its lease).
+# Returns {queued, filtered, capped, leases ended (acknowledged or as dead letters)}.
+# The run's tally counts every entry queued, every lease acknowledged and every lease that
+# ended as a dead letter.
 FLUSH = (
     _PRELUDE
     + """
@@ -79,11 +83,13 @@ local now = now_ms()
 local cap = tonumber(ARGV[1])
 local i, queued, filtered, capped = push(3, tonumber(ARGV[2]), now, cap,
   {KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]})
+if queued > 0 then redis.call('HINCRBY', KEYS[9], 'enqueued', queued) end
 local acked = 0
 local a = tonumber(ARGV[i]); i = i + 1
 for _ = 1, a do
   acked = acked + redis.call('ZREM', KEYS[7], ARGV[i]); i = i + 1
 end
+if acked > 0 then redis.call('HINCRBY', KEYS[9], 'done', acked) end
 local r = tonumber(ARGV[i]); i = i + 1
 for _ = 1, r do
   if redis.call('ZREM', KEYS[7], ARGV[i]) == 1 then
@@ -96,7 +102,11 @@ for _ = 1, d do
   redis.call('HSET', KEYS[8], ARGV[i], ARGV[i + 1])
   local aid = tonumber(ARGV[i + 2])
   if aid > 0 then redis.call('SETBIT', KEYS[3], aid, 0) end
-  i = i + 3
+  if ARGV[i + 3] ~= '' and redis.call('ZREM', KEYS[7], ARGV[i + 3]) == 1 then
+    redis.call('HINCRBY', KEYS[9], 'failed', 1)
+    acked = acked + 1
+  end
+  i = i + 4
 end
 return {queued, filtered, capped, acked}
 """
@@ -164,15 +174,16 @@ return renewed
 """
 )
 
-# KEYS: run pending delayed seen_articles seen_hubs run_articles run_seen
+# KEYS: run pending delayed seen_articles seen_hubs run_articles run_seen run_tally
 # ARGV: run json, cap, n, n×6 push fields. Begins a run and queues its seeds atomically,
 # or returns the run already going. Returns {1, run json} or {0, existing run json}.
 BEGIN = (
     _PRELUDE
     + """
 if redis.call('SET', KEYS[1], ARGV[1], 'NX') then
-  push(4, tonumber(ARGV[3]), now_ms(), tonumber(ARGV[2]),
+  local _, queued = push(4, tonumber(ARGV[3]), now_ms(), tonumber(ARGV[2]),
     {KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]})
+  if queued > 0 then redis.call('HINCRBY', KEYS[8], 'enqueued', queued) end
   return {1, ARGV[1]}
 end
 return {0, redis.call('GET', KEYS[1])}
@@ -180,17 +191,19 @@ return {0, redis.call('GET', KEYS[1])}
 )
 
 # KEYS: run pending leased delayed seen_hubs run_articles run_stats run_seen run_marks marks
-#       run_outcomes runs_ended
-# ARGV: run id. Ends the run if it is that run and nothing is pending, leased or delayed:
-# drops the run's dedupe state, merges the run's high-water marks into the kept ones (each
-# only ever moves forward), notes the run as ended with its outcome to come (OUTCOME fills it
-# in) and returns {1, stats...} to the one caller that ended it, else {0}.
+#       run_outcomes runs_ended run_tally start_urls feed_claimed
+# ARGV: run id. Ends the run if it is that run and nothing is pending, leased or delayed, and
+# no URL fed on start_urls waits (or is claimed): drops the run's dedupe state, merges the
+# run's high-water marks into the kept ones (each only ever moves forward), notes the run as
+# ended with its outcome to come (OUTCOME fills it in) and returns {1, stats...} to the one
+# caller that ended it, else {0}.
 FINISH = (
     _PRELUDE
     + """
 local raw = redis.call('GET', KEYS[1])
 if not raw or cjson.decode(raw)['id'] ~= ARGV[1] then return {0} end
 local busy = redis.call('ZCARD', KEYS[2]) + redis.call('ZCARD', KEYS[3])
+busy = busy + redis.call('LLEN', KEYS[14]) + redis.call('ZCARD', KEYS[15])
 if busy + redis.call('ZCARD', KEYS[4]) > 0 then
   return {0}
 end
@@ -200,11 +213,67 @@ for j = 1, #marks, 2 do
   if tonumber(marks[j + 1]) > kept then redis.call('HSET', KEYS[10], marks[j], marks[j + 1]) end
 end
 local stats = redis.call('HGETALL', KEYS[7])
-redis.call('DEL', KEYS[1], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9])
+redis.call('DEL', KEYS[1], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[13])
 redis.call('HSET', KEYS[11], ARGV[1], '{"outcome":null}')
 redis.call('ZADD', KEYS[12], now_ms(), ARGV[1])
 table.insert(stats, 1, 1)
 return stats
+"""
+)
+
+# KEYS: start_urls feed_claimed feed_seq run. ARGV: n, claim_ms, may_begin ('1': take entries
+# even with no run going, for the caller to begin one).
+# Takes up to n entries fed on start_urls (LPOP, as scrapy-redis does) as *claims*: each is
+# kept in feed_claimed until the FEED call that queues it, and returns to the front of the list
+# when its deadline passes first (the worker died). Entries are taken only while a run is
+# going (or may_begin), and FINISH does not end a run while claims are held, so a claimed URL
+# belongs to the run it was claimed in. Returns {run exists (1/0), returned, member1, ...}
+# (each member is ``<seq>:<payload>``).
+CLAIM_FEED = (
+    _PRELUDE
+    + """
+local now = now_ms()
+local expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, 500)
+for _, m in ipairs(expired) do
+  redis.call('ZREM', KEYS[2], m)
+  redis.call('LPUSH', KEYS[1], string.match(m, '^%d+:(.*)$'))
+end
+local running = redis.call('EXISTS', KEYS[4])
+local out = {running, #expired}
+if running == 0 and ARGV[3] ~= '1' then return out end
+for _ = 1, tonumber(ARGV[1]) do
+  local raw = redis.call('LPOP', KEYS[1])
+  if not raw then break end
+  local member = redis.call('INCR', KEYS[3]) .. ':' .. raw
+  redis.call('ZADD', KEYS[2], now + tonumber(ARGV[2]), member)
+  table.insert(out, member)
+end
+return out
+"""
+)
+
+# KEYS: pending delayed seen_articles seen_hubs run_articles run_seen run_tally feed_claimed
+#       feed_rejected
+# ARGV: n, n×6 push fields, c, c claims, r, r rejection records (JSON), rejections kept.
+# Queues the requests made from claimed start_urls entries (never capped by max_articles: a
+# user asked for them), drops the claims and records the payloads refused, with their reason.
+# Returns {queued, filtered}.
+FEED = (
+    _PRELUDE
+    + """
+local i, queued, filtered = push(2, tonumber(ARGV[1]), now_ms(), 0,
+  {KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]})
+if queued > 0 then redis.call('HINCRBY', KEYS[7], 'enqueued', queued) end
+local c = tonumber(ARGV[i]); i = i + 1
+for _ = 1, c do
+  redis.call('ZREM', KEYS[8], ARGV[i]); i = i + 1
+end
+local r = tonumber(ARGV[i]); i = i + 1
+for _ = 1, r do
+  redis.call('LPUSH', KEYS[9], ARGV[i]); i = i + 1
+end
+if r > 0 then redis.call('LTRIM', KEYS[9], 0, tonumber(ARGV[i]) - 1) end
+return {queued, filtered}
 """
 )
 

@@ -62,6 +62,8 @@ class DeadLetter:
     reason: str
     attempts: int
     article_id: int = 0
+    lease: bytes = b""
+    """The leased request that ended as this dead letter (its lease ends with it), if any."""
 
     def record(self, at_ms: int) -> str:
         return json.dumps(
@@ -151,10 +153,10 @@ class RedisFrontier:
         args: list[Any] = [max_articles, *pushes_args(pushes), len(acks), *acks]
         args += [len(releases), *releases, len(dead)]
         for letter in dead:
-            args += [letter.url, letter.record(now_ms), letter.article_id]
+            args += [letter.url, letter.record(now_ms), letter.article_id, letter.lease]
         k = self.keys
         keys = [k.pending, k.delayed, k.seen_articles, k.seen_hubs, k.run_articles]
-        keys += [k.run_seen_articles, k.leased, k.dead]
+        keys += [k.run_seen_articles, k.leased, k.dead, k.run_tally]
         return keys, args
 
     async def flush(

@@ -17,6 +17,7 @@ import os
 import socket
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -77,6 +78,9 @@ class RunCoordinator:
         self.keys = keys
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}"
         self.stale_after = stale_after
+        self.describe: Callable[[], dict[str, Any]] | None = None
+        """What this worker's heartbeat says about it besides its unflushed work
+        (``progress.WorkerBeat.describe``)."""
         self.round_trips = 0
         self._begin = client.register_script(lua.BEGIN)
         self._finish = client.register_script(lua.FINISH)
@@ -105,6 +109,7 @@ class RunCoordinator:
                 k.seen_hubs,
                 k.run_articles,
                 k.run_seen_articles,
+                k.run_tally,
             ],
             args=[run.to_json(), max_articles, *pushes_args(seeds)],
         )
@@ -120,7 +125,7 @@ class RunCoordinator:
             keys=[
                 k.run, k.pending, k.leased, k.delayed, k.seen_hubs, k.run_articles,
                 k.run_stats, k.run_seen_articles, k.run_marks, k.marks,
-                k.run_outcomes, k.runs_ended,
+                k.run_outcomes, k.runs_ended, k.run_tally, k.start_urls, k.feed_claimed,
             ],
             args=[run.id],
         )  # fmt: skip
@@ -207,7 +212,8 @@ class RunCoordinator:
         self.round_trips += 1
         async with self.client.pipeline(transaction=False) as pipe:
             if unflushed is not None:
-                beat = json.dumps({"unflushed": unflushed, "ts": time.time()})
+                about = self.describe() if self.describe is not None else {}
+                beat = json.dumps({**about, "unflushed": unflushed, "ts": time.time()})
                 pipe.hset(k.workers, self.worker_id, beat)
             for name, value in deltas.items():
                 pipe.hincrby(k.run_stats, name, value)

@@ -45,6 +45,7 @@ from crawler.frontier.counters import Counters
 from crawler.frontier.health import RedisHealth, transient
 from crawler.frontier.known import KnownArticles
 from crawler.frontier.lifecycle import RunLifecycle, RunSpider
+from crawler.frontier.progress import WorkerBeat
 from crawler.frontier.queue import DeadLetter, RedisFrontier
 from crawler.frontier.redis import open_redis
 from crawler.frontier.report import conclude_run, store_run_report
@@ -160,8 +161,8 @@ class TassScheduler:
             request = decode_request(member, spider)
         except (ValueError, TypeError, KeyError) as exc:
             logger.error("Undecodable queued request %r: %s", member[:200], exc)
-            letter = DeadLetter("undecodable", member, f"undecodable: {exc}", 1)
-            frontier.window.dead(letter, ack=member)
+            letter = DeadLetter("undecodable", member, f"undecodable: {exc}", 1, lease=member)
+            frontier.window.dead(letter)
             return None
         frontier.window.started(request, member)
         return request
@@ -203,7 +204,7 @@ class TassScheduler:
             frontier.counters.count(key)
         letter = self._dead_letter(item, request)
         if letter is not None:
-            frontier.window.dead(letter)
+            frontier.window.failed(request, letter)
             frontier.counters.count("tass/frontier/dead_letters")
 
     def robots_parsed(self, robotparser: Any, request: Request) -> None:
@@ -249,6 +250,12 @@ class TassScheduler:
             mode=spider.mode, seeds=self._seeds, enter=spider.enter_run,
             conclude=self._conclude, report=self._report, wake=wake,
         )  # fmt: skip
+        coordinator.describe = WorkerBeat(
+            mode=spider.mode, totals=counters.totals, inflight=lambda: len(window.inflight),
+            ready=lambda: len(window.ready),
+            run_id=lambda: lifecycle.scope.run_id if lifecycle.scope is not None else None,
+            budget={"rate": config.rate, "concurrency": config.budget.max_fetching},
+        ).describe  # fmt: skip
         return Frontier(config, client, queue, coordinator, health, counters, known, window,
                         lifecycle)  # fmt: skip
 

@@ -102,7 +102,7 @@ def test_the_window_leases_acknowledges_and_releases(redis_url, key_prefix) -> N
         # A dead letter replaces its lease.
         second = window.take()
         assert second is not None
-        window.dead(DeadLetter("https://tass.com/x", second, "undecodable", 1), ack=second)
+        window.dead(DeadLetter("https://tass.com/x", second, "undecodable", 1, lease=second))
         await settle(lambda: window.unflushed() == 0)
         assert "https://tass.com/x" in await parts.queue.dead_letters()
         # Closing hands the leases not done with back to the queue at once.

@@ -62,6 +62,16 @@ RUN_OUTCOMES_KEPT = 100
 STATUS_RUNS = 5
 """The last runs ``scrapy status`` shows."""
 
+# --- URLs fed on <prefix>:start_urls (crawler.frontier.feed) -----------------------------------
+FEED_INTERVAL = 1.0
+"""Seconds a worker waits between two looks at ``start_urls`` when it is empty."""
+FEED_BATCH = 100
+"""Entries a worker takes from ``start_urls`` at once."""
+FEED_REJECTED_KEPT = 1000
+"""Refused payloads kept in ``start_urls:rejected`` (the newest)."""
+FEED_PRIORITY = 1000
+"""Added to a fed request's priority: what a user asks for is fetched first."""
+
 # --- Crawl scope -----------------------------------------------------------------------------
 TASS_SINCE_DAYS = 7
 TASS_LISTING_LIMIT = 100

@@ -57,6 +57,10 @@ class CrawlParams:
     recheck: timedelta = timedelta(hours=48)
     """Articles this recent (from a feed's newest item) are fetched again every run."""
 
+    seeds: bool = True
+    """False (``seeds=none``): the run queues no seeds of the site; it fetches only the URLs
+    fed on ``start_urls`` (and what they lead to)."""
+
     @classmethod
     def from_args(
         cls,
@@ -78,17 +82,21 @@ class CrawlParams:
             marks=_parse_marks(args.get("marks")),
             overlap=timedelta(hours=overlap_hours),
             recheck=timedelta(hours=recheck_hours),
+            seeds=_parse_seeds(args.get("seeds")),
         )
 
     def to_args(self) -> dict[str, Any]:
         """The arguments that rebuild these parameters exactly (stored with the run)."""
-        return {
+        args = {
             "since": self.since.isoformat() if self.since else "all",
             "sections": ",".join(self.sections),
             "max_articles": str(self.max_articles),
             "incremental": "1" if self.incremental else "0",
             "marks": dict(self.marks),
         }
+        if not self.seeds:
+            args["seeds"] = "none"
+        return args
 
     def in_scope(self, section: str) -> bool:
         """Whether an article whose primary path starts with ``section`` belongs to the run."""
@@ -180,6 +188,15 @@ def _parse_max(raw: Any) -> int:
     if value < 0:
         raise ArgumentError(f"-a max_articles={raw!r}: must be >= 0")
     return value
+
+
+def _parse_seeds(raw: Any) -> bool:
+    text = "site" if raw is None else str(raw).strip()
+    if text in ("", "site"):
+        return True
+    if text == "none":
+        return False
+    raise ArgumentError(f"-a seeds={raw!r}: expected 'site' (the default) or 'none'")
 
 
 def _parse_marks(raw: Any) -> dict[str, int]:

@@ -25,9 +25,10 @@ end
 -- K: {pending, delayed, seen articles, seen hubs, run article count, run-seen articles}.
 -- Each request: member, priority, article id (0: none), hub fingerprint ('' : none),
 -- mode ('0': deduplicated, '1': unfiltered, 'r': a refresh, fetched at most once a run),
--- delay (ms, 0: ready now).
+-- delay (ms, 0: ready now). Returns the next index, and how many were queued, filtered,
+-- capped and added (new entries of pending or delayed).
 local function push(i, n, now, cap, K)
-  local queued, filtered, capped = 0, 0, 0
+  local queued, filtered, capped, added = 0, 0, 0, 0
   for _ = 1, n do
     local member, prio, aid = ARGV[i], tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])
     local fp, mode, delay = ARGV[i + 3], ARGV[i + 4], tonumber(ARGV[i + 5])
@@ -56,15 +57,17 @@ local function push(i, n, now, cap, K)
       end
     end
     if ok then
+      -- ``added`` (for the run's tally) leaves out an entry already waiting: the same
+      -- request pushed twice waits once.
       if delay > 0 then
-        redis.call('ZADD', K[2], now + delay, member)
+        added = added + redis.call('ZADD', K[2], now + delay, member)
       else
-        redis.call('ZADD', K[1], -prio, member)
+        added = added + redis.call('ZADD', K[1], -prio, member)
       end
       queued = queued + 1
     end
   end
-  return i, queued, filtered, capped
+  return i, queued, filtered, capped, added
 end
 """
 
@@ -81,9 +84,9 @@ FLUSH = (
     + """
 local now = now_ms()
 local cap = tonumber(ARGV[1])
-local i, queued, filtered, capped = push(3, tonumber(ARGV[2]), now, cap,
+local i, queued, filtered, capped, added = push(3, tonumber(ARGV[2]), now, cap,
   {KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]})
-if queued > 0 then redis.call('HINCRBY', KEYS[9], 'enqueued', queued) end
+if added > 0 then redis.call('HINCRBY', KEYS[9], 'enqueued', added) end
 local acked = 0
 local a = tonumber(ARGV[i]); i = i + 1
 for _ = 1, a do
@@ -181,9 +184,9 @@ BEGIN = (
     _PRELUDE
     + """
 if redis.call('SET', KEYS[1], ARGV[1], 'NX') then
-  local _, queued = push(4, tonumber(ARGV[3]), now_ms(), tonumber(ARGV[2]),
+  local _, _, _, _, added = push(4, tonumber(ARGV[3]), now_ms(), tonumber(ARGV[2]),
     {KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]})
-  if queued > 0 then redis.call('HINCRBY', KEYS[8], 'enqueued', queued) end
+  if added > 0 then redis.call('HINCRBY', KEYS[8], 'enqueued', added) end
   return {1, ARGV[1]}
 end
 return {0, redis.call('GET', KEYS[1])}
@@ -261,9 +264,9 @@ return out
 FEED = (
     _PRELUDE
     + """
-local i, queued, filtered = push(2, tonumber(ARGV[1]), now_ms(), 0,
+local i, queued, filtered, _, added = push(2, tonumber(ARGV[1]), now_ms(), 0,
   {KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]})
-if queued > 0 then redis.call('HINCRBY', KEYS[7], 'enqueued', queued) end
+if added > 0 then redis.call('HINCRBY', KEYS[7], 'enqueued', added) end
 local c = tonumber(ARGV[i]); i = i + 1
 for _ = 1, c do
   redis.call('ZREM', KEYS[8], ARGV[i]); i = i + 1

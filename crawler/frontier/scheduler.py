@@ -42,6 +42,7 @@ from crawler.frontier import signals as frontier_signals
 from crawler.frontier.codec import DELAY_META, decode_request, encode_request, push_for
 from crawler.frontier.config import FrontierConfig
 from crawler.frontier.counters import Counters
+from crawler.frontier.feed import FeedEntry, FeedIntake, FeedQueue
 from crawler.frontier.health import RedisHealth, transient
 from crawler.frontier.known import KnownArticles
 from crawler.frontier.lifecycle import RunLifecycle, RunSpider
@@ -89,13 +90,14 @@ class Frontier:
     known: KnownArticles
     window: LeaseWindow
     lifecycle: RunLifecycle
+    feed: FeedIntake
 
     @property
     def worker_id(self) -> str:
         return self.coordinator.worker_id
 
     def round_trips(self) -> int:
-        return self.queue.round_trips + self.coordinator.round_trips
+        return self.queue.round_trips + self.coordinator.round_trips + self.feed.queue.round_trips
 
 
 _FRONTIERS: weakref.WeakKeyDictionary[Crawler, Frontier] = weakref.WeakKeyDictionary()
@@ -131,6 +133,7 @@ class TassScheduler:
         internals.on_request_done(self.crawler, self.request_done)
         self._connect()
         self.frontier.window.start()
+        self.frontier.feed.start()
         return deferred_from_coro(self.frontier.lifecycle.open(spider.run_args))
 
     def close(self, reason: str) -> Deferred[None]:
@@ -256,8 +259,20 @@ class TassScheduler:
             run_id=lambda: lifecycle.scope.run_id if lifecycle.scope is not None else None,
             budget={"rate": config.rate, "concurrency": config.budget.max_fetching},
         ).describe  # fmt: skip
+        feed = FeedIntake(
+            FeedQueue(client, config.keys), worker_id=coordinator.worker_id, health=health,
+            counters=counters, claim_ms=config.budget.lease_ms, build=self._fed_push,
+            may_claim=lambda: lifecycle.scope is not None and not lifecycle.finished,
+            may_begin=lambda: spider.mode == "worker",
+            begin=lambda: lifecycle.begin_run({"seeds": "none"}),
+        )  # fmt: skip
         return Frontier(config, client, queue, coordinator, health, counters, known, window,
-                        lifecycle)  # fmt: skip
+                        lifecycle, feed)  # fmt: skip
+
+    def _fed_push(self, entry: FeedEntry) -> Push:
+        """How a URL fed on ``start_urls`` is queued (the spider makes its request)."""
+        assert self.run_spider is not None
+        return self.push_for(self.run_spider.fed_request(entry))
 
     def _seeds(self, params: CrawlParams) -> list[Push]:
         """The run's seeds, marked as seeds (a run whose every seed failed has failed)."""
@@ -325,6 +340,7 @@ class TassScheduler:
         frontier = self.frontier
         if frontier is None:
             return
+        await frontier.feed.close()
         await frontier.window.close()
         await frontier.lifecycle.close()
         stats, outcome = self.crawler.stats, frontier.lifecycle.outcome

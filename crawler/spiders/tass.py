@@ -32,6 +32,7 @@ from scrapy.http import JsonRequest, Response, TextResponse
 from scrapy.spidermiddlewares.httperror import HttpError
 
 from crawler import defaults
+from crawler.frontier.feed import FeedEntry, fed_kind
 from crawler.frontier.lifecycle import RunScope
 from crawler.items import ArticleItem, PageFailure
 from crawler.pages import (
@@ -70,7 +71,7 @@ class TassSpider(Spider):
 
     def __init__(self, mode: str = "crawl", **kwargs: Any) -> None:
         args: dict[str, Any] = {
-            k: kwargs.pop(k) for k in ("since", "sections", "max_articles") if k in kwargs
+            k: kwargs.pop(k) for k in ("since", "sections", "max_articles", "seeds") if k in kwargs
         }
         super().__init__(**kwargs)
         self.mode = parse_mode(mode)
@@ -103,20 +104,16 @@ class TassSpider(Spider):
     # --- seeds ----------------------------------------------------------------------------
     def seed_requests(self, params: CrawlParams) -> Iterator[Request]:
         """The entry points of a run: section pages, and for a whole-site run also the home
-        page (themes, tags), RSS and the sitemaps."""
+        page (themes, tags), RSS and the sitemaps; none for ``seeds=none`` (fed URLs only)."""
+        if not params.seeds:
+            return
         slugs = params.sections or tuple(SECTIONS)
         for slug in slugs:
             yield self.hub_request(self.urls.section_url(slug))
         if params.sections:
             return
         yield self.hub_request(f"{self.urls.base}/")
-        yield Request(
-            self.urls.rss_url(),
-            callback=self.parse_rss,
-            errback=self.on_error,
-            priority=PRIORITY["rss"],
-            meta={"kind": "rss"},
-        )
+        yield self.rss_request(self.urls.rss_url())
         yield self.sitemap_request(self.urls.sitemap_index_url(), index=True)
 
     # --- request builders -----------------------------------------------------------------
@@ -127,6 +124,15 @@ class TassSpider(Spider):
             errback=self.on_error,
             priority=PRIORITY["hub"],
             meta={"kind": "hub"},
+        )
+
+    def rss_request(self, url: str) -> Request:
+        return Request(
+            url,
+            callback=self.parse_rss,
+            errback=self.on_error,
+            priority=PRIORITY["rss"],
+            meta={"kind": "rss"},
         )
 
     def sitemap_request(self, url: str, *, index: bool) -> Request:
@@ -150,6 +156,9 @@ class TassSpider(Spider):
         if not params.in_scope(section):
             self._stat("tass/skipped/out_of_sections")
             return None
+        return self._article_request(url, article_id, refresh=refresh)
+
+    def _article_request(self, url: str, article_id: int, *, refresh: bool) -> Request:
         return Request(
             url,
             callback=self.parse_article,
@@ -178,6 +187,23 @@ class TassSpider(Spider):
             priority=PRIORITY["listing"],
             meta=meta,
         )
+
+    def fed_request(self, entry: FeedEntry) -> Request:
+        """The request for a URL fed on ``start_urls`` (``crawler.frontier.feed``): whatever the
+        run's sections, first in the queue; an article is fetched again even if stored.
+        ``FeedRejected`` for a URL that is not one of the site's pages."""
+        url, kind = fed_kind(self.urls, entry.url)
+        article_id = self.urls.article_id(url)
+        if kind == "article" and article_id is not None:
+            request = self._article_request(url, article_id, refresh=True)
+        elif kind == "hub":
+            request = self.hub_request(url)
+        elif kind == "rss":
+            request = self.rss_request(url)
+        else:
+            request = self.sitemap_request(url, index=kind == "sitemap_index")
+        request.meta.update({**entry.meta, "fed": True})
+        return request.replace(priority=request.priority + defaults.FEED_PRIORITY)
 
     def follow_links(self, links: Iterable[str], params: CrawlParams) -> Iterator[Request]:
         """Requests for canonical links met on a page: articles, and hubs when in scope."""

@@ -72,6 +72,13 @@ FEED_REJECTED_KEPT = 1000
 FEED_PRIORITY = 1000
 """Added to a fed request's priority: what a user asks for is fetched first."""
 
+# --- Metrics (crawler.extensions.metrics) -------------------------------------------------------
+TASS_METRICS_ENABLED = False
+TASS_METRICS_ADDRESS = "0.0.0.0"
+TASS_METRICS_PORT = 9410
+METRICS_REFRESH = 5.0
+"""Seconds between two reads of the cluster's status for the metrics."""
+
 # --- Crawl scope -----------------------------------------------------------------------------
 TASS_SINCE_DAYS = 7
 TASS_LISTING_LIMIT = 100

@@ -228,6 +228,20 @@ TASS_LEASE_SECONDS = _env(
     "TASS_LEASE_SECONDS", defaults.TASS_LEASE_SECONDS, _positive_float, "seconds (> 0)"
 )
 COMMANDS_MODULE = "crawler.commands"
+# One cluster-wide progress line every LOGSTATS_INTERVAL in place of each process's LogStats;
+# the Prometheus endpoint when TASS_METRICS_ENABLED.
+EXTENSIONS = {
+    "scrapy.extensions.logstats.LogStats": None,
+    "crawler.extensions.progress.ClusterProgressExtension": 0,
+    "crawler.extensions.metrics.PrometheusExtension": 0,
+}
+TASS_METRICS_ENABLED = _env(
+    "TASS_METRICS_ENABLED", defaults.TASS_METRICS_ENABLED, _bool, "true or false"
+)
+TASS_METRICS_ADDRESS = _env(
+    "TASS_METRICS_ADDRESS", defaults.TASS_METRICS_ADDRESS, _str, "an address to listen on"
+)
+TASS_METRICS_PORT = _env("TASS_METRICS_PORT", defaults.TASS_METRICS_PORT, int, "a port number")
 
 # --- Politeness ----------------------------------------------------------------------------
 # The site's budget, shared by all workers through Redis: requests per second, and requests

@@ -190,7 +190,8 @@ class TassSpider(Spider):
 
     def fed_request(self, entry: FeedEntry) -> Request:
         """The request for a URL fed on ``start_urls`` (``crawler.frontier.feed``): whatever the
-        run's sections, first in the queue; an article is fetched again even if stored.
+        run's sections, first in the queue; an article is fetched again even if stored, and its
+        links are not followed (a fed hub, feed or sitemap leads on as any other).
         ``FeedRejected`` for a URL that is not one of the site's pages."""
         url, kind = fed_kind(self.urls, entry.url)
         article_id = self.urls.article_id(url)
@@ -335,8 +336,9 @@ class TassSpider(Spider):
             return
         yield item
         # Links of an article inside the window are followed; older articles reached through
-        # "Read also" are stored but do not spread further, so a nightly run stays bounded.
-        if run.params.recent_enough(item.published_at):
+        # "Read also" are stored but do not spread further, so a nightly run stays bounded. A
+        # fed article is what its user asked for, and only that: its links are not followed.
+        if run.params.recent_enough(item.published_at) and not response.meta.get("fed"):
             yield from self.follow_links(page.links(), run.params)
 
     def on_error(self, failure: Failure) -> Iterator[PageFailure]:

@@ -72,7 +72,9 @@ FEED_REJECTED_KEPT = 1000
 FEED_PRIORITY = 1000
 """Added to a fed request's priority: what a user asks for is fetched first."""
 
-# --- Metrics (crawler.extensions.metrics) -------------------------------------------------------
+# --- Progress and metrics (crawler.extensions) -------------------------------------------------
+LOGSTATS_INTERVAL = 60.0
+"""Seconds between two cluster-wide progress lines (Scrapy's setting; 0: none)."""
 TASS_METRICS_ENABLED = False
 TASS_METRICS_ADDRESS = "0.0.0.0"
 TASS_METRICS_PORT = 9410

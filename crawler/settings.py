@@ -235,6 +235,9 @@ EXTENSIONS = {
     "crawler.extensions.progress.ClusterProgressExtension": 0,
     "crawler.extensions.metrics.PrometheusExtension": 0,
 }
+LOGSTATS_INTERVAL = _env(
+    "LOGSTATS_INTERVAL", defaults.LOGSTATS_INTERVAL, _non_negative_float, "seconds (>= 0)"
+)
 TASS_METRICS_ENABLED = _env(
     "TASS_METRICS_ENABLED", defaults.TASS_METRICS_ENABLED, _bool, "true or false"
 )

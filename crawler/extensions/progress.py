@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Self
 from scrapy import signals
 from scrapy.exceptions import NotConfigured
 
+from crawler import defaults
 from crawler.frontier.health import transient
 from crawler.frontier.scheduler import frontier_of
 from crawler.status import progress_line, read_status
@@ -36,7 +37,7 @@ class ClusterProgressExtension:
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
-        interval = crawler.settings.getfloat("LOGSTATS_INTERVAL", 60.0)
+        interval = crawler.settings.getfloat("LOGSTATS_INTERVAL", defaults.LOGSTATS_INTERVAL)
         if interval < 0:
             raise ValueError(f"LOGSTATS_INTERVAL={interval!r}: must be >= 0 seconds")
         if not interval:

@@ -15,8 +15,8 @@ frontier guarantees as any other request:
   fetched even if an earlier run stored it, once per run however often it is fed, and its
   links are not followed (a fed article is what was asked for); a hub once per run, as any
   hub, and it leads on to its articles as in any run. Fed requests come first in the queue
-  (``FEED_PRIORITY``) and never count against ``max_articles``' cap. A run does not end while fed entries wait or are claimed
-  (``lua.FINISH``), so a URL fed during a run is fetched in it.
+  (``FEED_PRIORITY``) and never count against ``max_articles``' cap. A run does not end while
+  fed entries wait or are claimed (``lua.FINISH``), so a URL fed during a run is fetched in it.
 - *Refuse*: a payload that is not a URL of the site, not a page the crawler reads, not UTF-8,
   not well-formed JSON, or whose ``meta`` sets keys the crawler sets itself is not dropped in
   silence: it is kept in ``<prefix>:start_urls:rejected`` (newest first, the last

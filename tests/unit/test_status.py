@@ -149,3 +149,35 @@ def test_the_table_and_the_progress_line_say_what_the_status_holds(redis_url, ke
     line = progress_line(status, "host-a:42")
     assert "cluster fetched 30, stored 20, failed 0 (2.0/s of 2.0/s budget)" in line
     assert "this worker: 50 fetched, 20 stored (2.0/s, 100% of the cluster)" in line
+
+
+def command(env: dict[str, str], *args: str):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[2]
+    base = {"PATH": "/usr/bin:/bin", "TASS_BASE_URL": "https://tass.com"}
+    return subprocess.run(
+        [sys.executable, "-m", "scrapy", "status", *args],
+        cwd=repo, env={**base, **env}, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+
+
+def test_the_command_shows_redis_without_mongodb_and_fails_without_redis(
+    redis_url, key_prefix
+) -> None:
+    from crawler.embedded import free_port
+
+    nowhere = f"mongodb://127.0.0.1:{free_port()}"
+    env = {"REDIS_URL": redis_url, "MONGO_URI": nowhere, "TASS_REDIS_PREFIX": key_prefix}
+    shown = command(env, "--json")
+    assert shown.returncode == 0, shown.stderr
+    status = json.loads(shown.stdout)
+    assert status["run"] is None and status["queue"]["enqueued"] == 0
+    assert "ServerSelectionTimeoutError" in status["store"]["error"]
+    unreachable = {**env, "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"}
+    failed = command(unreachable)
+    assert failed.returncode == 69 and "Redis unreachable" in failed.stderr, failed.stderr
+    bad = command(env, "--watch", "0")
+    assert bad.returncode == 2 and "--watch 0" in bad.stderr

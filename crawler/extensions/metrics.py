@@ -23,7 +23,6 @@ from crawler import defaults
 from crawler.errors import ConfigurationError
 from crawler.frontier.health import transient
 from crawler.frontier.scheduler import frontier_of
-from crawler.status import read_status
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
@@ -122,12 +121,7 @@ class PrometheusExtension:
             frontier = frontier_of(self.crawler)
             if frontier is not None:
                 try:
-                    self.status = await read_status(
-                        frontier.client,
-                        frontier.config.keys,
-                        stale_after=frontier.config.worker_stale,
-                        runs=1,
-                    )
+                    self.status = await frontier.status(runs=1)
                 except Exception as exc:
                     if not transient(exc):
                         raise

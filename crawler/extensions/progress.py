@@ -19,7 +19,7 @@ from scrapy.exceptions import NotConfigured
 from crawler import defaults
 from crawler.frontier.health import transient
 from crawler.frontier.scheduler import frontier_of
-from crawler.status import progress_line, read_status
+from crawler.status import progress_line
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
@@ -60,12 +60,7 @@ class ClusterProgressExtension:
         if frontier is None:
             return None
         try:
-            status = await read_status(
-                frontier.client,
-                frontier.config.keys,
-                stale_after=frontier.config.worker_stale,
-                runs=0,
-            )
+            status = await frontier.status()
         except Exception as exc:
             if not transient(exc):
                 raise

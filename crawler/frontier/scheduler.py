@@ -56,6 +56,7 @@ from crawler.items import PageFailure
 from crawler.mongo import MongoConfig, ShutdownClock
 from crawler.outcome import OK, Verdict, failure_counters
 from crawler.params import ParamDefaults
+from crawler.status import read_status
 
 if TYPE_CHECKING:
     from collections.abc import Coroutine
@@ -95,6 +96,12 @@ class Frontier:
     @property
     def worker_id(self) -> str:
         return self.coordinator.worker_id
+
+    async def status(self, runs: int = 0) -> dict[str, Any]:
+        """The cluster now, as ``scrapy status`` shows it (``crawler.status.read_status``)."""
+        return await read_status(
+            self.client, self.config.keys, stale_after=self.config.worker_stale, runs=runs
+        )
 
     def round_trips(self) -> int:
         return self.queue.round_trips + self.coordinator.round_trips + self.feed.queue.round_trips

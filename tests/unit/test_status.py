@@ -181,3 +181,29 @@ def test_the_command_shows_redis_without_mongodb_and_fails_without_redis(
     assert failed.returncode == 69 and "Redis unreachable" in failed.stderr, failed.stderr
     bad = command(env, "--watch", "0")
     assert bad.returncode == 2 and "--watch 0" in bad.stderr
+
+
+def test_watch_prints_a_document_per_refresh_until_interrupted(redis_url, key_prefix) -> None:
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[2]
+    env = {
+        "PATH": "/usr/bin:/bin", "REDIS_URL": redis_url, "TASS_REDIS_PREFIX": key_prefix,
+        "MONGO_URI": "", "TASS_BASE_URL": "https://tass.com",
+    }  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "scrapy", "status", "--json", "--watch", "0.2"],
+        cwd=repo, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    lines = [proc.stdout.readline() for _ in range(2)]
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    docs = [json.loads(line) for line in lines]
+    assert [d["prefix"] for d in docs] == [key_prefix, key_prefix]
+    assert docs[0]["store"] == {"error": docs[0]["store"]["error"]}
+    assert "MONGO_URI is empty" in docs[0]["store"]["error"]

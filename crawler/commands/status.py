@@ -14,11 +14,14 @@ import asyncio
 import contextlib
 import json
 import sys
-from typing import Any, ClassVar
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from scrapy.commands import ScrapyCommand
 from scrapy.exceptions import NotConfigured, UsageError
 
+from crawler import defaults
+from crawler.embedded import LocalServices
 from crawler.frontier.config import FrontierConfig
 from crawler.frontier.health import transient
 from crawler.frontier.redis import open_redis
@@ -26,6 +29,9 @@ from crawler.mongo import MongoConfig
 from crawler.outcome import EXIT_UNAVAILABLE
 from crawler.redact import redact
 from crawler.status import add_store, format_status, read_status
+
+if TYPE_CHECKING:
+    from scrapy.settings import Settings
 
 STATUS_MONGO_TIMEOUT = 3.0
 """Seconds ``scrapy status`` waits for MongoDB before it shows the rest without it."""
@@ -57,6 +63,7 @@ class Command(ScrapyCommand):
             raise UsageError("scrapy status takes no arguments", print_help=False)
         if opts.watch is not None and not opts.watch > 0:
             raise UsageError(f"--watch {opts.watch}: must be > 0 seconds", print_help=False)
+        local_servers(self.settings)
         try:
             config = FrontierConfig.from_settings(self.settings)
         except ValueError as exc:
@@ -110,3 +117,21 @@ class Command(ScrapyCommand):
             elif watch is not None:
                 text += "\n"
         print(text, flush=True)
+
+
+def local_servers(settings: Settings) -> None:
+    """With ``REDIS_URL`` and ``MONGO_URI`` both empty (the zero-config local run), the
+    embedded servers a local crawl runs under ``TASS_DATA_DIR``; an error when none does."""
+    if settings.get("REDIS_URL") or settings.get("MONGO_URI"):
+        return
+    root = Path(settings.get("TASS_DATA_DIR") or defaults.TASS_DATA_DIR)
+    redis, mongo = LocalServices(root).running()
+    if redis is None:
+        raise UsageError(
+            f"REDIS_URL and MONGO_URI are empty and no local crawl runs its embedded servers "
+            f"under {root}: set them to the crawl's servers",
+            print_help=False,
+        )
+    settings.set("REDIS_URL", redis.url, priority="cmdline")
+    if mongo is not None:
+        settings.set("MONGO_URI", mongo.url, priority="cmdline")

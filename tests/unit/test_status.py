@@ -207,3 +207,21 @@ def test_watch_prints_a_document_per_refresh_until_interrupted(redis_url, key_pr
     assert [d["prefix"] for d in docs] == [key_prefix, key_prefix]
     assert docs[0]["store"] == {"error": docs[0]["store"]["error"]}
     assert "MONGO_URI is empty" in docs[0]["store"]["error"]
+
+
+def test_the_command_finds_a_local_crawls_embedded_servers(tmp_path) -> None:
+    from crawler.embedded import LocalServices
+
+    env = {"REDIS_URL": "", "MONGO_URI": "", "TASS_DATA_DIR": str(tmp_path / ".tass")}
+    none = command(env)
+    assert none.returncode == 2 and "no local crawl runs its embedded servers" in none.stderr
+    services = LocalServices(tmp_path / ".tass")
+    redis_server, _, _ = services.acquire()
+    try:
+        found = command(env, "--json")
+        assert found.returncode == 0, found.stderr
+        status = json.loads(found.stdout)
+        assert status["prefix"] == "tass" and status["store"]["articles"] == 0
+    finally:
+        assert services.release()
+    assert not redis_server.alive()

@@ -111,15 +111,12 @@ class LeaseWindow:
         end it as the dead letter it failed with (``failed``)."""
         member = self.inflight.pop(key, None)
         letters = self._letters.pop(key, [])
-        for letter in letters[1:]:
-            self.dead(letter)
-        if member is None:
-            if letters:
-                self.dead(letters[0])
-        elif letters:
-            self.dead(replace(letters[0], lease=member))
-        else:
+        if member is not None and letters:
+            letters[0] = replace(letters[0], lease=member)
+        elif member is not None:
             self._submit(("ack", member))
+        for letter in letters:
+            self.dead(letter)
 
     def failed(self, key: Hashable, letter: DeadLetter) -> None:
         """The request ``key`` in flight failed for good: its lease ends as ``letter`` when it

@@ -365,7 +365,11 @@ def progress_line(status: Mapping[str, Any], worker_id: str) -> str:
     """The cluster-wide progress line a worker logs every interval, with its own share."""
     c, q, b = status["counts"], status["queue"], status["budget"]
     run = status["run"]
-    head = f"Run {run['id']}" if run else "No run"
+    if run is None:
+        alive = sum(1 for w in status["workers"] if w["alive"])
+        waiting = status["feed"]["waiting"]
+        return f"No run going: {alive} workers alive, {waiting} fed URLs waiting"
+    head = f"Run {run['id']}"
     me = next((w for w in status["workers"] if w["id"] == worker_id), None)
     share = ""
     if me is not None:

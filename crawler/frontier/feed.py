@@ -42,7 +42,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from crawler import defaults
+from crawler import aio, defaults
 from crawler.frontier import lua
 from crawler.frontier.health import transient
 from crawler.frontier.queue import pushes_args
@@ -234,9 +234,7 @@ class FeedIntake:
 
     async def close(self) -> None:
         """Stop taking entries; claims not queued yet return to the list at their deadline."""
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        await aio.stop([self._task])
 
     async def step(self) -> int:
         """Take, queue and refuse what start_urls holds now (one batch); how many entries."""

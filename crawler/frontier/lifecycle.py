@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from crawler import defaults
+from crawler import aio, defaults
 from crawler.frontier.health import transient
 from crawler.outcome import FAILED, Verdict
 from crawler.retrying import retry
@@ -162,9 +162,7 @@ class RunLifecycle:
         self._task = asyncio.get_running_loop().create_task(self._tick_loop())
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        await aio.stop([self._task])
         try:
             await self.add_stats()
             await self.coordinator.leave()

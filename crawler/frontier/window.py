@@ -30,7 +30,7 @@ from collections.abc import Callable, Hashable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from crawler import defaults
+from crawler import aio, defaults
 from crawler.batch import Batcher
 from crawler.frontier.health import transient
 from crawler.frontier.queue import DeadLetter, Push
@@ -167,9 +167,7 @@ class LeaseWindow:
         self.inflight.clear()
         self._letters.clear()
         await self.writes.close()
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await aio.stop(self._tasks)
 
     # --- loops -----------------------------------------------------------------------------
     def _submit(self, write: Write) -> None:

@@ -26,7 +26,7 @@ from crawler.frontier.lifecycle import RunScope
 from crawler.frontier.queue import Push, RedisFrontier
 from crawler.frontier.run import RunCoordinator
 from crawler.frontier.versions import SIGHTING_META
-from crawler.params import CrawlParams
+from crawler.params import CrawlParams, ParamDefaults
 from crawler.urls import SiteUrls
 from tests.unit.frontier_helpers import run, spider
 
@@ -193,6 +193,28 @@ def test_fed_urls_are_queued_once_each_even_if_stored_and_bad_ones_are_kept_with
     assert deltas["tass/feed/rejected/not_site_url"] == 1
 
 
+def test_a_worker_of_a_lost_state_queues_no_fed_url_and_its_claims_return(
+    redis_url, key_prefix, redis_client
+) -> None:
+    keys = FrontierKeys(key_prefix)
+    counters = Counters()
+
+    async def scenario(client):
+        coordinator = RunCoordinator(client, keys)
+        await coordinator.begin({"since": "all"}, [])
+        joined = coordinator.epoch
+        await client.set(keys.epoch, "another")  # Redis lost its state, and a new run began
+        await client.lpush(keys.start_urls, "https://tass.com/world/2150014")
+        intake = _intake(client, keys, counters)
+        intake._epoch = lambda: joined
+        assert await intake.step() == 0
+        return await RedisFrontier(client, keys).counts()
+
+    assert run(scenario, redis_url) == (0, 0, 0), "nothing of the lost run is queued"
+    assert redis_client.zcard(keys.feed_claimed) == 1, "the claim stays, to return at its deadline"
+    assert counters.take()["tass/feed/state_lost"] == 1
+
+
 def test_entries_wait_for_a_run_unless_the_worker_may_begin_one(
     redis_url, key_prefix, redis_client
 ) -> None:
@@ -243,3 +265,26 @@ def test_a_dead_workers_claims_return_to_the_list_and_hold_the_run_open(
 
     assert run(scenario, redis_url) is None, "the pushed request is still pending"
     assert redis_client.llen(keys.start_urls) == 0 and redis_client.zcard(keys.feed_claimed) == 0
+
+
+def test_a_fed_only_run_says_so_and_a_crawl_asking_for_one_does_not_join_a_site_run() -> None:
+    defaults = ParamDefaults()
+    fed_only = defaults.params({"since": "all", "seeds": "none"})
+    site = defaults.params({"since": "all"})
+    assert fed_only.describe() == "since=all, seeds=none" and site.describe() == "since=all"
+    assert fed_only.differences({"seeds": "none"}, site) == ["seeds=none (the open run's: site)"]
+    assert fed_only.differences({"since": "all"}, site) == [], "seeds not given: not compared"
+
+
+def test_an_abandoned_run_leaves_no_tally(redis_url, key_prefix, redis_client) -> None:
+    keys = FrontierKeys(key_prefix)
+
+    async def scenario(client):
+        coordinator = RunCoordinator(client, keys)
+        seed = Push(b'{"url":"https://tass.com/world"}', fingerprint="hub")
+        began, _ = await coordinator.begin({"since": "all"}, [seed])
+        assert await client.hget(keys.run_tally, "enqueued") == b"1"
+        assert await coordinator.abandon(began.id) is not None
+
+    run(scenario, redis_url)
+    assert not redis_client.exists(keys.run_tally)

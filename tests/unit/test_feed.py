@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+from typing import Any
 
 import pytest
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from crawler.frontier.codec import DELAY_META, HINTS_META, VIA_META, push_for
 from crawler.frontier.counters import Counters
@@ -288,3 +290,39 @@ def test_an_abandoned_run_leaves_no_tally(redis_url, key_prefix, redis_client) -
 
     run(scenario, redis_url)
     assert not redis_client.exists(keys.run_tally)
+
+
+class ClaimCancelledAsConnectionError(FeedQueue):
+    """A feed whose claim, when cancelled in flight, fails with a connection error, as a Redis
+    client may answer a cancellation that lands inside a command."""
+
+    in_claim = False
+
+    async def claim(self, *args: Any, **kwargs: Any) -> Any:
+        if self.in_claim:  # the next one answers, as Redis does
+            return await super().claim(*args, **kwargs)
+        self.in_claim = True
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            raise RedisConnectionError("Connection closed by server.") from None
+        raise AssertionError("not reached")
+
+
+def test_the_intake_closes_when_a_cancelled_claim_fails_as_a_connection_error(
+    redis_url, key_prefix
+) -> None:
+    keys = FrontierKeys(key_prefix)
+
+    async def scenario(client):
+        intake = _intake(client, keys, Counters())
+        queue = ClaimCancelledAsConnectionError(client, keys)
+        intake.queue = queue
+        intake.interval = 0.01
+        intake.start()
+        while not queue.in_claim:
+            await asyncio.sleep(0.01)
+        # The loop takes the error for an outage; it stops on its own once closing.
+        await asyncio.wait_for(intake.close(), 10)
+
+    run(scenario, redis_url)

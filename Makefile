@@ -57,7 +57,7 @@ secrets:
 
 ## make lock: pin the image's dependencies (requirements.lock) from pyproject.toml with uv
 lock: $(BIN)/.installed-lock
-	$(BIN)/uv pip compile pyproject.toml --extra replica --extra export --universal --python-version 3.11 \
+	$(BIN)/uv pip compile pyproject.toml --extra replica --extra export --extra metrics --universal --python-version 3.11 \
 	  --generate-hashes --custom-compile-command "make lock" --quiet -o requirements.lock
 
 clean:

@@ -69,6 +69,27 @@ DRIFT_CHECK_DEADLINE = 20.0
 """Seconds the worker that ends a run tries to read the previous runs for the drift check
 (MongoDB away: the report says the check was unavailable and raises no alarm); well under
 ``OUTCOME_WAIT``, since the outcome is published after it."""
+STATUS_RUNS = 5
+"""The last runs ``scrapy status`` shows."""
+
+# --- URLs fed on <prefix>:start_urls (crawler.frontier.feed) -----------------------------------
+FEED_INTERVAL = 1.0
+"""Seconds a worker waits between two looks at ``start_urls`` when it is empty."""
+FEED_BATCH = 100
+"""Entries a worker takes from ``start_urls`` at once."""
+FEED_REJECTED_KEPT = 1000
+"""Refused payloads kept in ``start_urls:rejected`` (the newest)."""
+FEED_PRIORITY = 1000
+"""Added to a fed request's priority: what a user asks for is fetched first."""
+
+# --- Progress and metrics (crawler.extensions) -------------------------------------------------
+LOGSTATS_INTERVAL = 60.0
+"""Seconds between two cluster-wide progress lines (Scrapy's setting; 0: none)."""
+TASS_METRICS_ENABLED = False
+TASS_METRICS_ADDRESS = "0.0.0.0"
+TASS_METRICS_PORT = 9410
+METRICS_REFRESH = 5.0
+"""Seconds between two reads of the cluster's status for the metrics."""
 
 # --- Crawl scope -----------------------------------------------------------------------------
 TASS_SINCE_DAYS = 7

@@ -271,6 +271,14 @@ class LocalServices:
         server = ServerProcess(**raw)
         return server if server.alive() else None
 
+    def running(self) -> tuple[ServerProcess | None, ServerProcess | None]:
+        """(redis, mongo): the live servers a local crawl started here, changing nothing (None:
+        not running)."""
+        if not self.state_file.exists():
+            return None, None
+        with self._locked() as state:
+            return self._server(state, "redis"), self._server(state, "mongo")
+
     def acquire(self, user_pid: int | None = None) -> tuple[ServerProcess, ServerProcess, bool]:
         """(redis, mongo, started): the servers to use, and whether this call started any."""
         user_pid = user_pid or os.getpid()

@@ -53,6 +53,10 @@ class CrawlParams:
     recheck: RecheckPlan = field(default_factory=RecheckPlan)
     """The run's re-check (an incremental run's; ``crawler.frontier.recheck``)."""
 
+    seeds: bool = True
+    """False (``seeds=none``): the run queues no seeds of the site; it fetches only the URLs
+    fed on ``start_urls`` (and what they lead to)."""
+
     @classmethod
     def from_args(
         cls,
@@ -70,17 +74,21 @@ class CrawlParams:
             max_articles=_parse_max(args.get("max_articles")),
             incremental=incremental,
             recheck=RecheckPlan.from_args(args.get("recheck")),
+            seeds=_parse_seeds(args.get("seeds")),
         )
 
     def to_args(self) -> dict[str, Any]:
         """The arguments that rebuild these parameters exactly (stored with the run)."""
-        return {
+        args: dict[str, Any] = {
             "since": self.since.isoformat() if self.since else "all",
             "sections": ",".join(self.sections),
             "max_articles": str(self.max_articles),
             "incremental": "1" if self.incremental else "0",
             "recheck": self.recheck.to_args(),
         }
+        if not self.seeds:
+            args["seeds"] = "none"
+        return args
 
     def describe(self) -> str:
         """The run's arguments as a person reads them: ``since=all, sections=world``."""
@@ -89,6 +97,8 @@ class CrawlParams:
             parts.append(f"sections={','.join(self.sections)}")
         if self.max_articles:
             parts.append(f"max_articles={self.max_articles}")
+        if not self.seeds:
+            parts.append("seeds=none")
         return ", ".join(parts)
 
     def since_text(self) -> str:
@@ -108,6 +118,9 @@ class CrawlParams:
             found.append(f"sections={mine} (the open run's: {its})")
         if "max_articles" in explicit and self.max_articles != other.max_articles:
             found.append(f"max_articles={self.max_articles} (the open run's: {other.max_articles})")
+        if "seeds" in explicit and self.seeds != other.seeds:
+            mine, its = ("site" if p.seeds else "none" for p in (self, other))
+            found.append(f"seeds={mine} (the open run's: {its})")
         return found
 
     def in_scope(self, section: str) -> bool:
@@ -175,6 +188,15 @@ def _parse_max(raw: Any) -> int:
     if value < 0:
         raise ArgumentError(f"-a max_articles={raw!r}: must be >= 0")
     return value
+
+
+def _parse_seeds(raw: Any) -> bool:
+    text = "site" if raw is None else str(raw).strip()
+    if text in ("", "site"):
+        return True
+    if text == "none":
+        return False
+    raise ArgumentError(f"-a seeds={raw!r}: expected 'site' (the default) or 'none'")
 
 
 def parse_mode(raw: Any) -> str:

@@ -235,6 +235,25 @@ TASS_LEASE_SECONDS = _env(
     "TASS_LEASE_SECONDS", defaults.TASS_LEASE_SECONDS, _positive_float, "seconds (> 0)"
 )
 COMMANDS_MODULE = "crawler.commands"
+# One cluster-wide progress line every LOGSTATS_INTERVAL in place of each process's LogStats;
+# the Prometheus endpoint when TASS_METRICS_ENABLED; the items feed (TASS_FEED_ENABLED: new and
+# revised articles pushed as stored to the Redis stream <prefix>:items).
+EXTENSIONS = {
+    "scrapy.extensions.logstats.LogStats": None,
+    "crawler.extensions.progress.ClusterProgressExtension": 0,
+    "crawler.extensions.metrics.PrometheusExtension": 0,
+    "pipelines.feed.ItemsFeed": 500,
+}
+LOGSTATS_INTERVAL = _env(
+    "LOGSTATS_INTERVAL", defaults.LOGSTATS_INTERVAL, _non_negative_float, "seconds (>= 0)"
+)
+TASS_METRICS_ENABLED = _env(
+    "TASS_METRICS_ENABLED", defaults.TASS_METRICS_ENABLED, _bool, "true or false"
+)
+TASS_METRICS_ADDRESS = _env(
+    "TASS_METRICS_ADDRESS", defaults.TASS_METRICS_ADDRESS, _str, "an address to listen on"
+)
+TASS_METRICS_PORT = _env("TASS_METRICS_PORT", defaults.TASS_METRICS_PORT, int, "a port number")
 
 # --- Politeness ----------------------------------------------------------------------------
 # The site's budget, shared by all workers through Redis: requests per second, and requests
@@ -371,8 +390,7 @@ TASS_REPARSE_LEASE_SECONDS = _env(
 TASS_REPARSE_CHUNK_SIZE = _env(
     "TASS_REPARSE_CHUNK_SIZE", defaults.TASS_REPARSE_CHUNK_SIZE, _positive_int, "an integer > 0"
 )
-# The items feed: new and revised articles pushed as stored to the Redis stream <prefix>:items.
-EXTENSIONS = {"pipelines.feed.ItemsFeed": 500}
+# The items feed (its extension is in EXTENSIONS above).
 TASS_FEED_ENABLED = _env("TASS_FEED_ENABLED", defaults.TASS_FEED_ENABLED, _bool, "true or false")
 TASS_FEED_MAXLEN = _env(
     "TASS_FEED_MAXLEN", defaults.TASS_FEED_MAXLEN, _positive_int, "a number of entries (> 0)"

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from scrapy import Request
 from scrapy.utils.request import request_from_dict
 
+from crawler.frontier.feed import FED_META
 from crawler.frontier.queue import Push
 from crawler.frontier.versions import SIGHTING_META, Sighting
 
@@ -162,6 +163,7 @@ def push_for(request: Request, spider: Spider, fingerprint: Callable[[Request], 
         fingerprint="" if article_id else fingerprint(request).hex(),
         unfiltered=unfiltered,
         sighting=sighting.mode() if article_id and sighting is not None else "",
+        refresh=bool(article_id) and bool(request.meta.get(FED_META)),
         delay_ms=int(delay * 1000),
         via=via,
         hint=hint,

@@ -43,6 +43,8 @@ class FrontierConfig:
     """When the run report raises a drift alarm (``crawler.drift``)."""
     recheck: RecheckConfig = field(default_factory=RecheckConfig)
     """The measured re-check of incremental runs (``recheck``)."""
+    rate: float = defaults.CRAWL_RATE
+    """``CRAWL_RATE`` as set (the budget paces 10% under it)."""
 
     @classmethod
     def from_settings(cls, settings: BaseSettings) -> Self:
@@ -98,4 +100,5 @@ class FrontierConfig:
             max_run_links=max_run_links,
             drift=DriftConfig.from_settings(settings),
             recheck=RecheckConfig.from_settings(settings),
+            rate=rate,
         )

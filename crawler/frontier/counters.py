@@ -17,6 +17,8 @@ class Counters:
     def __init__(self, sink: Callable[[str, int], object] | None = None) -> None:
         self._sink = sink
         self._deltas: dict[str, int] = {}
+        self.totals: dict[str, int] = {}
+        """Every count of this worker since it started (its heartbeat's rates come from it)."""
 
     def count(self, key: str, value: int = 1) -> None:
         if not value:
@@ -24,6 +26,7 @@ class Counters:
         if self._sink is not None:
             self._sink(key, value)
         self._deltas[key] = self._deltas.get(key, 0) + value
+        self.totals[key] = self.totals.get(key, 0) + value
 
     def take(self) -> dict[str, int]:
         """The counts since the last call, to add to the run's."""

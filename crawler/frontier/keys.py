@@ -41,6 +41,37 @@ class FrontierKeys:
         """Hash URL → JSON of requests that kept failing (dead letters)."""
         return self._key("dead")
 
+    @property
+    def run_tally(self) -> str:
+        """Hash of the current run's exact queue accounting, kept by the scripts themselves:
+        ``enqueued`` (every entry queued), ``done`` (leases acknowledged), ``failed`` (leases
+        that ended as dead letters). At every instant ``pending + delayed + leased + done +
+        failed = enqueued``. Dropped when the run ends."""
+        return self._key("run:tally")
+
+    # --- feeding URLs (the scrapy-redis way) ----------------------------------------------
+    @property
+    def start_urls(self) -> str:
+        """List of URLs (or ``{"url": ..., "meta": ...}`` JSON) pushed by users with
+        ``LPUSH`` or ``scrapy enqueue``, as scrapy-redis's ``<spider>:start_urls``."""
+        return self._key("start_urls")
+
+    @property
+    def feed_claimed(self) -> str:
+        """Sorted set of start_urls entries a worker took and has not queued yet (member
+        ``<seq>:<payload>``, score the claim's deadline, ms): a dead worker's claims return."""
+        return self._key("start_urls:claimed")
+
+    @property
+    def feed_seq(self) -> str:
+        """Counter numbering the claims (so equal payloads stay distinct members)."""
+        return self._key("start_urls:seq")
+
+    @property
+    def feed_rejected(self) -> str:
+        """List (newest first) of JSON records of payloads refused, with the reason."""
+        return self._key("start_urls:rejected")
+
     # --- dedupe -------------------------------------------------------------------------
     @property
     def seen_articles(self) -> str:

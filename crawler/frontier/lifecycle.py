@@ -47,6 +47,7 @@ from crawler.retrying import retry
 
 if TYPE_CHECKING:
     from crawler.frontier.config import FrontierConfig
+    from crawler.frontier.feed import FeedEntry
     from crawler.frontier.health import RedisHealth
     from crawler.frontier.known import KnownArticles
     from crawler.frontier.queue import Push
@@ -86,6 +87,10 @@ class RunSpider(Protocol):
 
     def enter_run(self, scope: RunScope) -> None:
         """Work on the run ``scope`` from now on."""
+        ...
+
+    def fed_request(self, entry: FeedEntry) -> Any:
+        """The request for a URL fed on ``start_urls`` (``feed.FeedRejected`` if none)."""
         ...
 
 

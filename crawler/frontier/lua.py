@@ -20,6 +20,11 @@ Article versions (``crawler.frontier.versions``) have theirs: ``version_of`` rea
 sighting, ``v,...``) decides whether a feed entry makes the article worth fetching, and
 ``record_version`` (FLUSH, before the acknowledgements) writes the version just stored and says
 whether a re-check found an unannounced edit. Their counts go to a table ``C`` by name.
+
+The run's tally (``run_tally``: ``enqueued``, ``done``, ``failed``) is kept by the scripts that
+move requests in and out of the queue: every entry ``push`` adds (BEGIN, FLUSH, FEED), every
+lease FLUSH acknowledges or ends as a dead letter; so pending + delayed + leased + done +
+failed = enqueued at every instant (``scrapy status``).
 """
 
 from __future__ import annotations
@@ -168,19 +173,21 @@ local function flat_counts(out, C)
   end
   return out
 end
--- Queue n requests from ARGV starting at index i; returns next index, counts, and the
--- positions (1..n) of the links refused by link_cap.
+-- Queue n requests from ARGV starting at index i; returns next index, counts, the positions
+-- (1..n) of the links refused by link_cap, and how many were added (new entries of pending or
+-- delayed: the same request pushed twice waits once, and the run's tally counts it once).
 -- K: {pending, delayed, seen articles, seen hubs, run article count, run-seen articles,
 -- run link count, awaiting articles, hints, run failed articles, versions, run-announced
 -- articles, run-rechecked}; C: counts by name (the sightings' verdicts). Each request: member,
 -- priority, article id (0: none), hub fingerprint ('' : none), mode ('0': deduplicated, '1':
 -- unfiltered, 'v,...': a feed's sighting of an article, fetched when sighting_verdict says so
--- and at most once a run, 'p': deduplicated, a link found on a page that is not a listing,
+-- and at most once a run, 'r': a refresh (an article fed on start_urls), fetched even if
+-- stored, at most once a run, 'p': deduplicated, a link found on a page that is not a listing,
 -- of which at most link_cap (0: no cap) are queued a run),
 -- delay (ms, 0: ready now), feed hint ('': none; kept whether or not the request is
 -- queued). A refused link is not marked seen: a listing may still queue it.
 local function push(i, n, now, cap, link_cap, K, C)
-  local queued, filtered, capped, links, kept, cut = 0, 0, 0, 0, 0, {}
+  local queued, filtered, capped, links, kept, cut, added = 0, 0, 0, 0, 0, {}, 0
   for index = 1, n do
     local member, prio, aid = ARGV[i], tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])
     local fp, mode, delay, hint = ARGV[i + 3], ARGV[i + 4], tonumber(ARGV[i + 5]), ARGV[i + 6]
@@ -190,11 +197,13 @@ local function push(i, n, now, cap, link_cap, K, C)
       and tonumber(redis.call('GET', K[7]) or '0') >= link_cap
     if mode ~= '1' and aid > 0 then
       -- An article is checked against the all-time bitmap; a sighting of a known article
-      -- that its verdict fetches again only against this run's, so it is fetched once a run.
+      -- that its verdict fetches again, and a refresh, only against this run's, so it is
+      -- fetched once a run.
       -- An article that failed twice in this run is not fetched again in it (a dead letter
       -- clears its bit, so it may be found and fetched once more, and again next run).
       local seen = K[3]
       local verdict = nil
+      if mode == 'r' then seen = K[6] end
       if string.sub(mode, 1, 2) == 'v,' then
         local known = redis.call('GETBIT', K[3], aid) == 1
         verdict = sighting_verdict({K[11], K[6], K[12], K[13]}, aid, known, mode)
@@ -239,16 +248,16 @@ local function push(i, n, now, cap, link_cap, K, C)
     end
     if ok then
       if delay > 0 then
-        redis.call('ZADD', K[2], now + delay, member)
+        added = added + redis.call('ZADD', K[2], now + delay, member)
       else
-        redis.call('ZADD', K[1], -prio, member)
+        added = added + redis.call('ZADD', K[1], -prio, member)
       end
       queued = queued + 1
       if aid > 0 then redis.call('SETBIT', K[8], aid, 1) end
     end
     kept = kept + keep_hint({K[8], K[9]}, aid, hint)
   end
-  return i, queued, filtered, capped, links, kept, cut
+  return i, queued, filtered, capped, links, kept, cut, added
 end
 -- Whether the caller's epoch is Redis's (an empty one is not checked): a worker that began or
 -- joined a run before Redis lost its state (FLUSHALL, a restart without persistence) must not
@@ -259,17 +268,20 @@ end
 """
 
 # KEYS: pending delayed seen_articles seen_hubs run_articles run_seen run_links leased dead
-# awaiting hints run_failed epoch versions run_announced recheck run_rechecked
+# awaiting hints run_failed epoch versions run_announced recheck run_rechecked run_tally
 # ARGV: epoch, cap, link_cap, n, n×7 push fields, h, h×2 (article id, hint), v, v×8 version
-# records (``VersionRecord.args``), a, a acks, r, r releases, d, d×3 (key, json, article id).
+# records (``VersionRecord.args``), a, a acks, r, r releases, d, d×4 (key, json, article id,
+# lease: the leased request that ended as this dead letter, '' for none).
 # Refused ({-1}) when ``epoch`` is not Redis's (``same_epoch``). Pushes first, then the hints
 # of dropped requests, then the versions just stored, then acks (so a request is acknowledged
 # only with its children queued and its version written; an acknowledged article's hint goes
 # with it), then releases (unstarted leases handed back), then dead letters (each counted
 # against its article in the run: ``push`` queues an article that failed twice in the run no
-# more in it). Returns {queued, filtered, capped, acked, links queued, hints kept, c, c×2
-# (name, count: the sightings' verdicts and the re-checks' findings), positions of the links
-# refused by link_cap...}.
+# more in it; each ends its lease, and its hint with it). The run's tally counts every entry
+# queued, every lease acknowledged and every lease that ended as a dead letter. Returns
+# {queued, filtered, capped, leases ended (acknowledged or as dead letters), links queued,
+# hints kept, c, c×2 (name, count: the sightings' verdicts and the re-checks' findings),
+# positions of the links refused by link_cap...}.
 FLUSH = (
     _PRELUDE
     + """
@@ -278,9 +290,10 @@ local now = now_ms()
 local cap, link_cap = tonumber(ARGV[2]), tonumber(ARGV[3])
 local H = {KEYS[10], KEYS[11]}
 local C = {}
-local i, queued, filtered, capped, links, kept, cut = push(5, tonumber(ARGV[4]), now, cap,
-  link_cap, {KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[10], KEYS[11],
-    KEYS[12], KEYS[14], KEYS[15], KEYS[17]}, C)
+local i, queued, filtered, capped, links, kept, cut, added = push(5, tonumber(ARGV[4]), now,
+  cap, link_cap, {KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[10],
+    KEYS[11], KEYS[12], KEYS[14], KEYS[15], KEYS[17]}, C)
+if added > 0 then redis.call('HINCRBY', KEYS[18], 'enqueued', added) end
 local h = tonumber(ARGV[i]); i = i + 1
 for _ = 1, h do
   kept = kept + keep_hint(H, tonumber(ARGV[i]), ARGV[i + 1]); i = i + 2
@@ -310,6 +323,7 @@ for _ = 1, a do
   end
   i = i + 1
 end
+if acked > 0 then redis.call('HINCRBY', KEYS[18], 'done', acked) end
 local r = tonumber(ARGV[i]); i = i + 1
 for _ = 1, r do
   if redis.call('ZREM', KEYS[8], ARGV[i]) == 1 then
@@ -325,7 +339,12 @@ for _ = 1, d do
     redis.call('SETBIT', KEYS[3], aid, 0)
     redis.call('HINCRBY', KEYS[12], aid, 1)
   end
-  i = i + 3
+  if ARGV[i + 3] ~= '' and redis.call('ZREM', KEYS[8], ARGV[i + 3]) == 1 then
+    redis.call('HINCRBY', KEYS[18], 'failed', 1)
+    acked = acked + 1
+    forget_hint(H, ARGV[i + 3])
+  end
+  i = i + 4
 end
 local out = {queued, filtered, capped, acked, links, kept}
 local counted = flat_counts({}, C)
@@ -425,22 +444,24 @@ return renewed
 )
 
 # KEYS: run pending delayed seen_articles seen_hubs run_articles run_seen run_links awaiting
-#       hints run_failed epoch run_stats versions run_announced run_rechecked
+#       hints run_failed epoch run_stats versions run_announced run_rechecked run_tally
 # ARGV: run json, a new epoch, cap, n, n×7 push fields. Begins a run and queues its seeds
-# atomically, or returns the run already going. A new run starts from a clean state: whatever
-# a lost run left of the run's own keys (hub fingerprints, counts, counters, announced and
-# re-checked articles) is dropped. Redis gets an epoch if it has none (a fresh or an emptied
-# Redis). Seeds are never links found on a page (no mode 'p'): no link cap. Returns
-# {1, run json, epoch} or {0, existing run json, epoch}.
+# atomically (counted in the run's tally), or returns the run already going. A new run starts
+# from a clean state: whatever a lost run left of the run's own keys (hub fingerprints,
+# counts, counters, announced and re-checked articles, tally) is dropped. Redis gets an epoch
+# if it has none (a fresh or an emptied Redis). Seeds are never links found on a page (no
+# mode 'p'): no link cap. Returns {1, run json, epoch} or {0, existing run json, epoch}.
 BEGIN = (
     _PRELUDE
     + """
 if redis.call('SET', KEYS[1], ARGV[1], 'NX') then
   redis.call('SET', KEYS[12], ARGV[2], 'NX')
-  redis.call('DEL', KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[11], KEYS[13], KEYS[15], KEYS[16])
-  push(5, tonumber(ARGV[4]), now_ms(), tonumber(ARGV[3]), 0,
+  redis.call('DEL', KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[11], KEYS[13], KEYS[15], KEYS[16],
+    KEYS[17])
+  local _, _, _, _, _, _, _, added = push(5, tonumber(ARGV[4]), now_ms(), tonumber(ARGV[3]), 0,
     {KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10], KEYS[11],
       KEYS[14], KEYS[15], KEYS[16]}, {})
+  if added > 0 then redis.call('HINCRBY', KEYS[17], 'enqueued', added) end
   return {1, ARGV[1], redis.call('GET', KEYS[12])}
 end
 return {0, redis.call('GET', KEYS[1]), redis.call('GET', KEYS[12])}
@@ -448,18 +469,21 @@ return {0, redis.call('GET', KEYS[1]), redis.call('GET', KEYS[12])}
 )
 
 # KEYS: run pending leased delayed seen_hubs run_articles run_stats run_seen run_links awaiting
-#       hints run_outcomes runs_ended run_failed run_announced run_rechecked
-# ARGV: run id. Ends the run if it is that run and nothing is pending, leased or delayed:
-# counts the re-checks' unannounced edits (those no sighting of the run announced), drops the
-# run's dedupe state (and any feed hint left: nothing is queued to use it), notes the run
-# as ended with its outcome to come (OUTCOME fills it in) and returns {1, stats...} to the
-# one caller that ended it, else {0}.
+#       hints run_outcomes runs_ended run_failed run_announced run_rechecked run_tally
+#       start_urls feed_claimed
+# ARGV: run id. Ends the run if it is that run and nothing is pending, leased or delayed, and
+# no URL fed on start_urls waits (or is claimed): counts the re-checks' unannounced edits
+# (those no sighting of the run announced), drops the run's dedupe state and tally (and any
+# feed hint left: nothing is queued to use it), notes the run as ended with its outcome to
+# come (OUTCOME fills it in) and returns {1, stats...} to the one caller that ended it, else
+# {0}.
 FINISH = (
     _PRELUDE
     + """
 local raw = redis.call('GET', KEYS[1])
 if not raw or cjson.decode(raw)['id'] ~= ARGV[1] then return {0} end
 local busy = redis.call('ZCARD', KEYS[2]) + redis.call('ZCARD', KEYS[3])
+busy = busy + redis.call('LLEN', KEYS[18]) + redis.call('ZCARD', KEYS[19])
 if busy + redis.call('ZCARD', KEYS[4]) > 0 then
   return {0}
 end
@@ -472,7 +496,7 @@ for j = 1, #rechecked, 2 do
 end
 local stats = redis.call('HGETALL', KEYS[7])
 redis.call('DEL', KEYS[1], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10], KEYS[11],
-  KEYS[14], KEYS[15], KEYS[16])
+  KEYS[14], KEYS[15], KEYS[16], KEYS[17])
 redis.call('HSET', KEYS[12], ARGV[1], '{"outcome":null}')
 redis.call('ZADD', KEYS[13], now_ms(), ARGV[1])
 table.insert(stats, 1, 1)
@@ -482,11 +506,11 @@ return stats
 
 # KEYS: run pending leased delayed seen_hubs run_articles run_stats run_seen run_announced
 #       run_outcomes runs_ended run_failed epoch abandoned run_links awaiting hints
-#       run_rechecked
+#       run_rechecked run_tally
 # ARGV: run id (empty: the open run, whichever it is), a new epoch. Abandons the open run
 # whatever it still has to do (``scrapy run abandon``): its pending, leased and delayed
 # requests are moved to ``abandoned`` (the caller clears their articles' seen bits, so later
-# runs may find them again), its dedupe state and counters are dropped (its unannounced
+# runs may find them again), its dedupe state, counters and tally are dropped (its unannounced
 # edits are not counted), it is noted as ended with its outcome to come (OUTCOME fills it in), and
 # Redis gets a new epoch, so the run's workers' queue writes are refused from now on. Returns
 # {1, run json, moved, stats...}, or {0} when there is no such open run.
@@ -507,7 +531,7 @@ for _, key in ipairs({KEYS[2], KEYS[3], KEYS[4]}) do
 end
 local stats = redis.call('HGETALL', KEYS[7])
 redis.call('DEL', KEYS[1], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[12], KEYS[15],
-  KEYS[16], KEYS[17], KEYS[18])
+  KEYS[16], KEYS[17], KEYS[18], KEYS[19])
 redis.call('SET', KEYS[13], ARGV[2])
 redis.call('HSET', KEYS[10], id, '{"outcome":null}')
 redis.call('ZADD', KEYS[11], now_ms(), id)
@@ -515,6 +539,67 @@ table.insert(stats, 1, moved)
 table.insert(stats, 1, raw)
 table.insert(stats, 1, 1)
 return stats
+"""
+)
+
+# KEYS: start_urls feed_claimed feed_seq run. ARGV: n, claim_ms, may_begin ('1': take entries
+# even with no run going, for the caller to begin one).
+# Takes up to n entries fed on start_urls (LPOP, as scrapy-redis does) as *claims*: each is
+# kept in feed_claimed until the FEED call that queues it, and returns to the front of the list
+# when its deadline passes first (the worker died). Entries are taken only while a run is
+# going (or may_begin), and FINISH does not end a run while claims are held, so a claimed URL
+# belongs to the run it was claimed in. Returns {run exists (1/0), returned, member1, ...}
+# (each member is ``<seq>:<payload>``).
+CLAIM_FEED = (
+    _PRELUDE
+    + """
+local now = now_ms()
+local expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, 500)
+for _, m in ipairs(expired) do
+  redis.call('ZREM', KEYS[2], m)
+  redis.call('LPUSH', KEYS[1], string.match(m, '^%d+:(.*)$'))
+end
+local running = redis.call('EXISTS', KEYS[4])
+local out = {running, #expired}
+if running == 0 and ARGV[3] ~= '1' then return out end
+for _ = 1, tonumber(ARGV[1]) do
+  local raw = redis.call('LPOP', KEYS[1])
+  if not raw then break end
+  local member = redis.call('INCR', KEYS[3]) .. ':' .. raw
+  redis.call('ZADD', KEYS[2], now + tonumber(ARGV[2]), member)
+  table.insert(out, member)
+end
+return out
+"""
+)
+
+# KEYS: pending delayed seen_articles seen_hubs run_articles run_seen run_links awaiting
+#       hints run_failed versions run_announced run_rechecked run_tally feed_claimed
+#       feed_rejected epoch
+# ARGV: epoch, n, n×7 push fields, c, c claims, r, r rejection records (JSON), rejections
+# kept. Refused ({-1}) when ``epoch`` is not Redis's (``same_epoch``): the claims stay, and
+# return to start_urls at their deadline. Queues the requests made from claimed start_urls
+# entries (never capped by max_articles nor by the run's link cap: a user asked for them;
+# counted in the run's tally), drops the claims and records the payloads refused, with their
+# reason. Returns {queued, filtered}.
+FEED = (
+    _PRELUDE
+    + """
+if not same_epoch(KEYS[17], ARGV[1]) then return {-1} end
+local i, queued, filtered, _, _, _, _, added = push(3, tonumber(ARGV[2]), now_ms(), 0, 0,
+  {KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10],
+    KEYS[11], KEYS[12], KEYS[13]}, {})
+if added > 0 then redis.call('HINCRBY', KEYS[14], 'enqueued', added) end
+local c = tonumber(ARGV[i]); i = i + 1
+for _ = 1, c do
+  redis.call('ZREM', KEYS[15], ARGV[i]); i = i + 1
+end
+local r = tonumber(ARGV[i]); i = i + 1
+for _ = 1, r do
+  redis.call('LPUSH', KEYS[16], ARGV[i]); i = i + 1
+end
+if r > 0 then redis.call('LTRIM', KEYS[16], 0, tonumber(ARGV[i]) - 1) end
+return {queued, filtered}
 """
 )
 

@@ -50,6 +50,9 @@ class Push:
     sighting: str = ""
     """A feed entry's sighting of the article (``versions.Sighting.mode``): queued when the
     article is new, changed or due for a re-check, at most once a run."""
+    refresh: bool = False
+    """An article fed on ``start_urls`` (``crawler.frontier.feed``): fetched even if stored,
+    at most once a run."""
     delay_ms: int = 0
     via: str = ""
     """The page (not a listing) the link was found on: it counts against the run's cap of such
@@ -60,11 +63,13 @@ class Push:
 
     def mode(self) -> str:
         """How the scripts deduplicate it: ``1`` unfiltered, a feed's sighting (``v,...``),
-        ``p`` a link found on a page (capped per run), ``0`` otherwise."""
+        ``r`` a refresh, ``p`` a link found on a page (capped per run), ``0`` otherwise."""
         if self.unfiltered:
             return "1"
         if self.sighting:
             return self.sighting
+        if self.refresh:
+            return "r"
         return "p" if self.via else "0"
 
     def args(self) -> list[Any]:
@@ -89,6 +94,8 @@ class DeadLetter:
     reason: str
     attempts: int
     article_id: int = 0
+    lease: bytes = b""
+    """The leased request that ended as this dead letter (its lease ends with it), if any."""
 
     def record(self, at_ms: int) -> str:
         return json.dumps(
@@ -207,12 +214,12 @@ class RedisFrontier:
             args += record.args()
         args += [len(acks), *acks, len(releases), *releases, len(dead)]
         for letter in dead:
-            args += [letter.url, letter.record(now_ms), letter.article_id]
+            args += [letter.url, letter.record(now_ms), letter.article_id, letter.lease]
         k = self.keys
         keys = [k.pending, k.delayed, k.seen_articles, k.seen_hubs, k.run_articles]
         keys += [k.run_seen_articles, k.run_links, k.leased, k.dead, k.awaiting_articles]
         keys += [k.hints, k.run_failed_articles, k.epoch, k.versions, k.run_announced_articles]
-        keys += [k.recheck, k.run_rechecked]
+        keys += [k.recheck, k.run_rechecked, k.run_tally]
         return keys, args
 
     async def flush(

@@ -18,6 +18,7 @@ import os
 import socket
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -101,6 +102,9 @@ class RunCoordinator:
         self.keys = keys
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}"
         self.stale_after = stale_after
+        self.describe: Callable[[], dict[str, Any]] | None = None
+        """What this worker's heartbeat says about it besides its unflushed work
+        (``progress.WorkerBeat.describe``)."""
         self.round_trips = 0
         self.epoch: str | None = None
         """The epoch of the Redis state this worker's run lives in (None: not known yet)."""
@@ -128,7 +132,7 @@ class RunCoordinator:
                 k.run, k.pending, k.delayed, k.seen_articles, k.seen_hubs, k.run_articles,
                 k.run_seen_articles, k.run_links, k.awaiting_articles, k.hints,
                 k.run_failed_articles, k.epoch, k.run_stats, k.versions,
-                k.run_announced_articles, k.run_rechecked,
+                k.run_announced_articles, k.run_rechecked, k.run_tally,
             ],
             args=[run.to_json(), uuid.uuid4().hex, max_articles, *pushes_args(seeds)],
         )  # fmt: skip
@@ -146,7 +150,7 @@ class RunCoordinator:
                 k.run, k.pending, k.leased, k.delayed, k.seen_hubs, k.run_articles,
                 k.run_stats, k.run_seen_articles, k.run_links, k.awaiting_articles, k.hints,
                 k.run_outcomes, k.runs_ended, k.run_failed_articles, k.run_announced_articles,
-                k.run_rechecked,
+                k.run_rechecked, k.run_tally, k.start_urls, k.feed_claimed,
             ],
             args=[run.id],
         )  # fmt: skip
@@ -166,7 +170,7 @@ class RunCoordinator:
                 k.run, k.pending, k.leased, k.delayed, k.seen_hubs, k.run_articles,
                 k.run_stats, k.run_seen_articles, k.run_announced_articles, k.run_outcomes,
                 k.runs_ended, k.run_failed_articles, k.epoch, k.abandoned, k.run_links,
-                k.awaiting_articles, k.hints, k.run_rechecked,
+                k.awaiting_articles, k.hints, k.run_rechecked, k.run_tally,
             ],
             args=[run_id, uuid.uuid4().hex],
         )  # fmt: skip
@@ -282,7 +286,8 @@ class RunCoordinator:
         self.round_trips += 1
         async with self.client.pipeline(transaction=False) as pipe:
             if unflushed is not None:
-                beat = json.dumps({"unflushed": unflushed, "ts": time.time()})
+                about = self.describe() if self.describe is not None else {}
+                beat = json.dumps({**about, "unflushed": unflushed, "ts": time.time()})
                 pipe.hset(k.workers, self.worker_id, beat)
             for name, value in deltas.items():
                 pipe.hincrby(k.run_stats, name, value)

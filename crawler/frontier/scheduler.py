@@ -55,9 +55,11 @@ from crawler.frontier.codec import (
 )
 from crawler.frontier.config import FrontierConfig
 from crawler.frontier.counters import Counters
+from crawler.frontier.feed import FeedEntry, FeedIntake, FeedQueue
 from crawler.frontier.health import RedisHealth, transient
 from crawler.frontier.known import KnownArticles
 from crawler.frontier.lifecycle import RunLifecycle, RunSpider
+from crawler.frontier.progress import WorkerBeat
 from crawler.frontier.queue import DeadLetter, RedisFrontier
 from crawler.frontier.redis import open_redis
 from crawler.frontier.report import check_drift, conclude_run, store_run_report
@@ -68,6 +70,7 @@ from crawler.items import ArticleItem, PageFailure
 from crawler.mongo import MongoConfig, ShutdownClock
 from crawler.outcome import OK, Verdict, failure_counters
 from crawler.params import ParamDefaults
+from crawler.status import read_status
 
 if TYPE_CHECKING:
     from collections.abc import Coroutine
@@ -102,13 +105,20 @@ class Frontier:
     known: KnownArticles
     window: LeaseWindow
     lifecycle: RunLifecycle
+    feed: FeedIntake
 
     @property
     def worker_id(self) -> str:
         return self.coordinator.worker_id
 
+    async def status(self, runs: int = 0) -> dict[str, Any]:
+        """The cluster now, as ``scrapy status`` shows it (``crawler.status.read_status``)."""
+        return await read_status(
+            self.client, self.config.keys, stale_after=self.config.worker_stale, runs=runs
+        )
+
     def round_trips(self) -> int:
-        return self.queue.round_trips + self.coordinator.round_trips
+        return self.queue.round_trips + self.coordinator.round_trips + self.feed.queue.round_trips
 
 
 _FRONTIERS: weakref.WeakKeyDictionary[Crawler, Frontier] = weakref.WeakKeyDictionary()
@@ -144,6 +154,7 @@ class TassScheduler:
         internals.on_request_done(self.crawler, self.request_done)
         self._connect()
         self.frontier.window.start()
+        self.frontier.feed.start()
         return deferred_from_coro(self.frontier.lifecycle.open(spider.run_args))
 
     def close(self, reason: str) -> Deferred[None]:
@@ -174,8 +185,8 @@ class TassScheduler:
             request = decode_request(member, spider)
         except (ValueError, TypeError, KeyError) as exc:
             logger.error("Undecodable queued request %r: %s", member[:200], exc)
-            letter = DeadLetter("undecodable", member, f"undecodable: {exc}", 1)
-            frontier.window.dead(letter, ack=member)
+            letter = DeadLetter("undecodable", member, f"undecodable: {exc}", 1, lease=member)
+            frontier.window.dead(letter)
             return None
         attach_hints(request, frontier.window.hint_of(member))
         frontier.window.started(request, member)
@@ -228,7 +239,7 @@ class TassScheduler:
             frontier.counters.count(key)
         letter = self._dead_letter(item, request)
         if letter is not None:
-            frontier.window.dead(letter)
+            frontier.window.failed(request, letter)
             frontier.counters.count("tass/frontier/dead_letters")
 
     def robots_parsed(self, robotparser: Any, request: Request) -> None:
@@ -280,8 +291,27 @@ class TassScheduler:
             mode=spider.mode, seeds=self._seeds, enter=spider.enter_run,
             conclude=self._conclude, report=self._report, wake=wake,
         )  # fmt: skip
+        coordinator.describe = WorkerBeat(
+            mode=spider.mode, totals=counters.totals, inflight=lambda: len(window.inflight),
+            ready=lambda: len(window.ready),
+            run_id=lambda: lifecycle.scope.run_id if lifecycle.scope is not None else None,
+            budget={"rate": config.rate, "concurrency": config.budget.concurrency},
+        ).describe  # fmt: skip
+        feed = FeedIntake(
+            FeedQueue(client, config.keys), worker_id=coordinator.worker_id, health=health,
+            counters=counters, claim_ms=config.budget.lease_ms, build=self._fed_push,
+            may_claim=lambda: lifecycle.scope is not None and not lifecycle.finished,
+            may_begin=lambda: spider.mode == "worker",
+            begin=lambda: lifecycle.begin_run({"seeds": "none"}),
+            epoch=lambda: coordinator.epoch,
+        )  # fmt: skip
         return Frontier(config, client, queue, coordinator, health, counters, known, window,
-                        lifecycle)  # fmt: skip
+                        lifecycle, feed)  # fmt: skip
+
+    def _fed_push(self, entry: FeedEntry) -> Push:
+        """How a URL fed on ``start_urls`` is queued (the spider makes its request)."""
+        assert self.run_spider is not None
+        return self.push_for(self.run_spider.fed_request(entry))
 
     def _seeds(self, params: CrawlParams) -> list[Push]:
         """The run's seeds, marked as seeds (a run whose every seed failed has failed)."""
@@ -364,6 +394,7 @@ class TassScheduler:
         frontier = self.frontier
         if frontier is None:
             return
+        await frontier.feed.close()
         await frontier.window.close()
         await frontier.lifecycle.close()
         stats, outcome = self.crawler.stats, frontier.lifecycle.outcome

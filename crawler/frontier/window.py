@@ -32,6 +32,7 @@ import math
 import time
 from collections import deque
 from collections.abc import Callable, Hashable
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from crawler import defaults
@@ -90,6 +91,8 @@ class LeaseWindow:
         self._closing_at: float | None = None
         self._unconfirmed: set[bytes] = set()
         """Leases acknowledged or released that Redis has not confirmed yet."""
+        self._letters: dict[Hashable, list[DeadLetter]] = {}
+        """Dead letters of requests in flight, written when each is done with."""
         self._fill_wanted = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -120,10 +123,24 @@ class LeaseWindow:
         self.inflight[key] = member
 
     def finished(self, key: Hashable) -> None:
-        """The request ``key`` is done with: acknowledge its lease (after its children)."""
+        """The request ``key`` is done with: acknowledge its lease (after its children), or
+        end it as the dead letter it failed with (``failed``)."""
         member = self.inflight.pop(key, None)
-        if member is not None:
+        letters = self._letters.pop(key, [])
+        if member is not None and letters:
+            letters[0] = replace(letters[0], lease=member)
+        elif member is not None:
             self._submit(("ack", member))
+        for letter in letters:
+            self.dead(letter)
+
+    def failed(self, key: Hashable, letter: DeadLetter) -> None:
+        """The request ``key`` in flight failed for good: its lease ends as ``letter`` when it
+        is done with (so the run's tally counts it once, as failed, not as done)."""
+        if key in self.inflight:
+            self._letters.setdefault(key, []).append(letter)
+        else:
+            self.dead(letter)
 
     def push(self, push: Push) -> None:
         self._submit(("push", push))
@@ -137,11 +154,9 @@ class LeaseWindow:
         """Write the version of an article just stored (before its request's acknowledgement)."""
         self._submit(("version", record))
 
-    def dead(self, letter: DeadLetter, ack: bytes | None = None) -> None:
-        """Keep ``letter`` (and acknowledge the lease ``ack`` it replaces, if any)."""
+    def dead(self, letter: DeadLetter) -> None:
+        """Keep ``letter``; its ``lease``, if any, ends with it."""
         self._submit(("dead", letter))
-        if ack is not None:
-            self._submit(("ack", ack))
 
     def unflushed(self) -> int:
         """Writes Redis does not have yet (waiting, or on their way)."""
@@ -163,6 +178,7 @@ class LeaseWindow:
         released; writes still waiting are refused by Redis (their epoch is gone)."""
         self.ready.clear()
         self.inflight.clear()
+        self._letters.clear()
         self._unconfirmed.clear()
 
     def release_blocking(self, url: str) -> int:
@@ -181,9 +197,13 @@ class LeaseWindow:
         self._closing_at = time.monotonic()
         for member in [*self.ready, *self.inflight.values()]:
             self._submit(("release", member))
+        for letters in self._letters.values():
+            for letter in letters:
+                self.dead(letter)
         self.ready.clear()
         self.hints.clear()
         self.inflight.clear()
+        self._letters.clear()
         await self.writes.close()
         for task in self._tasks:
             task.cancel()
@@ -203,6 +223,8 @@ class LeaseWindow:
     def _submit(self, write: Write) -> None:
         if write[0] in ("ack", "release"):
             self._unconfirmed.add(write[1])
+        elif write[0] == "dead" and write[1].lease:
+            self._unconfirmed.add(write[1].lease)
         self.writes.submit(write)
 
     async def _fill_loop(self) -> None:
@@ -280,6 +302,7 @@ class LeaseWindow:
             return [exc] * len(batch)
         self.health.up()
         self._unconfirmed.difference_update(parts["ack"] + parts["release"])
+        self._unconfirmed.difference_update(letter.lease for letter in parts["dead"])
         self.counters.count("tass/frontier/queued", result.queued)
         self.counters.count("tass/frontier/filtered", result.filtered)
         self.counters.count("tass/frontier/over_max_articles", result.capped)

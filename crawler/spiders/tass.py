@@ -56,6 +56,7 @@ from scrapy.spidermiddlewares.httperror import HttpError
 from crawler import defaults
 from crawler.frontier import signals as frontier_signals
 from crawler.frontier.codec import HINTS_META, VIA_META
+from crawler.frontier.feed import FED_META, FeedEntry, fed_kind
 from crawler.frontier.lifecycle import RunScope
 from crawler.frontier.versions import SIGHTING_META, Sighting
 from crawler.items import ArticleItem, PageFailure
@@ -97,7 +98,7 @@ class TassSpider(Spider):
 
     def __init__(self, mode: str = "crawl", **kwargs: Any) -> None:
         args: dict[str, Any] = {
-            k: kwargs.pop(k) for k in ("since", "sections", "max_articles") if k in kwargs
+            k: kwargs.pop(k) for k in ("since", "sections", "max_articles", "seeds") if k in kwargs
         }
         super().__init__(**kwargs)
         self.mode = parse_mode(mode)
@@ -134,20 +135,16 @@ class TassSpider(Spider):
     # --- seeds ----------------------------------------------------------------------------
     def seed_requests(self, params: CrawlParams) -> Iterator[Request]:
         """The entry points of a run: section pages, and for a whole-site run also the home
-        page (themes, tags), RSS and the sitemaps."""
+        page (themes, tags), RSS and the sitemaps; none for ``seeds=none`` (fed URLs only)."""
+        if not params.seeds:
+            return
         slugs = params.sections or tuple(SECTIONS)
         for slug in slugs:
             yield self.hub_request(self.urls.section_url(slug))
         if params.sections:
             return
         yield self.hub_request(f"{self.urls.base}/")
-        yield Request(
-            self.urls.rss_url(),
-            callback=self.parse_rss,
-            errback=self.on_error,
-            priority=PRIORITY["rss"],
-            meta={"kind": "rss"},
-        )
+        yield self.rss_request(self.urls.rss_url())
         yield self.sitemap_request(self.urls.sitemap_index_url(), index=True)
 
     # --- request builders -----------------------------------------------------------------
@@ -158,6 +155,15 @@ class TassSpider(Spider):
             errback=self.on_error,
             priority=PRIORITY["hub"],
             meta={"kind": "hub"},
+        )
+
+    def rss_request(self, url: str) -> Request:
+        return Request(
+            url,
+            callback=self.parse_rss,
+            errback=self.on_error,
+            priority=PRIORITY["rss"],
+            meta={"kind": "rss"},
         )
 
     def sitemap_request(self, url: str, *, index: bool) -> Request:
@@ -193,6 +199,9 @@ class TassSpider(Spider):
             meta[SIGHTING_META] = sighting(article_id).to_meta()
         if hints:
             meta[HINTS_META] = hints
+        return self._article_request(url, meta)
+
+    def _article_request(self, url: str, meta: dict[str, Any]) -> Request:
         return Request(
             url,
             callback=self.parse_article,
@@ -227,6 +236,24 @@ class TassSpider(Spider):
             return None if params.sections else self.hub_request(url)
         self._stat(f"tass/skipped/{kind}")
         return None
+
+    def fed_request(self, entry: FeedEntry) -> Request:
+        """The request for a URL fed on ``start_urls`` (``crawler.frontier.feed``): whatever the
+        run's sections, first in the queue; an article is fetched again even if stored (a
+        refresh, ``Push.refresh``), and its links are not followed (a fed hub, feed or sitemap
+        leads on as any other). ``FeedRejected`` for a URL that is not one of the site's pages."""
+        url, kind = fed_kind(self.urls, entry.url)
+        article_id = self.urls.article_id(url)
+        if kind == "article" and article_id is not None:
+            request = self._article_request(url, {"kind": "article", "article_id": article_id})
+        elif kind == "hub":
+            request = self.hub_request(url)
+        elif kind == "rss":
+            request = self.rss_request(url)
+        else:
+            request = self.sitemap_request(url, index=kind == "sitemap_index")
+        request.meta.update({**entry.meta, FED_META: True})
+        return request.replace(priority=request.priority + defaults.FEED_PRIORITY)
 
     def follow_links(self, links: Iterable[str], params: CrawlParams) -> Iterator[Request]:
         """Requests for canonical links met in a listing: articles, and hubs when in scope."""
@@ -381,8 +408,9 @@ class TassSpider(Spider):
         )
         yield item
         # Links of an article inside the window are followed; older articles reached through
-        # "Read also" are stored but do not spread further, so a nightly run stays bounded.
-        if run.params.recent_enough(item.published_at):
+        # "Read also" are stored but do not spread further, so a nightly run stays bounded. A
+        # fed article is what its user asked for, and only that: its links are not followed.
+        if run.params.recent_enough(item.published_at) and not response.meta.get(FED_META):
             yield from self.follow_page_links(url, page.links(), run)
 
     def on_error(self, failure: Failure) -> Iterator[PageFailure]:

@@ -105,7 +105,7 @@ def test_the_window_leases_acknowledges_and_releases(redis_url, key_prefix) -> N
         # A dead letter replaces its lease.
         second = window.take()
         assert second is not None
-        window.dead(DeadLetter("https://tass.com/x", second, "undecodable", 1), ack=second)
+        window.dead(DeadLetter("https://tass.com/x", second, "undecodable", 1, lease=second))
         await settle(lambda: window.unflushed() == 0)
         assert "https://tass.com/x" in await parts.queue.dead_letters()
         # Closing hands the leases not done with back to the queue at once.
@@ -148,6 +148,38 @@ def test_the_window_closes_even_when_a_lease_call_loses_its_cancellation(
         assert await queue.counts() == (2, 0, 0)  # what it leased meanwhile went back
 
     run(scenario, redis_url)
+
+
+def test_a_request_that_failed_for_good_ends_its_lease_as_its_dead_letter(
+    redis_url, key_prefix, redis_client
+) -> None:
+    cfg = config(key_prefix, redis_url)
+
+    async def scenario(client):
+        parts = Parts(client, cfg)
+        window = parts.window
+        window.start()
+        await parts.queue.flush([article(21), article(22)], [])
+        window.want()
+        await settle(lambda: len(window.ready) == 2)
+        failing, fine = window.take(), window.take()
+        assert failing is not None and fine is not None
+        window.started("failing", failing)
+        window.started("fine", fine)
+        letter = DeadLetter("https://tass.com/world/21", failing, "http_404", 1, 21)
+        window.failed("failing", letter)  # its failure is recorded before it is done with
+        await settle(lambda: window.unflushed() == 0)
+        assert await parts.queue.dead_letters() == {}, "written once it is done with"
+        window.finished("failing")
+        window.finished("fine")
+        await settle(lambda: window.unflushed() == 0)
+        assert list(await parts.queue.dead_letters()) == ["https://tass.com/world/21"]
+        assert await parts.queue.counts() == (0, 0, 0)
+        await window.close()
+
+    run(scenario, redis_url)
+    tally = redis_client.hgetall(FrontierKeys(key_prefix).run_tally)
+    assert tally == {b"enqueued": b"2", b"done": b"1", b"failed": b"1"}
 
 
 def test_the_window_renews_the_leases_it_holds(redis_url, key_prefix) -> None:

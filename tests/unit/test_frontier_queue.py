@@ -326,6 +326,29 @@ def test_dead_letters_are_kept_and_replayed(redis_url, key_prefix, redis_client)
     assert int(redis_client.getbit(keys.seen_articles, 5)) == 0
 
 
+def test_a_dead_letter_that_ends_its_lease_counts_it_failed_and_forgets_its_hint(
+    redis_url, key_prefix, redis_client
+) -> None:
+    keys = FrontierKeys(key_prefix)
+
+    async def scenario(client):
+        q = RedisFrontier(client, keys)
+        raw = {"url": "https://tass.com/world/7", "meta": {"article_id": 7}}
+        hinted = Push(json.dumps(raw).encode(), 100, 7, hint=b'{"a":{"title":"T"}}')
+        assert (await q.flush([hinted, article(8)], [])).hints_kept == 1
+        first, second = (await q.pop(2, FAST)).leases
+        letter = DeadLetter("https://tass.com/world/7", first, "http_404", 1, 7, lease=first)
+        result = await q.flush([], [second], dead=[letter])
+        assert result.acked == 2, "the ack and the lease the dead letter ended"
+        assert await q.counts() == (0, 0, 0)
+
+    run(scenario, redis_url)
+    tally = redis_client.hgetall(keys.run_tally)
+    assert tally == {b"enqueued": b"2", b"done": b"1", b"failed": b"1"}
+    assert redis_client.hlen(keys.hints) == 0, "its hint went with its lease"
+    assert redis_client.getbit(keys.awaiting_articles, 7) == 0
+
+
 def test_replay_failures_command_lists_and_requeues(redis_url, key_prefix, redis_client) -> None:
     import subprocess
     import sys

@@ -230,3 +230,16 @@ def test_the_consoles_into_a_worker_are_off_unless_a_setting_asks(monkeypatch) -
     on = load(monkeypatch, REMOTE_CONTROL_ENABLED="true", TELNETCONSOLE_ENABLED="true")
     assert on["REMOTE_CONTROL_ENABLED"] is True and on["TELNETCONSOLE_ENABLED"] is True
     assert "REMOTE_CONTROL_ENABLED" in failure(monkeypatch, REMOTE_CONTROL_ENABLED="sure")
+
+
+def test_every_extension_of_the_crawler_is_enabled(monkeypatch) -> None:
+    # One EXTENSIONS: the progress line, the metrics and the items feed (a second assignment
+    # further down the module once replaced the first, and with it two of them).
+    extensions = load(monkeypatch)["EXTENSIONS"]
+    assert extensions["scrapy.extensions.logstats.LogStats"] is None
+    for name in (
+        "crawler.extensions.progress.ClusterProgressExtension",
+        "crawler.extensions.metrics.PrometheusExtension",
+        "pipelines.feed.ItemsFeed",
+    ):
+        assert extensions[name] is not None, name

@@ -75,6 +75,21 @@ def test_the_queue_counts_add_up_through_every_state_change(
     assert seen[-1]["run"]["kind"] == "backfill" and seen[-1]["run"]["since"] == "all"
 
 
+def test_the_requests_at_the_site_are_those_enter_site_let_in(redis_url, key_prefix) -> None:
+    keys = FrontierKeys(key_prefix)
+
+    async def scenario(client):
+        queue = RedisFrontier(client, keys)
+        budget = Budget(interval_ms=0.1, per_second=10_000, concurrency=1, lease_ms=60_000)
+        assert await queue.enter_site(budget, "a") == -1
+        assert await queue.enter_site(budget, "b") == 0, "b waits in line"
+        there = (await read_status(client, keys))["budget"]["at_site"]
+        await queue.leave_site("a")
+        return there, (await read_status(client, keys))["budget"]["at_site"]
+
+    assert run(scenario, redis_url) == (1, 0)
+
+
 def test_reading_the_status_writes_nothing(redis_url, key_prefix, redis_client) -> None:
     keys = FrontierKeys(key_prefix)
 

@@ -50,10 +50,11 @@ def test_a_markup_switch_between_two_runs_raises_a_drift_alarm(crawl_env_factory
         )
         assert alarm["message"].startswith(f"{alarm['field']}: ")
         assert f"Drift alarm in run {runs[2]['_id']}: {alarm['message']}" in env.log_text()
-    # The run's outcome (once the report carries one) is degraded, not ok; the exit code is
-    # the outcome's.
-    if "outcome" in runs[2]:
-        assert runs[2]["outcome"] == "degraded", codes
+    # The run's outcome is degraded, not ok, with the alarms among its reasons; the worker
+    # exits with it (4), so cron and Kubernetes see it.
+    assert [r["outcome"] for r in runs] == ["ok", "ok", "degraded"], [r["reasons"] for r in runs]
+    assert any(reason.startswith("drift: mark: ") for reason in runs[2]["reasons"])
+    assert codes == [4]
     # Nothing was lost to the redesign: every reachable article is stored.
     hostile = {h["url"] for h in truth["hostile"]}
     wanted = {a["id"] for a in truth["articles"] if a["reachable"] and a["url"] not in hostile}

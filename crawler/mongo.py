@@ -271,6 +271,42 @@ THREAD_IDLE = 10.0
 """Seconds an idle MongoDB call thread waits for the next call before it ends."""
 
 
+STREAM_RESUMES = 5
+"""Consecutive transient failures after which ``stream_by_id`` gives up."""
+
+
+def stream_by_id(
+    collection: Any,
+    query: Document,
+    projection: Document | None = None,
+    *,
+    batch_size: int = 500,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Iterator[Document]:
+    """Every document of ``collection`` matching ``query``, in ``_id`` order, through a long read:
+    a transient error mid-cursor (a pool reset cancels an open cursor: ``AutoReconnect``)
+    resumes after the last ``_id`` given, with backoff, up to ``STREAM_RESUMES`` times in a row.
+    What ``scrapy export`` reads an archive of any size with."""
+    last: Any = None
+    failures = 0
+    while True:
+        wanted = query if last is None else {"$and": [query, {"_id": {"$gt": last}}]}
+        try:
+            cursor = collection.find(wanted, projection).sort("_id", 1).batch_size(batch_size)
+            for doc in cursor:
+                last, failures = doc["_id"], 0
+                yield doc
+            return
+        except PyMongoError as exc:
+            failures += 1
+            if not is_transient(exc) or failures > STREAM_RESUMES:
+                raise
+            wait = retrying.backoff(failures, defaults.BACKOFF_INITIAL, defaults.BACKOFF_MAX)
+            logger.warning("Reading %s failed (%s): resuming after _id %r in %.1fs",
+                           collection.name, exc, last, wait)  # fmt: skip
+            sleep(wait)
+
+
 class _CallThreads:
     """Daemon threads for blocking calls: each call runs in a thread of its own, an idle one if
     there is one, else a new one. A thread that finished a call waits ``THREAD_IDLE`` seconds

@@ -157,7 +157,7 @@ def export(
     if fmt == "warc":
         return _export_pages(db, out, query, total)
     projection = {name: 1 for name in columns if name != "id"}
-    cursor = articles.find(query, projection).sort("_id", 1).batch_size(BATCH)
+    cursor = mongo.stream_by_id(articles, query, projection, batch_size=BATCH)
     writer: Any
     if fmt == "jsonl":
         writer = JsonLinesWriter(out, columns)
@@ -183,7 +183,7 @@ def _export_pages(db: Database[Document], out: IO[bytes], query: Document, total
     writer: WarcWriter = _need_extra(
         lambda: WarcWriter(out, f"tass-crawler/{version('tass-crawler')}")
     )
-    ids = (d["_id"] for d in db[mongo.ARTICLES].find(query, {"_id": 1}).sort("_id", 1))
+    ids = (d["_id"] for d in mongo.stream_by_id(db[mongo.ARTICLES], query, {"_id": 1}))
     count = done = 0
     with Progress("export", total, unit="articles") as progress:
         while batch := [i for _, i in zip(range(BATCH), ids, strict=False)]:

@@ -18,7 +18,8 @@
 
 ::
 
-    python -m bench.archive [--articles 2000] [--export-sizes 10000,100000] [--output FILE]
+    python -m bench.archive [--articles 2000] [--export-sizes 10000,100000]
+                            [--warc-max-articles N] [--output FILE]
 
 It rewrites only its own section of ``--output`` (default ``BENCHMARKS.md``); ``python -m bench``
 runs it too.
@@ -69,6 +70,8 @@ class Results:
     callback_ms: float = 0.0
     reparse: list[tuple[int, float, float]] = field(default_factory=list)
     exports: list[tuple[str, int, float, float, int]] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    """Measurements left out of this run, and why."""
 
 
 def _env(red: str, mon: str, base: str, **extra: str) -> dict[str, str]:
@@ -223,7 +226,9 @@ def grow(source: Any, target: Any, size: int) -> None:
         count += len(batch_docs)
 
 
-def measure_exports(env: dict[str, str], db: Any, sizes: list[int], results: Results) -> None:
+def measure_exports(
+    env: dict[str, str], db: Any, sizes: list[int], results: Results, warc_max: int = 0
+) -> None:
     out = Path(os.environ.get("TMPDIR", "/tmp")) / f"tass-bench-export-{os.getpid()}"
     target = db.client[EXPORT_DATABASE]
     env = {**env, "MONGO_DATABASE": EXPORT_DATABASE}
@@ -231,6 +236,11 @@ def measure_exports(env: dict[str, str], db: Any, sizes: list[int], results: Res
         _log(f"export: growing the archive to {size:,} articles")
         grow(db, target, size)
         for fmt in FORMATS:
+            if fmt == "warc" and 0 < warc_max < size:
+                results.skipped.append(
+                    f"WARC at {size:,} articles (`--warc-max-articles {warc_max}`)"
+                )
+                continue
             path = out.with_suffix(f".{fmt}")
             argv = [sys.executable, "-m", "scrapy", "export", "--format", fmt, "-O", str(path)]
             seconds, usage = _run(argv, env)
@@ -309,6 +319,7 @@ def render(results: Results, articles: int) -> str:
     ]
     if not results.exports:
         lines.append("| (not measured in this run: `--export-sizes ''`) | | | | |")
+    lines += ["", *(f"Not measured in this run: {what}." for what in results.skipped)]
     return "\n".join(lines) + "\n"
 
 
@@ -323,7 +334,7 @@ def write_section(path: Path, section: str) -> None:
     path.write_text(head + "\n" + body)
 
 
-def measure(articles: int, sizes: list[int]) -> tuple[str, Results]:
+def measure(articles: int, sizes: list[int], warc_max: int = 0) -> tuple[str, Results]:
     """Run every measurement; the BENCHMARKS.md section and the figures."""
     results = Results()
     with (
@@ -347,7 +358,7 @@ def measure(articles: int, sizes: list[int]) -> tuple[str, Results]:
             measure_parse(pages, replica.base_url, results)
             del pages
             measure_reparse(env, db, results)
-            measure_exports(env, db, sizes, results)
+            measure_exports(env, db, sizes, results, warc_max)
         finally:
             client.close()
     return render(results, articles), results
@@ -357,10 +368,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--articles", type=int, default=2000)
     parser.add_argument("--export-sizes", default="10000,100000")
+    parser.add_argument(
+        "--warc-max-articles", type=int, default=0,
+        help="skip the WARC export above this many articles (0: never)",
+    )  # fmt: skip
     parser.add_argument("--output", type=Path, default=ROOT / "BENCHMARKS.md")
     args = parser.parse_args(argv)
     sizes = [int(size) for size in args.export_sizes.split(",") if size]
-    section, _ = measure(args.articles, sizes)
+    section, _ = measure(args.articles, sizes, args.warc_max_articles)
     print(section)
     write_section(args.output, section)
     _log(f"wrote {args.output}")

@@ -168,3 +168,23 @@ class PageFailure:
 
     article_id: int | None = None
     """The article id when the URL is an article URL, else None (a hub, a feed)."""
+
+    retry_at: datetime | None = None
+    """When the failure is not final: the time its retry is due (the retry middleware's
+    record of a failed attempt whose retry waits in the frontier, ``crawler.frontier.retry``).
+    Stored as the ``retry`` of the URL's ``failures`` document, so a retry that Redis loses can
+    be queued again from MongoDB. None: the failure is final (its retries are spent or it is
+    not retried)."""
+
+    retry_request: str = ""
+    """With ``retry_at``: the retry as the frontier queues it (``codec.encode_request``, its
+    retry count kept, what describes one attempt dropped), to queue it again as it was."""
+
+
+@dataclass(frozen=True, slots=True)
+class RetrySettled:
+    """A retried URL answered (2xx or 3xx): no retry of it is pending any more. The store drops
+    the ``retry`` of its ``failures`` document (the whole document when that retry was all it
+    held); a failure or a stored article that follows settles it as it always does."""
+
+    url: str

@@ -25,6 +25,7 @@ def store_report(db: Database[dict[str, Any]]) -> dict[str, Any]:
         "revisions": db.revisions.count_documents({}),
         "failures": db.failures.count_documents({}),
         "failures_by_reason": grouped("failures", "reason"),
+        "retries_pending": db.failures.count_documents({"retry": {"$exists": True}}),
     }
 
 
@@ -37,7 +38,7 @@ def format_report(report: dict[str, Any]) -> str:
         *(f"  {name:<32} {n:>7}" for name, n in report["by_section"].items()),
         "by kind:",
         *(f"  {name:<32} {n:>7}" for name, n in report["by_kind"].items()),
-        f"failures: {report['failures']}",
+        f"failures: {report['failures']} (a retry pending: {report['retries_pending']})",
         *(f"  {name:<32} {n:>7}" for name, n in report["failures_by_reason"].items()),
     ]
     return "\n".join(lines)

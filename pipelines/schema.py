@@ -115,4 +115,6 @@ def failure_doc(item: Any) -> Document:
         "status": data.get("status"),
         "attempts": max(1, int(data.get("attempts") or 1)),
         "article_id": data.get("article_id"),
+        "retry_at": data.get("retry_at"),
+        "retry_request": data.get("retry_request") or "",
     }

@@ -51,17 +51,24 @@ Raw pages (collection ``pages``, unique ``(article_id, revision)``; ``crawler.ar
     version gets no page. So a request is acknowledged only once its page is written too.
 
 Failures (collection ``failures``, unique ``url``)
-    ``PageFailure`` items upsert by URL: ``$inc attempts`` (by the item's ``attempts``),
-    ``$set`` reason, detail, status, article_id, ``last_failed_at``; ``$setOnInsert``
-    ``first_failed_at``.
+    A final ``PageFailure`` upserts by URL: ``$inc attempts`` (by the item's ``attempts``),
+    ``$set`` reason, detail, status, article_id, ``last_failed_at``, ``$unset retry``;
+    ``$setOnInsert`` ``first_failed_at``. A failed attempt whose retry waits in the frontier
+    (``retry_at`` set: the retry middleware records it before it queues the retry) ``$set``s
+    only ``retry`` (``at``: when it is due, reason, detail, status); a URL with no document yet
+    gets one with ``attempts: 0`` (no final failure so far). ``RetrySettled`` (the retry
+    answered) drops ``retry``, and the document when it holds nothing else (``attempts: 0``).
+    So every URL whose retry Redis held is in MongoDB until it is stored or fails for good
+    (``crawler.frontier.recovery`` queues those again).
 
 Indexes are created at open: articles ``published_at``, ``section``, ``tags``,
-``minhash_bands`` (multikey: one entry per band key), ``duplicate_of``; failures unique ``url``
-and ``article_id``; revisions unique ``(article_id, revision)``. Revisions keep the old
-``minhash`` but not its bands.
+``minhash_bands`` (multikey: one entry per band key), ``duplicate_of``; failures unique ``url``,
+``article_id`` and (sparse) ``retry.at``; revisions unique ``(article_id, revision)``.
+Revisions keep the old ``minhash`` but not its bands.
 
 Stats: ``tass/store/inserted``, ``updated``, ``unchanged``, ``stale``, ``revisions``, ``pages``,
-``failures``, ``recovered``, ``conflicts``, ``batches``, ``retries``, ``errors``, ``spilled``,
+``failures``, ``pending_retries``, ``settled_retries``, ``recovered``, ``conflicts``,
+``batches``, ``retries``, ``errors``, ``spilled``,
 and the read-back's ``spill_*`` (``pipelines.spill``).
 """
 
@@ -76,7 +83,7 @@ from pathlib import Path
 from typing import Any, Literal, Self
 
 import bson
-from pymongo import ASCENDING, DeleteMany, InsertOne, UpdateOne
+from pymongo import ASCENDING, DeleteMany, InsertOne, UpdateMany, UpdateOne
 from pymongo.database import Database
 from pymongo.errors import BulkWriteError
 from scrapy.crawler import Crawler
@@ -85,6 +92,8 @@ from scrapy.statscollectors import StatsCollector
 
 from crawler import defaults, mongo
 from crawler.batch import Batcher
+from crawler.frontier import signals as frontier_signals
+from crawler.items import PageFailure, RetrySettled
 from crawler.mongo import Document, MongoConfig, TransientMongoError
 from crawler.version import extractor_version
 from pipelines import spill
@@ -101,8 +110,10 @@ from pipelines.signals import StoredArticle, article_stored
 logger = logging.getLogger(__name__)
 
 DUPLICATE_KEY = 11000
+SETTLED = "settled"
+"""The key that marks a settled retry's op (``{"url": …, SETTLED: True}``) in a spill file."""
 MAX_ROUNDS = 100
-Outcome = Literal["inserted", "updated", "unchanged", "stale", "failure"]
+Outcome = Literal["inserted", "updated", "unchanged", "stale", "failure", "retry", "settled"]
 
 
 class StoreUnavailable(RuntimeError):
@@ -143,7 +154,7 @@ class StoreConfig:
 class _Op:
     """One buffered item made ready for MongoDB."""
 
-    kind: Literal["article", "failure"]
+    kind: Literal["article", "failure", "settled"]
     doc: Document
     keys: frozenset[tuple[str, Any]]
     page: Document | None = None
@@ -166,18 +177,21 @@ class WriteReport:
 def _op_for(item: Any) -> _Op:
     if is_failure(item):
         return _op_of(mongo.FAILURES, failure_doc(item))
+    if isinstance(item, RetrySettled):
+        return _op_of(mongo.FAILURES, {"url": item.url, SETTLED: True})
     doc = article_doc(item)
     return _op_of(mongo.ARTICLES, doc, page_for(item, doc))
 
 
 def _op_of(collection: str, doc: Document, page: Document | None = None) -> _Op:
-    """The op writing ``doc`` (an ``article_doc`` or ``failure_doc``) to ``collection``, and
-    for an article its raw ``page`` (``schema.page_for``) if it has one."""
+    """The op writing ``doc`` (an ``article_doc``, a ``failure_doc`` or a settled retry's
+    ``{url, SETTLED: True}``) to ``collection``, and for an article its raw ``page``
+    (``schema.page_for``) if it has one."""
     if collection == mongo.FAILURES:
         keys = {("url", doc["url"])}
         if doc.get("article_id") is not None:
             keys.add(("id", doc["article_id"]))
-        op = _Op("failure", doc, frozenset(keys))
+        op = _Op("settled" if doc.get(SETTLED) else "failure", doc, frozenset(keys))
     else:
         keys = {("id", doc["_id"]), ("url", doc["url"])}
         op = _Op("article", doc, frozenset(keys), page)
@@ -219,6 +233,7 @@ class MongoWriter:
             self.articles.create_index([(name, ASCENDING)])
         self.failures.create_index([("url", ASCENDING)], unique=True)
         self.failures.create_index([("article_id", ASCENDING)])
+        self.failures.create_index([("retry.at", ASCENDING)], sparse=True)
         self.revisions.create_index(
             [("article_id", ASCENDING), ("revision", ASCENDING)], unique=True
         )
@@ -240,12 +255,15 @@ class MongoWriter:
     def _round(self, batch: list[tuple[int, _Op]], report: WriteReport, now: datetime) -> list[int]:
         articles = [(i, op.doc) for i, op in batch if op.kind == "article"]
         failures = [(i, op.doc) for i, op in batch if op.kind == "failure"]
+        settled = [(i, op.doc) for i, op in batch if op.kind == "settled"]
         redo: list[int] = []
         if articles:
             pages = {i: op.page for i, op in batch if op.page is not None}
             redo += self._write_articles(articles, report, now, pages)
         if failures:
             redo += self._write_failures(failures, report, now)
+        if settled:
+            self._write_settled(settled, report)
         return redo
 
     def _write_articles(
@@ -378,35 +396,68 @@ class MongoWriter:
     def _write_failures(
         self, failures: list[tuple[int, Document]], report: WriteReport, now: datetime
     ) -> list[int]:
-        requests = [
-            UpdateOne(
-                {"url": doc["url"]},
-                {
-                    "$inc": {"attempts": doc["attempts"]},
-                    "$set": {
-                        "reason": doc["reason"],
-                        "detail": doc["detail"],
-                        "status": doc["status"],
-                        "article_id": doc["article_id"],
-                        "last_failed_at": now,
-                    },
-                    "$setOnInsert": {"first_failed_at": now},
-                },
-                upsert=True,
-            )
-            for _, doc in failures
-        ]
+        requests = [_failure_upsert(doc, now) for _, doc in failures]
         errors = _bulk(self.failures, requests)
         redo: list[int] = []
-        for position, (index, _) in enumerate(failures):
+        for position, (index, doc) in enumerate(failures):
             error = errors.get(position)
             if error is None:
-                report.outcomes[index] = "failure"
+                report.outcomes[index] = "retry" if doc.get("retry_at") else "failure"
             elif error.get("code") == DUPLICATE_KEY:  # two workers upserted one URL at once
                 redo.append(index)
             else:
                 report.outcomes[index] = StoreWriteError(str(error.get("errmsg")))
         return redo
+
+    def _write_settled(self, settled: list[tuple[int, Document]], report: WriteReport) -> None:
+        """Retries that answered: their ``retry`` goes, and a document that held nothing else."""
+        urls = [doc["url"] for _, doc in settled]
+        self.failures.bulk_write(
+            [
+                DeleteMany({"url": {"$in": urls}, "attempts": 0}),
+                UpdateMany({"url": {"$in": urls}}, {"$unset": {"retry": ""}}),
+            ],
+            ordered=True,
+        )
+        for index, _ in settled:
+            report.outcomes[index] = "settled"
+
+
+def _failure_upsert(doc: Document, now: datetime) -> UpdateOne:
+    """A final failure (see the module docstring), or a failed attempt whose retry is due at
+    ``retry_at``."""
+    facts = {k: doc[k] for k in ("reason", "detail", "status")}
+    if doc.get("retry_at"):
+        return UpdateOne(
+            {"url": doc["url"]},
+            {
+                "$set": {
+                    "retry": {
+                        "at": doc["retry_at"],
+                        "attempts": doc["attempts"],
+                        "request": doc["retry_request"],
+                        **facts,
+                    }
+                },
+                "$setOnInsert": {
+                    **facts,
+                    "article_id": doc["article_id"],
+                    "attempts": 0,
+                    "first_failed_at": now,
+                },
+            },
+            upsert=True,
+        )
+    return UpdateOne(
+        {"url": doc["url"]},
+        {
+            "$inc": {"attempts": doc["attempts"]},
+            "$set": {**facts, "article_id": doc["article_id"], "last_failed_at": now},
+            "$unset": {"retry": ""},
+            "$setOnInsert": {"first_failed_at": now},
+        },
+        upsert=True,
+    )
 
 
 def _stale(doc: Document, old: Document) -> bool:
@@ -478,12 +529,14 @@ class StorePipeline:
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
         assert crawler.stats is not None
-        return cls(
+        store = cls(
             crawler,
             crawler.stats,
             StoreConfig.from_settings(crawler.settings),
             MongoConfig.from_settings(crawler.settings),
         )
+        crawler.signals.connect(store.retry_state, signal=frontier_signals.retry_state)
+        return store
 
     # --- lifecycle --------------------------------------------------------------------------
 
@@ -507,7 +560,7 @@ class StorePipeline:
     # --- items ------------------------------------------------------------------------------
 
     async def process_item(self, item: Any) -> Any:
-        if not (is_article(item) or is_failure(item)):
+        if not (is_article(item) or is_failure(item) or isinstance(item, RetrySettled)):
             return item
         if self._writer is None:
             raise StoreUnavailable("the store is not open")
@@ -520,6 +573,12 @@ class StorePipeline:
             # recent items for a while, and a page can be ~100 KB).
             item.fetched = None
         return item
+
+    async def retry_state(self, change: PageFailure | RetrySettled) -> None:
+        """The retry middleware's record of a pending or settled retry (``retry_state``):
+        returns once it is written (or spilled)."""
+        if self._writer is not None:
+            await self.process_item(change)
 
     # --- flushing ---------------------------------------------------------------------------
 
@@ -580,7 +639,7 @@ class StorePipeline:
                 self.stats.inc_value("tass/store/errors")
                 logger.error("MongoDB refused %s: %s", ops[index].doc.get("url"), outcome)
                 continue
-            key: str = "failures" if outcome == "failure" else outcome
+            key: str = _STAT_OF.get(outcome, outcome)
             counts[key] = counts.get(key, 0) + 1
             if outcome == "stale":
                 counts["unchanged"] = counts.get("unchanged", 0) + 1
@@ -645,6 +704,9 @@ class StorePipeline:
             self.stats.inc_value("tass/store/lost", len(ops))
         logger.error("STORE: %d items NOT written to MongoDB (%s): %s", len(ops), where, exc)
         return StoreUnavailable(f"not stored ({where}): {exc}")
+
+
+_STAT_OF = {"failure": "failures", "retry": "pending_retries", "settled": "settled_retries"}
 
 
 def _collection_of(op: _Op) -> str:

@@ -38,6 +38,13 @@ a first naming (it is kept in Redis by article id, ``lua.keep_hint``) and leaves
 continuation (a retry, a redirect, a replay: it travels in the member); ``attach_hints`` puts
 the kept hint back on the leased request, for the callback."""
 
+ATTEMPT_META = (
+    "retry_times", "redirect_times", "redirect_ttl", "redirect_urls", "redirect_reasons",
+    "download_slot", "download_latency", "download_timeout", "depth", DELAY_META,
+)  # fmt: skip
+"""Meta keys that describe one attempt, dropped from a dead letter so that a replay starts
+fresh (a pending retry's record keeps ``retry_times``: it goes on counting)."""
+
 _BYTES = "$b"
 _UTF8 = "$u"
 # Keys of Request.to_dict() dropped when they hold these defaults.

@@ -93,6 +93,11 @@ class RunSpider(Protocol):
         """The request for a URL fed on ``start_urls`` (``feed.FeedRejected`` if none)."""
         ...
 
+    def asked(self, source: Any) -> str:
+        """The URL a request's (or its response's) outcome is recorded under: what the
+        frontier asked for, before any redirect, canonical where it can be."""
+        ...
+
 
 class RunLifecycle:
     """Decides when this worker's crawl is over (module docstring)."""
@@ -109,6 +114,7 @@ class RunLifecycle:
         param_defaults: ParamDefaults,
         mode: str,
         seeds: Callable[[CrawlParams], list[Push]],
+        recover: Callable[[], Awaitable[list[Push]]],
         enter: Callable[[RunScope], None],
         conclude: Callable[
             [Run, dict[str, int], list[str]], Awaitable[tuple[dict[str, Any], Verdict]]
@@ -125,6 +131,7 @@ class RunLifecycle:
         self.param_defaults = param_defaults
         self.mode = mode
         self._seeds = seeds
+        self._recover = recover
         self._enter = enter
         self._conclude = conclude
         self._report = report
@@ -186,7 +193,10 @@ class RunLifecycle:
                 {**args, "recheck": plan.to_args()}, now=datetime.fromtimestamp(clock, UTC)
             )
         seeds = self._seeds(params)
-        run, seeder = await self.coordinator.begin(params.to_args(), seeds, params.max_articles)
+        recovered = await self._recover()
+        run, seeder = await self.coordinator.begin(
+            params.to_args(), seeds + recovered, params.max_articles
+        )
         if not seeder and explicit:
             refuse_conflict(args, params, run, self.param_defaults.params(run.args))
         self.adopt(run)
@@ -195,6 +205,12 @@ class RunLifecycle:
         if seeder:
             self.counters.count("tass/run/seeds", len(seeds))
             logger.info("Run %s begins; this worker queued its %d seeds", run.id, len(seeds))
+            if recovered:
+                self.counters.count("tass/run/retries_recovered", len(recovered))
+                logger.warning(
+                    "Run %s: %d retries that Redis no longer holds are queued again from "
+                    "MongoDB's failures", run.id, len(recovered),
+                )  # fmt: skip
         else:
             logger.info("Joining run %s (started %s)", run.id, run.started_at)
         self._wake()

@@ -44,9 +44,10 @@ from scrapy.exceptions import DontCloseSpider
 from scrapy.utils.defer import deferred_from_coro
 
 from crawler import defaults, internals
+from crawler.frontier import recovery
 from crawler.frontier import signals as frontier_signals
 from crawler.frontier.codec import (
-    DELAY_META,
+    ATTEMPT_META,
     HINTS_META,
     attach_hints,
     decode_request,
@@ -70,6 +71,7 @@ from crawler.items import ArticleItem, PageFailure
 from crawler.mongo import MongoConfig, ShutdownClock
 from crawler.outcome import OK, Verdict, failure_counters
 from crawler.params import ParamDefaults
+from crawler.retrying import RetryDeadlineExceeded
 from crawler.status import read_status
 
 if TYPE_CHECKING:
@@ -84,12 +86,6 @@ if TYPE_CHECKING:
     from crawler.params import CrawlParams
 
 logger = logging.getLogger(__name__)
-
-# Meta keys that describe one attempt, dropped from a dead letter so that a replay starts fresh.
-_ATTEMPT_META = (
-    "retry_times", "redirect_times", "redirect_ttl", "redirect_urls", "redirect_reasons",
-    "download_slot", "download_latency", "download_timeout", "depth", DELAY_META,
-)  # fmt: skip
 
 
 @dataclass(slots=True)
@@ -288,7 +284,7 @@ class TassScheduler:
         lifecycle = RunLifecycle(
             coordinator, window=window, known=known, health=health, counters=counters,
             config=config, param_defaults=ParamDefaults.from_settings(crawler.settings),
-            mode=spider.mode, seeds=self._seeds, enter=spider.enter_run,
+            mode=spider.mode, seeds=self._seeds, recover=self._recover, enter=spider.enter_run,
             conclude=self._conclude, report=self._report, wake=wake,
         )  # fmt: skip
         coordinator.describe = WorkerBeat(
@@ -320,6 +316,18 @@ class TassScheduler:
         for request in seeds:
             request.meta["seed"] = True
         return [self.push_for(r) for r in seeds]
+
+    async def _recover(self) -> list[Push]:
+        """The retries MongoDB knows to be pending (``recovery``), for a run this worker may
+        begin: then Redis holds none of them. MongoDB away: they wait for the next run."""
+        shutdown = ShutdownClock.of(self.crawler)
+        end = time.monotonic() + defaults.RECOVERY_DEADLINE
+        config = MongoConfig.from_settings(self.crawler.settings)
+        try:
+            return await recovery.pending_pushes(config, lambda: min(end, shutdown.deadline()))
+        except RetryDeadlineExceeded as exc:
+            logger.warning("Pending retries not read from MongoDB (the next run will): %s", exc)
+            return []
 
     async def _conclude(
         self, run: Run, stats: dict[str, int], known: list[str]
@@ -367,7 +375,7 @@ class TassScheduler:
             return None
         fresh = request.replace(
             url=item.url,  # the URL asked for, before any redirect
-            meta={k: v for k, v in request.meta.items() if k not in _ATTEMPT_META},
+            meta={k: v for k, v in request.meta.items() if k not in ATTEMPT_META},
             dont_filter=True,
         )
         try:

@@ -8,3 +8,9 @@ pause_requested = object()
 #: ``counts``: ``{stats key: n}`` to add to the run's counters, which every worker adds up in
 #: Redis and the run report reads (the spider's extraction counts, ``tass/extract/…``).
 run_counts = object()
+
+#: ``change``: a ``PageFailure`` with ``retry_at`` (an attempt failed and its retry is about to be
+#: queued) or a ``RetrySettled`` (a retried URL answered). The retry middleware sends it with
+#: ``send_catch_log_async`` and queues the retry only once the store's handler has returned,
+#: that is once MongoDB has the pending retry (``crawler.frontier.recovery`` reads it there).
+retry_state = object()

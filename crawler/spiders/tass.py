@@ -49,18 +49,17 @@ from typing import TYPE_CHECKING, Any, Self
 from urllib.parse import urlsplit
 
 from scrapy import Request, Spider
-from scrapy.exceptions import IgnoreRequest
 from scrapy.http import JsonRequest, Response, TextResponse
-from scrapy.spidermiddlewares.httperror import HttpError
 
 from crawler import defaults
+from crawler.failure import is_robots_refusal, reason_of
 from crawler.frontier import signals as frontier_signals
 from crawler.frontier.codec import HINTS_META, VIA_META
 from crawler.frontier.feed import FED_META, FeedEntry, fed_kind
 from crawler.frontier.lifecycle import RunScope
 from crawler.frontier.versions import SIGHTING_META, Sighting
 from crawler.items import ArticleItem, PageFailure
-from crawler.offsite import OffsiteRequest, asked_url
+from crawler.offsite import asked_url
 from crawler.pages import (
     ArticlePage,
     ExtractionError,
@@ -417,31 +416,11 @@ class TassSpider(Spider):
         request: Request = failure.request  # type: ignore[attr-defined]
         url = self.asked(request)
         exc = failure.value
-        status: int | None = None
-        if isinstance(exc, OffsiteRequest):
-            reason, detail = exc.reason, str(exc)
-        elif isinstance(exc, HttpError):
-            status = exc.response.status
-            reason, detail = f"http_{status}", f"answered {status}"
-        elif isinstance(exc, IgnoreRequest):
-            text = str(exc)
-            if "robots.txt" in text or "Forbidden by robots" in text:
-                self._stat("tass/skipped/robots")
-                return
-            reason = "redirect_loop" if "redirect" in text.lower() else "ignored"
-            if "DOWNLOAD_MAXSIZE" in text or "max size" in text.lower():
-                reason = "too_large"
-            detail = text
-        else:
-            name = type(exc).__name__
-            text = str(exc)
-            if "maxsize" in text.lower() or "max size" in text:
-                reason = "too_large"
-            elif "DataLoss" in name:
-                reason = "truncated"  # the connection closed before Content-Length was met
-            else:
-                reason = f"network:{name}"
-            detail = text or name
+        assert exc is not None
+        if is_robots_refusal(exc):
+            self._stat("tass/skipped/robots")
+            return
+        reason, detail, status = reason_of(exc)
         attempts = int(request.meta.get("retry_times", 0)) + 1
         yield self.failure(url, reason, detail, status, attempts)
 

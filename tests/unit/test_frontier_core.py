@@ -223,9 +223,16 @@ class Seeder:
 
     def __init__(self) -> None:
         self.scopes: list[RunScope] = []
+        self.recoveries = 0
+        self.pending: list[Push] = []
+        """What MongoDB says was pending (``recovery.pending_pushes``)."""
 
     def seeds(self, params) -> list[Push]:
         return [article(2), article(4)]
+
+    async def recover(self) -> list[Push]:
+        self.recoveries += 1
+        return self.pending
 
     def enter(self, scope: RunScope) -> None:
         self.scopes.append(scope)
@@ -245,8 +252,8 @@ def lifecycle(client, cfg, seeder, reports, worker, mode="crawl") -> RunLifecycl
         RunCoordinator(client, cfg.keys, worker_id=worker),
         window=parts.window, known=KnownArticles(), health=parts.health,
         counters=parts.counters, config=cfg, param_defaults=ParamDefaults(),
-        mode=mode, seeds=seeder.seeds, enter=seeder.enter, conclude=conclude, report=report,
-        wake=parts.wake,
+        mode=mode, seeds=seeder.seeds, recover=seeder.recover, enter=seeder.enter,
+        conclude=conclude, report=report, wake=parts.wake,
     )  # fmt: skip
 
 
@@ -256,12 +263,14 @@ def test_one_run_seeded_once_adopted_by_all_and_ended_once(redis_url, key_prefix
     async def scenario(client):
         reports: list[Any] = []
         first, second = Seeder(), Seeder()
+        first.pending = second.pending = [article(6), article(8), article(10)]
         a = lifecycle(client, cfg, first, reports, "a")
         b = lifecycle(client, cfg, second, reports, "b")
         await a.open({"since": "all", "max_articles": "5"})
         await b.open({})  # no arguments of its own: joins, with the run's arguments
         queue = RedisFrontier(client, cfg.keys)
-        assert await queue.counts() == (2, 0, 0), "only the first worker's seeds"
+        assert await queue.counts() == (5, 0, 0), "only the first worker's seeds and retries"
+        assert (first.recoveries, second.recoveries) == (1, 1), "each may have begun it"
         [scope_a], [scope_b] = first.scopes, second.scopes
         assert scope_a.run_id == scope_b.run_id and scope_b.params == scope_a.params
         assert scope_b.params.since is None and scope_b.params.max_articles == 5
@@ -281,6 +290,7 @@ def test_one_run_seeded_once_adopted_by_all_and_ended_once(redis_url, key_prefix
         assert len(reports) == 1 and reports[0][0] == scope_a.run_id
         assert a.outcome is not None and a.outcome.outcome == "ok"
         assert reports[0][2] == a.outcome and reports[0][1]["run/seeds"] == 2
+        assert reports[0][1]["run/retries_recovered"] == 3
         await b.tick()
         assert b.state is not None and b.state.run is None
         # The other worker learns the outcome the ending worker published, and leaves with it.

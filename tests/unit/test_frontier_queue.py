@@ -381,6 +381,53 @@ def test_replay_failures_command_lists_and_requeues(redis_url, key_prefix, redis
     assert "1 dead letters" in command("--list")
 
 
+def test_replay_from_mongo_queues_pending_retries_as_they_were_and_feeds_failed_urls(
+    redis_url, key_prefix, redis_client, mongo_uri, mongo_db_name, mongo_db
+) -> None:
+    """Redis lost its dead letters and delayed retries: ``scrapy replay --from-mongo`` queues
+    them from MongoDB's failures (a pending retry as its member, a final failure by its URL)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    keys = FrontierKeys(key_prefix)
+    retry = (
+        member("https://tass.com/world/5")
+        .decode()
+        .replace('"url"', '"meta":{"retry_times":1},"url"')
+    )
+    mongo_db.failures.insert_many(
+        [
+            {"url": "https://tass.com/world/5", "reason": "http_503", "attempts": 0,
+             "retry": {"attempts": 1, "request": retry, "reason": "http_503"}},
+            {"url": "https://tass.com/world/7", "reason": "http_404", "attempts": 1},
+            {"url": "https://tass.com/world/9", "reason": "too_large", "attempts": 2},
+        ]
+    )  # fmt: skip
+    redis_client.hset(keys.dead, "https://tass.com/world/7", "{}")
+    repo = Path(__file__).resolve().parents[2]
+    env = {
+        "REDIS_URL": redis_url, "TASS_REDIS_PREFIX": key_prefix, "PATH": "/usr/bin:/bin",
+        "MONGO_URI": mongo_uri, "MONGO_DATABASE": mongo_db_name,
+    }  # fmt: skip
+
+    def command(*args: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", "scrapy", "replay", "--from-mongo", *args],
+            cwd=repo, env=env, capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        return done.stdout
+
+    listed = command("--list")
+    assert "3 failures in MongoDB" in listed and "retry pending  https://tass.com/world/5" in listed
+    assert "1 failures in MongoDB" in command("--list", "--pending")
+    out = command("--reason", "http_")
+    assert "queued 1 pending retries as they were, and fed 1 URLs" in out, out
+    assert redis_client.zrange(keys.pending, 0, -1) == [retry.encode()]
+    assert redis_client.lrange(keys.start_urls, 0, -1) == [b"https://tass.com/world/7"]
+    assert not redis_client.hexists(keys.dead, "https://tass.com/world/7")
+
+
 def test_known_articles_reads_the_redis_bitmap_and_own_pushes(redis_client, key_prefix) -> None:
     from crawler.frontier.known import KnownArticles, droppable
 

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 from datetime import UTC, timedelta
 
 import pytest
 from scrapy.exceptions import NotConfigured
 
 from crawler.archive import page_of
-from crawler.items import FetchedPage
+from crawler.frontier.recovery import PENDING
+from crawler.frontier.signals import retry_state
+from crawler.items import FetchedPage, RetrySettled
 from crawler.version import extractor_version
 from pipelines.minhash import BINS, bands
 from pipelines.store import StorePipeline, StoreWriteError, article_doc
@@ -246,6 +249,63 @@ def test_failures_upserted_then_recovered(mongo_uri, mongo_db_name, mongo_db) ->
     run(body)
     assert stats.get_value("tass/store/failures") == 3
     assert stats.get_value("tass/store/recovered") == 1
+
+
+def test_a_pending_retry_is_kept_until_its_url_is_stored_fails_or_answers(
+    mongo_uri, mongo_db_name, mongo_db
+) -> None:
+    """What the retry middleware tells the store (signal ``retry_state``): a failed attempt
+    whose retry waits in Redis is a ``retry`` of the URL's failures document, so MongoDB knows
+    every pending retry; the URL's outcome then settles it."""
+    store, stats = _store(mongo_uri, mongo_db_name)
+    crawler = store.crawler
+    due = BASE_TIME + timedelta(minutes=5)
+    stored = article(81).url
+    final, answered, known = (f"https://tass.com/world/{n}" for n in (83, 85, 87))
+
+    async def pending(url: str, attempts: int = 1) -> None:
+        member = json.dumps({"url": url, "meta": {"retry_times": attempts}})
+        change = failure(
+            url, "http_503", status=503, attempts=attempts, retry_at=due, retry_request=member
+        )
+        await crawler.signals.send_catch_log_async(signal=retry_state, change=change)
+
+    async def body():
+        await store.open_spider()
+        await store.process_item(failure(known, "http_404", status=404))  # an earlier run's
+        for url in (stored, final, answered, known):
+            await pending(url)
+        [doc] = list(mongo_db.failures.find({"url": stored}))
+        assert doc["retry"] == {
+            "at": due.replace(tzinfo=None), "attempts": 1, "reason": "http_503",
+            "detail": "", "status": 503,
+            "request": json.dumps({"url": stored, "meta": {"retry_times": 1}}),
+        }  # fmt: skip
+        assert doc["attempts"] == 0 and doc["reason"] == "http_503"
+        assert "last_failed_at" not in doc, "no final failure yet: not in a run's failures"
+        assert mongo_db.failures.find_one({"url": known})["reason"] == "http_404"
+        assert mongo_db.failures.count_documents(PENDING) == 4
+        await pending(final, attempts=2)
+        assert mongo_db.failures.find_one({"url": final})["retry"]["attempts"] == 2
+        # The outcomes: stored, failed for good, answered (a hub has no article to store).
+        await store.process_item(article(81))
+        await store.process_item(failure(final, "http_503", status=503, attempts=3))
+        await crawler.signals.send_catch_log_async(
+            signal=retry_state, change=RetrySettled(answered)
+        )
+        await crawler.signals.send_catch_log_async(signal=retry_state, change=RetrySettled(known))
+        await store.close_spider()
+
+    run(body)
+    assert mongo_db.failures.find_one({"url": stored}) is None
+    done = mongo_db.failures.find_one({"url": final})
+    assert "retry" not in done and done["attempts"] == 3 and done["last_failed_at"]
+    assert mongo_db.failures.find_one({"url": answered}) is None, "it held only the retry"
+    earlier = mongo_db.failures.find_one({"url": known})
+    assert "retry" not in earlier and earlier["attempts"] == 1, "the earlier failure stays"
+    assert mongo_db.failures.count_documents(PENDING) == 0
+    assert stats.get_value("tass/store/pending_retries") == 5
+    assert stats.get_value("tass/store/settled_retries") == 2
 
 
 def test_unencodable_item_fails_alone(mongo_uri, mongo_db_name, mongo_db) -> None:

@@ -1,0 +1,105 @@
+"""Requests Redis no longer holds, queued again from what MongoDB knows of them.
+
+A retry waits in Redis (the delayed set) until it is due; before it is queued, the retry
+middleware has the store write it into the URL's ``failures`` document as ``retry`` (when it
+is due, why the attempt failed, how many attempts failed so far), and the store drops it once
+the URL is stored, fails for good or answers (``crawler.frontier.retry``, ``pipelines.store``).
+So when Redis loses its state (``lifecycle.RunLifecycle.lose``) or a run is abandoned, every
+retry it held is still a ``failures`` document with a ``retry``. Dead letters are kept in
+Redis too (for ``scrapy replay``), and their failures in MongoDB.
+
+The worker that begins a run queues every pending retry again, as it was queued (the
+``retry.request`` member: its meta, its retry count, a listing page's body), in the script call
+that begins the run and queues its seeds (``pending_pushes``: none is pending in Redis when a
+run begins, since a run ends only once nothing is delayed and an abandoned or lost run's queue
+is gone). ``scrapy replay --from-mongo`` (``requeue``) queues the failures a user picks:
+pending retries the same way, and final failures, whose dead letters may be gone with Redis, by
+feeding their URLs on ``<prefix>:start_urls`` (``crawler.frontier.feed``: checked, queued as a
+refresh, never dropped in silence). A retry found again is due at once (its backoff is not
+kept). The ``failures`` document is keyed by URL, so of several pending retries of one URL with
+different bodies (the listing API's pages) the last is kept, as with dead letters.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from crawler import mongo
+from crawler.frontier.queue import Push, RedisFrontier
+from crawler.mongo import FAILURES, Document, MongoConfig
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
+    from crawler.frontier.keys import FrontierKeys
+
+PENDING: Document = {"retry": {"$exists": True}}
+"""The ``failures`` documents whose retry was waiting in Redis."""
+
+
+def failures_query(
+    *, pending: bool = False, reason: str | None = None, urls: list[str] | None = None
+) -> Document:
+    """The ``failures`` documents to queue again: those with a pending retry, or all; of
+    ``reason`` (a prefix) or ``urls`` if given."""
+    query: Document = dict(PENDING) if pending else {}
+    if reason:
+        query["reason"] = {"$regex": "^" + re.escape(reason)}
+    if urls:
+        query["url"] = {"$in": urls}
+    return query
+
+
+def pushes_of(docs: list[Document]) -> list[Push]:
+    """The queue pushes of the pending retries among ``docs``, as their retries were queued."""
+    pushes: list[Push] = []
+    for doc in docs:
+        retry = doc.get("retry")
+        member = retry.get("request") if isinstance(retry, dict) else None
+        if isinstance(member, str) and member:
+            priority = int(json.loads(member).get("priority", 0))
+            pushes.append(Push(member.encode(), priority=priority, unfiltered=True))
+    return pushes
+
+
+def read(config: MongoConfig, query: Document) -> list[Document]:
+    """The ``failures`` documents matching ``query`` (URL, reason, attempts, retry), by URL."""
+    fields = {"_id": 0, "url": 1, "reason": 1, "attempts": 1, "retry": 1}
+    with config.open() as db:
+        return list(db[FAILURES].find(query, fields).sort("url", 1))
+
+
+async def pending_pushes(config: MongoConfig, deadline: Callable[[], float]) -> list[Push]:
+    """The pushes of every retry MongoDB knows to be pending (asked until ``deadline``)."""
+    docs = await mongo.retry(lambda: read(config, PENDING), what="failures", deadline=deadline)
+    return pushes_of(docs)
+
+
+async def requeue(
+    client: Redis,
+    keys: FrontierKeys,
+    config: MongoConfig,
+    query: Document,
+    deadline: Callable[[], float],
+) -> tuple[int, int]:
+    """Queue again the ``failures`` documents matching ``query``: pending retries as they were,
+    the others' URLs fed on ``start_urls``; their dead letters go. (retries, URLs fed)."""
+    docs = await mongo.retry(lambda: read(config, query), what="failures", deadline=deadline)
+    pushes = pushes_of(docs)
+    if pushes:
+        await RedisFrontier(client, keys).flush(pushes, [])
+    fed = [str(d["url"]) for d in docs if not _has_request(d)]
+    if fed:
+        # LPUSH puts the last first and the workers LPOP: push reversed, taken in order.
+        await client.lpush(keys.start_urls, *reversed(fed))
+    if docs:
+        await client.hdel(keys.dead, *[str(d["url"]) for d in docs])
+    return len(pushes), len(fed)
+
+
+def _has_request(doc: Document) -> bool:
+    retry = doc.get("retry")
+    return isinstance(retry, dict) and bool(retry.get("request"))

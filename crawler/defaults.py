@@ -65,9 +65,10 @@ OUTCOME_WAIT = 60.0
 publishes, before it takes the run for failed."""
 RUN_OUTCOMES_KEPT = 100
 """Outcomes of this many recent runs are kept in Redis (``scrapy status``, the scheduler)."""
-RECOVERY_DEADLINE = 20.0
-"""Seconds the worker that begins a run tries to read MongoDB's pending retries, to queue those
-Redis no longer holds (``crawler.frontier.recovery``; MongoDB away: they wait for the next run)."""
+RECOVERY_DEADLINE = 60.0
+"""Seconds a worker about to begin a run tries to read from MongoDB what Redis lost: the stored
+article ids when Redis is empty, the pending retries (``crawler.frontier.recovery``; MongoDB
+away: the next run does it)."""
 DRIFT_CHECK_DEADLINE = 20.0
 """Seconds the worker that ends a run tries to read the previous runs for the drift check
 (MongoDB away: the report says the check was unavailable and raises no alarm); well under

@@ -1,4 +1,4 @@
-"""Requests Redis no longer holds, queued again from what MongoDB knows of them.
+"""What Redis lost, rebuilt from what MongoDB knows: pending retries, and the seen articles.
 
 A retry waits in Redis (the delayed set) until it is due; before it is queued, the retry
 middleware has the store write it into the URL's ``failures`` document as ``retry`` (when it
@@ -18,6 +18,13 @@ feeding their URLs on ``<prefix>:start_urls`` (``crawler.frontier.feed``: checke
 refresh, never dropped in silence). A retry found again is due at once (its backoff is not
 kept). The ``failures`` document is keyed by URL, so of several pending retries of one URL with
 different bodies (the listing API's pages) the last is kept, as with dead letters.
+
+A Redis that lost its state (or a new, empty one in front of an existing archive) also lost
+the seen-articles bitmap, so the next backfill would fetch every stored article again (weeks at
+the site's rate, for a million articles). ``restore_seen`` rebuilds it from the ids in
+``articles`` before a run begins on an empty Redis (no epoch yet); the change-detection
+record (``versions``) is not rebuilt: the next incremental run fetches the articles its feeds
+name as if new, once.
 """
 
 from __future__ import annotations
@@ -76,6 +83,40 @@ async def pending_pushes(config: MongoConfig, deadline: Callable[[], float]) -> 
     """The pushes of every retry MongoDB knows to be pending (asked until ``deadline``)."""
     docs = await mongo.retry(lambda: read(config, PENDING), what="failures", deadline=deadline)
     return pushes_of(docs)
+
+
+def seen_bitmap(ids: list[int]) -> bytes:
+    """The ``seen:articles`` bitmap (Redis bit order: bit 0 is the top bit of byte 0) of
+    ``ids``."""
+    if not ids:
+        return b""
+    bitmap = bytearray(max(ids) // 8 + 1)
+    for article_id in ids:
+        bitmap[article_id >> 3] |= 0x80 >> (article_id & 7)
+    return bytes(bitmap)
+
+
+def _stored_ids(config: MongoConfig) -> list[int]:
+    with config.open() as db:
+        return [
+            int(d["_id"])
+            for d in db[mongo.ARTICLES].find({}, {"_id": 1})
+            if isinstance(d["_id"], int) and d["_id"] > 0
+        ]
+
+
+async def restore_seen(
+    client: Redis, keys: FrontierKeys, config: MongoConfig, deadline: Callable[[], float]
+) -> int:
+    """On a Redis with no epoch (emptied, or new), the seen-articles bitmap rebuilt from the
+    stored articles' ids, unless another worker did it first; how many ids it holds (0: Redis
+    had its state, or MongoDB no articles)."""
+    if await client.exists(keys.epoch):
+        return 0
+    ids = await mongo.retry(lambda: _stored_ids(config), what="stored ids", deadline=deadline)
+    if not ids or not await client.set(keys.seen_articles, seen_bitmap(ids), nx=True):
+        return 0
+    return len(ids)
 
 
 async def requeue(

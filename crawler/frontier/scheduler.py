@@ -318,15 +318,23 @@ class TassScheduler:
         return [self.push_for(r) for r in seeds]
 
     async def _recover(self) -> list[Push]:
-        """The retries MongoDB knows to be pending (``recovery``), for a run this worker may
-        begin: then Redis holds none of them. MongoDB away: they wait for the next run."""
+        """Before a run this worker may begin (``recovery``): on an empty Redis, the seen
+        articles rebuilt from MongoDB; the retries MongoDB knows to be pending (Redis holds
+        none of them then). MongoDB away: the next run does it."""
         shutdown = ShutdownClock.of(self.crawler)
         end = time.monotonic() + defaults.RECOVERY_DEADLINE
         config = MongoConfig.from_settings(self.crawler.settings)
+        client, keys = self._core().client, self.config.keys
         try:
+            seen = await recovery.restore_seen(client, keys, config, lambda: end)
+            if seen:
+                logger.warning(
+                    "Redis held no state: its seen articles are rebuilt from the %d stored in "
+                    "MongoDB (a backfill does not fetch them again)", seen,
+                )  # fmt: skip
             return await recovery.pending_pushes(config, lambda: min(end, shutdown.deadline()))
         except RetryDeadlineExceeded as exc:
-            logger.warning("Pending retries not read from MongoDB (the next run will): %s", exc)
+            logger.warning("MongoDB not read for what Redis lost (the next run will): %s", exc)
             return []
 
     async def _conclude(

@@ -4,7 +4,9 @@ Two real workers crawl the replica; midway every key of the crawl's prefix is de
 FLUSHALL does to it, without flushing a server other tests share). Both workers must notice
 (the epoch is gone), log it loudly, record the run as ``failed`` with the reason, and exit
 ``EXIT_FAILED``; nothing of the lost run is written back into Redis. The next crawl starts from
-a clean state: it walks every hub again, stores the rest, and ends ``ok``.
+a clean state: it walks every hub again, stores the rest (the seen articles are rebuilt from
+MongoDB: what was stored is not fetched again), and ends ``ok``. A retry that was waiting in
+Redis is known to MongoDB and queued again by the next run.
 """
 
 from __future__ import annotations
@@ -55,11 +57,16 @@ def test_a_lost_redis_state_fails_the_run_and_the_next_run_starts_clean(
         k = FrontierKeys(env.prefix)
         for key in (k.pending, k.leased, k.delayed, k.seen_hubs, k.seen_articles, k.run):
             assert not client.exists(key), f"{key} was written back after the loss"
-        # The next run starts from a clean state and completes the crawl.
+        # The next run starts from a clean state and completes the crawl, without fetching
+        # again what was stored: the seen articles are rebuilt from MongoDB.
+        stored = {d["_id"] for d in db.articles.find({}, {"_id": 1})}
         replica.get_json("/__replica__/stats/reset", method="POST")
         assert env.run_workers(1, "-a", "since=all") == [0], env.log_text()[-3000:]
+        assert f"rebuilt from the {len(stored)} stored in MongoDB" in env.log_text()
         stats = replica.stats()
         assert stats["by_kind"]["section"] >= 9, "every section hub walked again"
+        reachable = {a["id"] for a in replica.truth()["articles"] if a["reachable"]}
+        assert stats["by_kind"]["article"] == len(reachable - stored), stats["by_kind"]
         runs = {r["_id"]: r for r in db.runs.find()}
         assert len(runs) == 2
         [again] = [r for r in runs.values() if r["_id"] != lost["_id"]]

@@ -73,8 +73,10 @@ from crawler.pages.tree import (
     classes,
     elements,
     is_element,
+    select,
     tag_of,
     visible_text,
+    xpath,
 )
 from crawler.text import clean_text, decode_html, from_unix, parse_iso, strip_title_suffix
 from crawler.urls import SiteUrls
@@ -222,6 +224,10 @@ class ArticlePage:
         self._ld: dict[str, Any] | bool | None = False
         self._photos: PhotoScan | None = None
         self._bodies: dict[str, _Body | None] = {}
+        self._lds: list[dict[str, Any]] | None = None
+        self._metas: dict[tuple[str, str], tuple[int, str]] | None = None
+        self._heads: tuple[list[str], list[str]] | None = None
+        self._content: HtmlElement | bool | None = False
 
     # -- structure ------------------------------------------------------------------------
     def is_truncated(self) -> bool:
@@ -237,13 +243,10 @@ class ArticlePage:
                 return None
             return self._root, self._template
         self._found = True
-        scopes = [self.sel.css("main"), self.sel.css("body")]
-        for scope in scopes:
-            for candidate in scope.css(ROOT_SELECTOR):
-                el = candidate.root
-                if not isinstance(el, HtmlElement):
-                    continue
-                if not (el.xpath(".//h1") or candidate.css(".text-content")):
+        document = self.sel.root
+        for scopes in (select(document, "main"), select(document, "body")):
+            for el in (c for scope in scopes for c in select(scope, ROOT_SELECTOR)):
+                if not (xpath(el, ".//h1") or select(el, ".text-content")):
                     continue
                 template = self._template_of(el)
                 if template is None:
@@ -274,7 +277,7 @@ class ArticlePage:
         return found[0]
 
     def headline(self) -> HtmlElement | None:
-        found = elements(self.root().xpath(".//h1"))
+        found = elements(xpath(self.root(), ".//h1"))
         return found[0] if found else None
 
     # -- the head -------------------------------------------------------------------------
@@ -282,17 +285,41 @@ class ArticlePage:
         """The last JSON-LD ``NewsArticle`` (or other article or gallery) of the page."""
         if self._ld is False:
             kinds = {"NewsArticle", "Article", "ReportageNewsArticle"} | _GALLERY_TYPES
-            found = [obj for obj in _ld_objects(self.sel) if _types(obj) & kinds]
+            found = [obj for obj in self._ld_list() if _types(obj) & kinds]
             self._ld = found[-1] if found else None
         return self._ld if isinstance(self._ld, dict) else None
 
+    def _ld_list(self) -> list[dict[str, Any]]:
+        """The page's JSON-LD objects (``_ld_objects``), parsed once."""
+        if self._lds is None:
+            self._lds = list(_ld_objects(self.sel))
+        return self._lds
+
+    def _meta_raw(self, prop: str, *attrs: str) -> str | None:
+        """The ``content`` of the first ``<meta>`` whose ``attrs`` (``property``, ``name``)
+        is ``prop``, as written (every ``<meta>`` is read in one pass, the first time)."""
+        if self._metas is None:
+            metas: dict[tuple[str, str], tuple[int, str]] = {}
+            for position, el in enumerate(self.sel.root.iter("meta")):
+                content = el.get("content")
+                if content is None:
+                    continue
+                for attr in ("property", "name"):
+                    key = el.get(attr)
+                    if key is not None:
+                        metas.setdefault((attr, key), (position, content))
+            self._metas = metas
+        found = [self._metas[(a, prop)] for a in attrs if (a, prop) in self._metas]
+        return min(found)[1] if found else None
+
     def _meta(self, prop: str) -> str | None:
-        value = self.sel.xpath(f'//meta[@property="{prop}" or @name="{prop}"]/@content').get()
+        """The first ``<meta property=… or name=…>`` of ``prop``, cleaned."""
+        value = self._meta_raw(prop, "property", "name")
         return value if value is None else clean_text(value)
 
     def _logos(self) -> set[str]:
         out: set[str] = set()
-        for obj in _ld_objects(self.sel):
+        for obj in self._ld_list():
             out.update(_urls_of(obj.get("logo")))
             publisher = obj.get("publisher")
             if isinstance(publisher, dict):
@@ -301,6 +328,11 @@ class ArticlePage:
 
     def _head_images(self) -> tuple[list[str], list[str]]:
         """(JSON-LD ``image`` URLs, ``og:image``/``twitter:image`` URLs), logos left out."""
+        if self._heads is None:
+            self._heads = self._read_head_images()
+        return self._heads
+
+    def _read_head_images(self) -> tuple[list[str], list[str]]:
         logos = {absolute(u, self.url) for u in self._logos()}
 
         def keep(urls: Iterable[str]) -> list[str]:
@@ -325,7 +357,7 @@ class ArticlePage:
             entity = entity.get("@id") or entity.get("url")
         candidates = [
             ("link", self.sel.xpath('//link[@rel="canonical"]/@href').get()),
-            ("meta", self.sel.xpath('//meta[@property="og:url"]/@content').get()),
+            ("meta", self._meta_raw("og:url", "property")),
             ("ld", entity if isinstance(entity, str) else None),
         ]
         out: list[Answer] = []
@@ -419,7 +451,7 @@ class ArticlePage:
         h1 = self.headline()
         if h1 is not None and visible_text(h1):
             out.append(Answer("page", visible_text(h1)))
-        page_title = clean_text(" ".join(self.sel.xpath("//title//text()").getall()))
+        page_title = clean_text(" ".join(xpath(self.sel.root, "//title//text()")))
         if page_title and strip_title_suffix(page_title)[0]:
             out.append(Answer("head", strip_title_suffix(page_title)[0]))
         return out
@@ -466,9 +498,8 @@ class ArticlePage:
         return value
 
     def _lead_element(self) -> HtmlElement | None:
-        found = Selector(root=self.root()).css(LEAD_SELECTOR)
-        node = found[0].root if found else None
-        return node if isinstance(node, HtmlElement) else None
+        found = select(self.root(), LEAD_SELECTOR)
+        return found[0] if found else None
 
     def _lead_answers(self) -> list[Answer]:
         out: list[Answer] = []
@@ -495,9 +526,14 @@ class ArticlePage:
 
     # -- body and related -----------------------------------------------------------------
     def _text_content(self) -> HtmlElement | None:
-        query = "//*[contains(concat(' ', normalize-space(@class), ' '), ' text-content ')]"
-        found = elements(self.root().xpath("." + query)) or elements(self.sel.root.xpath(query))
-        return found[0] if found else None
+        """The first ``.text-content`` in the article root, else in the page (found once)."""
+        if self._content is False:
+            query = "//*[contains(concat(' ', normalize-space(@class), ' '), ' text-content ')]"
+            found = elements(xpath(self.root(), "." + query)) or elements(
+                xpath(self.sel.root, query)
+            )
+            self._content = found[0] if found else None
+        return self._content if isinstance(self._content, HtmlElement) else None
 
     def _body(self) -> _Body | None:
         """The body read from ``div.text-content``, else from the structural container."""
@@ -602,8 +638,9 @@ class ArticlePage:
     # -- tags and mark --------------------------------------------------------------------
     def _tag_answers(self) -> list[Answer]:
         out: list[Answer] = []
+        document = self.sel.root
         for query in ("div.tags__list a.tags__item", ".tags__list a", "a.tags__item"):
-            found = [clean_text(t) for t in self.sel.css(query).xpath("string()").getall()]
+            found = [clean_text(str(xpath(el, "string()"))) for el in select(document, query)]
             found = [t for t in found if t]
             if found:
                 out.append(Answer("page", found))

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from functools import cache
 from typing import Any
 
+from lxml import etree
 from lxml.html import HtmlElement
+from parsel.csstranslator import HTMLTranslator
 
 from crawler.text import clean_text
 
@@ -56,6 +59,26 @@ SPACED_TAGS = frozenset(
 """Block-level tags: their edges separate words (``<br>`` too)."""
 
 _PIECE_BREAK = "\n"
+
+
+_CSS = HTMLTranslator()
+
+
+@cache
+def _compiled(query: str) -> etree.XPath:
+    return etree.XPath(query)
+
+
+def select(el: HtmlElement, css: str) -> list[HtmlElement]:
+    """The elements under (and including) ``el`` that CSS selector ``css`` matches, in document
+    order: what parsel's ``Selector(root=el).css(css)`` finds (the same translation to XPath),
+    through an XPath compiled once instead of at every call, without a Selector per result."""
+    return elements(_compiled(_CSS.css_to_xpath(css))(el))
+
+
+def xpath(el: HtmlElement, query: str) -> Any:
+    """``el.xpath(query)`` through an XPath compiled once (the result as lxml gives it)."""
+    return _compiled(query)(el)
 
 
 def elements(found: Any) -> list[HtmlElement]:

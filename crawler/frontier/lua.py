@@ -173,12 +173,123 @@ local function flat_counts(out, C)
   end
   return out
 end
+-- Plain article requests (``crawler.frontier.plain``): a bit per id and priority, the section
+-- a u4 code per id. P: {pending:plain (hash: form, total, n:<priority> entries, at:<priority>
+-- the lowest byte that may hold one), pending:plain:sections}; a priority's bits are at
+-- P[1] .. ':ids:' .. priority (``FrontierKeys.pending_plain_ids``). A section code is written
+-- once and kept while any bit is set (so a bit's code is always its own); all goes when the
+-- last bit does. F: the parsed form, or nil (nothing is stored as bits).
+local PLAIN_MAX_ID = 16777215
+local function plain_form(raw)
+  if not raw or raw == '' then return nil end
+  local secs, tpl = string.match(raw, '^([^\\n]*)\\n(.*)$')
+  if not tpl then return nil end
+  local F = {raw = raw, code = {}, name = {}}
+  local n = 0
+  for s in string.gmatch(secs, '[^,]+') do n = n + 1; F.code[s] = n; F.name[n] = s end
+  local t = {string.match(tpl,
+    '^([^\\1\\2\\3]*)\\1([^\\1\\2\\3]*)\\3([^\\1\\2\\3]*)\\2([^\\1\\2\\3]*)\\1([^\\1\\2\\3]*)$')}
+  if #t ~= 5 or n > 15 then return nil end
+  local function esc(s) return (string.gsub(s, '[%^%$%(%)%%%.%[%]%*%+%-%?]', '%%%0')) end
+  F.t = t
+  F.pattern = '^' .. esc(t[1]) .. '(%d+)' .. esc(t[2]) .. '(%-?%d+)' .. esc(t[3])
+    .. '([%w%-]+)' .. esc(t[4]) .. '%1' .. esc(t[5]) .. '$'
+  return F
+end
+local function plain_member(F, prio, code, aid)
+  return F.t[1] .. aid .. F.t[2] .. prio .. F.t[3] .. F.name[code] .. F.t[4] .. aid .. F.t[5]
+end
+-- Queue member (of priority prio, for a member that is not plain) in pending, or as a bit when
+-- it is plain under F and its id's section code is free or its own. Returns 1 if added, 0 if
+-- it was queued already.
+local function enqueue(P, F, member, prio)
+  local aid, p, s
+  if F and string.sub(member, 1, #F.t[1]) == F.t[1] then
+    aid, p, s = string.match(member, F.pattern)
+  end
+  local code = s and F.code[s]
+  if code then
+    aid, p = tonumber(aid), tonumber(p)
+    if aid < 1 or aid > PLAIN_MAX_ID or plain_member(F, p, code, aid) ~= member then code = nil end
+  end
+  if code then
+    local have = redis.call('BITFIELD', P[2], 'GET', 'u4', '#' .. aid)[1]
+    if have == 0 then
+      redis.call('BITFIELD', P[2], 'SET', 'u4', '#' .. aid, code)
+    elseif have ~= code then
+      code = nil
+    end
+  end
+  if not code then return redis.call('ZADD', P[3], -prio, member) end
+  if redis.call('SETBIT', P[1] .. ':ids:' .. p, aid, 1) == 1 then return 0 end
+  if redis.call('HINCRBY', P[1], 'total', 1) == 1 then redis.call('HSET', P[1], 'form', F.raw) end
+  redis.call('HINCRBY', P[1], 'n:' .. p, 1)
+  local at = redis.call('HGET', P[1], 'at:' .. p)
+  if not at or math.floor(aid / 8) < tonumber(at) then
+    redis.call('HSET', P[1], 'at:' .. p, math.floor(aid / 8))
+  end
+  return 1
+end
+-- The form a FLUSH queues under: its own (wire, '' for none) unless Redis holds bits of
+-- another (the form is written with the first bit, ``enqueue``, and goes with the last).
+local function plain_state(P, wire)
+  if wire == '' then return nil end
+  local stored = redis.call('HGET', P[1], 'form')
+  if stored and stored ~= wire then return nil end
+  return plain_form(wire)
+end
+-- The best (highest) priority with bits set, and the entries by priority.
+local function plain_best(N)
+  local best = nil
+  for p, n in pairs(N) do
+    if n > 0 and (best == nil or p > best) then best = p end
+  end
+  return best
+end
+local function plain_counts(P)
+  local N = {}
+  local flat = redis.call('HGETALL', P[1])
+  for j = 1, #flat, 2 do
+    local p = string.match(flat[j], '^n:(%-?%d+)$')
+    if p then N[tonumber(p)] = tonumber(flat[j + 1]) end
+  end
+  return N
+end
+-- Take the lowest id of priority prio out of its bits: its member (nil if none: the bits and
+-- the count disagree, and the count is set right).
+local function plain_take(P, F, N, prio)
+  local key = P[1] .. ':ids:' .. prio
+  local aid = redis.call('BITPOS', key, 1, tonumber(redis.call('HGET', P[1], 'at:' .. prio) or 0))
+  local member = nil
+  if aid >= 0 and F then
+    redis.call('SETBIT', key, aid, 0)
+    local code = redis.call('BITFIELD', P[2], 'GET', 'u4', '#' .. aid)[1]
+    if F.name[code] then member = plain_member(F, prio, code, aid) end
+    redis.call('HSET', P[1], 'at:' .. prio, math.floor(aid / 8))
+    N[prio] = N[prio] - 1
+  else
+    N[prio] = 0
+  end
+  if N[prio] > 0 then
+    redis.call('HSET', P[1], 'n:' .. prio, N[prio])
+  else
+    redis.call('DEL', key)
+    redis.call('HDEL', P[1], 'n:' .. prio, 'at:' .. prio)
+  end
+  if plain_best(N) == nil then
+    redis.call('DEL', P[1], P[2])
+  else
+    redis.call('HINCRBY', P[1], 'total', -1)
+  end
+  return member
+end
 -- Queue n requests from ARGV starting at index i; returns next index, counts, the positions
 -- (1..n) of the links refused by link_cap, and how many were added (new entries of pending or
 -- delayed: the same request pushed twice waits once, and the run's tally counts it once).
 -- K: {pending, delayed, seen articles, seen hubs, run article count, run-seen articles,
 -- run link count, awaiting articles, hints, run failed articles, versions, run-announced
--- articles, run-rechecked}; C: counts by name (the sightings' verdicts). Each request: member,
+-- articles, run-rechecked, pending:plain, pending:plain:sections}; C: counts by name (the
+-- sightings' verdicts); F: the plain form to queue under (nil: none). Each request: member,
 -- priority, article id (0: none), hub fingerprint ('' : none), mode ('0': deduplicated, '1':
 -- unfiltered, 'v,...': a feed's sighting of an article, fetched when sighting_verdict says so
 -- and at most once a run, 'r': a refresh (an article fed on start_urls), fetched even if
@@ -186,7 +297,7 @@ end
 -- of which at most link_cap (0: no cap) are queued a run),
 -- delay (ms, 0: ready now), feed hint ('': none; kept whether or not the request is
 -- queued). A refused link is not marked seen: a listing may still queue it.
-local function push(i, n, now, cap, link_cap, K, C)
+local function push(i, n, now, cap, link_cap, K, C, F)
   local queued, filtered, capped, links, kept, cut, added = 0, 0, 0, 0, 0, {}, 0
   for index = 1, n do
     local member, prio, aid = ARGV[i], tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])
@@ -250,7 +361,7 @@ local function push(i, n, now, cap, link_cap, K, C)
       if delay > 0 then
         added = added + redis.call('ZADD', K[2], now + delay, member)
       else
-        added = added + redis.call('ZADD', K[1], -prio, member)
+        added = added + enqueue({K[14], K[15], K[1]}, F, member, prio)
       end
       queued = queued + 1
       if aid > 0 then redis.call('SETBIT', K[8], aid, 1) end
@@ -269,7 +380,9 @@ end
 
 # KEYS: pending delayed seen_articles seen_hubs run_articles run_seen run_links leased dead
 # awaiting hints run_failed epoch versions run_announced recheck run_rechecked run_tally
-# ARGV: epoch, cap, link_cap, n, n×7 push fields, h, h×2 (article id, hint), v, v×8 version
+#       pending_plain pending_plain_sections
+# ARGV: epoch, cap, link_cap, plain form (``PlainForm.wire``, '' for none), n, n×7 push
+# fields, h, h×2 (article id, hint), v, v×8 version
 # records (``VersionRecord.args``), a, a acks, r, r releases, d, d×4 (key, json, article id,
 # lease: the leased request that ended as this dead letter, '' for none).
 # Refused ({-1}) when ``epoch`` is not Redis's (``same_epoch``). Pushes first, then the hints
@@ -290,9 +403,11 @@ local now = now_ms()
 local cap, link_cap = tonumber(ARGV[2]), tonumber(ARGV[3])
 local H = {KEYS[10], KEYS[11]}
 local C = {}
-local i, queued, filtered, capped, links, kept, cut, added = push(5, tonumber(ARGV[4]), now,
+local P = {KEYS[19], KEYS[20], KEYS[1]}
+local F = plain_state(P, ARGV[4])
+local i, queued, filtered, capped, links, kept, cut, added = push(6, tonumber(ARGV[5]), now,
   cap, link_cap, {KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[10],
-    KEYS[11], KEYS[12], KEYS[14], KEYS[15], KEYS[17]}, C)
+    KEYS[11], KEYS[12], KEYS[14], KEYS[15], KEYS[17], KEYS[19], KEYS[20]}, C, F)
 if added > 0 then redis.call('HINCRBY', KEYS[18], 'enqueued', added) end
 local h = tonumber(ARGV[i]); i = i + 1
 for _ = 1, h do
@@ -327,7 +442,7 @@ if acked > 0 then redis.call('HINCRBY', KEYS[18], 'done', acked) end
 local r = tonumber(ARGV[i]); i = i + 1
 for _ = 1, r do
   if redis.call('ZREM', KEYS[8], ARGV[i]) == 1 then
-    redis.call('ZADD', KEYS[1], -priority_of(ARGV[i]), ARGV[i])
+    enqueue(P, F, ARGV[i], priority_of(ARGV[i]))
   end
   i = i + 1
 end
@@ -355,34 +470,53 @@ return out
 """
 )
 
-# KEYS: pending leased delayed awaiting hints
+# KEYS: pending leased delayed awaiting hints pending_plain pending_plain_sections
 # ARGV: k, lease_ms
 # Returns {now, reaped, member1, hint1, member2, hint2, ...}: each member is leased until
 # now + lease_ms; its hint is its article's feed hint ('' for none).
-# First returns expired leases (of dead workers) and due retries to the queue. Leasing is not
-# bounded by the site's budget: a lease is not a request at the site. Requests at the site at
-# once are bounded at send time (ENTER_SITE), their rate too (SLOT).
+# First returns expired leases (of dead workers) and due retries to the queue (a plain one as
+# its bit, ``enqueue``). Then leases the highest priority first, from pending or from the
+# plain bits (lowest id first; pending first at equal priority), a plain request as the member
+# it was queued as. Leasing is not bounded by the site's budget: a lease is not a request at
+# the site. Requests at the site at once are bounded at send time (ENTER_SITE), their rate too
+# (SLOT).
 POP = (
     _PRELUDE
     + """
 local now = now_ms()
 local reaped = 0
+local P = {KEYS[6], KEYS[7], KEYS[1]}
+local F = plain_form(redis.call('HGET', P[1], 'form'))
 for _, key in ipairs({KEYS[2], KEYS[3]}) do
   local due = redis.call('ZRANGEBYSCORE', key, '-inf', now, 'LIMIT', 0, 500)
   for _, m in ipairs(due) do
     redis.call('ZREM', key, m)
-    redis.call('ZADD', KEYS[1], -priority_of(m), m)
+    enqueue(P, F, m, priority_of(m))
     if key == KEYS[2] then reaped = reaped + 1 end
   end
 end
+local N = F and plain_counts(P) or {}
+local best = plain_best(N)
 local out = {now, reaped}
-for _ = 1, tonumber(ARGV[1]) do
-  local head = redis.call('ZRANGE', KEYS[1], 0, 0)
-  if #head == 0 then break end
-  redis.call('ZREM', KEYS[1], head[1])
-  redis.call('ZADD', KEYS[2], now + tonumber(ARGV[2]), head[1])
-  table.insert(out, head[1])
-  table.insert(out, hint_of({KEYS[4], KEYS[5]}, head[1]))
+local k = tonumber(ARGV[1])
+while k > 0 do
+  local head = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+  local member = nil
+  if best ~= nil and (#head == 0 or best > -tonumber(head[2])) then
+    member = plain_take(P, F, N, best)
+    best = plain_best(N)
+  elseif #head > 0 then
+    member = head[1]
+    redis.call('ZREM', KEYS[1], member)
+  else
+    break
+  end
+  if member then
+    redis.call('ZADD', KEYS[2], now + tonumber(ARGV[2]), member)
+    table.insert(out, member)
+    table.insert(out, hint_of({KEYS[4], KEYS[5]}, member))
+    k = k - 1
+  end
 end
 return out
 """
@@ -470,8 +604,9 @@ return {0, redis.call('GET', KEYS[1]), redis.call('GET', KEYS[12])}
 
 # KEYS: run pending leased delayed seen_hubs run_articles run_stats run_seen run_links awaiting
 #       hints run_outcomes runs_ended run_failed run_announced run_rechecked run_tally
-#       start_urls feed_claimed
-# ARGV: run id. Ends the run if it is that run and nothing is pending, leased or delayed, and
+#       start_urls feed_claimed pending_plain
+# ARGV: run id. Ends the run if it is that run and nothing is pending (in pending or as plain
+# bits), leased or delayed, and
 # no URL fed on start_urls waits (or is claimed): counts the re-checks' unannounced edits
 # (those no sighting of the run announced), drops the run's dedupe state and tally (and any
 # feed hint left: nothing is queued to use it), notes the run as ended with its outcome to
@@ -484,6 +619,7 @@ local raw = redis.call('GET', KEYS[1])
 if not raw or cjson.decode(raw)['id'] ~= ARGV[1] then return {0} end
 local busy = redis.call('ZCARD', KEYS[2]) + redis.call('ZCARD', KEYS[3])
 busy = busy + redis.call('LLEN', KEYS[18]) + redis.call('ZCARD', KEYS[19])
+busy = busy + tonumber(redis.call('HGET', KEYS[20], 'total') or '0')
 if busy + redis.call('ZCARD', KEYS[4]) > 0 then
   return {0}
 end
@@ -506,10 +642,11 @@ return stats
 
 # KEYS: run pending leased delayed seen_hubs run_articles run_stats run_seen run_announced
 #       run_outcomes runs_ended run_failed epoch abandoned run_links awaiting hints
-#       run_rechecked run_tally
+#       run_rechecked run_tally pending_plain pending_plain_sections abandoned_articles
 # ARGV: run id (empty: the open run, whichever it is), a new epoch. Abandons the open run
 # whatever it still has to do (``scrapy run abandon``): its pending, leased and delayed
-# requests are moved to ``abandoned`` (the caller clears their articles' seen bits, so later
+# requests are moved to ``abandoned``, its plain bits to ``abandoned_articles`` (the caller
+# clears their articles' seen bits, so later
 # runs may find them again), its dedupe state, counters and tally are dropped (its unannounced
 # edits are not counted), it is noted as ended with its outcome to come (OUTCOME fills it in), and
 # Redis gets a new epoch, so the run's workers' queue writes are refused from now on. Returns
@@ -529,6 +666,12 @@ for _, key in ipairs({KEYS[2], KEYS[3], KEYS[4]}) do
     redis.call('DEL', key)
   end
 end
+for p, n in pairs(plain_counts({KEYS[20]})) do
+  moved = moved + n
+  redis.call('BITOP', 'OR', KEYS[22], KEYS[22], KEYS[20] .. ':ids:' .. p)
+  redis.call('DEL', KEYS[20] .. ':ids:' .. p)
+end
+redis.call('DEL', KEYS[20], KEYS[21])
 local stats = redis.call('HGETALL', KEYS[7])
 redis.call('DEL', KEYS[1], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[12], KEYS[15],
   KEYS[16], KEYS[17], KEYS[18], KEYS[19])

@@ -273,6 +273,43 @@ def measure_scrapy_redis(n: int) -> MemoryResult:
     return result
 
 
+def measure_lease_cost(n: int = 20_000, k: int = 16) -> dict[str, float]:
+    """Redis's own time (``INFO commandstats``, the POP script's calls) per request leased, in
+    microseconds, when N plain article requests wait as bits and when they wait as members
+    (no plain form), leased k at a time: what one lease costs the server."""
+    from crawler.frontier.keys import FrontierKeys
+    from crawler.frontier.plain import PlainForm
+    from crawler.frontier.queue import Budget, Push, RedisFrontier
+
+    form = PlainForm()
+    urls = synthetic_urls(n)
+    pushes = [Push(form.member(int(u.rsplit("/", 1)[1]), u.split("/")[3], 100), 100) for u in urls]
+    budget = Budget(interval_ms=1, per_second=1000, concurrency=1000, lease_ms=600_000)
+    costs: dict[str, float] = {}
+
+    async def lease_all(url: str, plain: PlainForm | None) -> float:
+        client = AsyncRedis.from_url(url)
+        frontier = RedisFrontier(client, FrontierKeys("lease"), plain)
+        try:
+            for start in range(0, n, BATCH):
+                await frontier.flush(pushes[start : start + BATCH], [])
+            await client.config_resetstat()
+            leased = 0
+            while got := (await frontier.pop(k, budget)).leases:
+                leased += len(got)
+            if leased != n:
+                raise RuntimeError(f"leased {leased} of {n}")
+            stats = (await client.info("commandstats"))["cmdstat_evalsha"]
+            return float(stats["usec"]) / n
+        finally:
+            await client.aclose()
+
+    for name, plain in (("bits", form), ("members", None)):
+        with fresh_servers(mongo=False) as (red, _):
+            costs[name] = asyncio.run(lease_all(red.url, plain))
+    return costs
+
+
 def measure(sizes: list[int]) -> list[MemoryResult]:
     results = []
     for n in sizes:
@@ -293,6 +330,12 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
     args = parser.parse_args()
     measure(args.sizes)
+    costs = measure_lease_cost()
+    print(
+        "frontier lease cost (POP, Redis µs per request leased, 16 a call): "
+        + ", ".join(f"{name} {us:.1f}" for name, us in costs.items()),
+        flush=True,
+    )
 
 
 if __name__ == "__main__":

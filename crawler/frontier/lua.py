@@ -65,8 +65,8 @@ local function article_of(member)
   end
   return 0
 end
-local function hint_of(H, member)
-  local aid = article_of(member)
+local function hint_of(H, member, aid)
+  aid = aid or article_of(member)
   if aid <= 0 then return '' end
   return redis.call('HGET', H[2], aid) or ''
 end
@@ -238,50 +238,58 @@ local function plain_state(P, wire)
   if stored and stored ~= wire then return nil end
   return plain_form(wire)
 end
--- The best (highest) priority with bits set, and the entries by priority.
-local function plain_best(N)
+-- What POP takes from the bits, read once a call and written back once (``plain_save``):
+-- Q.n[priority] entries, Q.at[priority] the byte to search from, Q.taken.
+local function plain_counts(P)
+  local Q = {n = {}, at = {}, taken = 0}
+  local flat = redis.call('HGETALL', P[1])
+  for j = 1, #flat, 2 do
+    local kind, p = string.match(flat[j], '^(%a+):(%-?%d+)$')
+    if kind == 'n' then Q.n[tonumber(p)] = tonumber(flat[j + 1]) end
+    if kind == 'at' then Q.at[tonumber(p)] = tonumber(flat[j + 1]) end
+  end
+  return Q
+end
+-- The best (highest) priority with bits set.
+local function plain_best(Q)
   local best = nil
-  for p, n in pairs(N) do
+  for p, n in pairs(Q.n) do
     if n > 0 and (best == nil or p > best) then best = p end
   end
   return best
 end
-local function plain_counts(P)
-  local N = {}
-  local flat = redis.call('HGETALL', P[1])
-  for j = 1, #flat, 2 do
-    local p = string.match(flat[j], '^n:(%-?%d+)$')
-    if p then N[tonumber(p)] = tonumber(flat[j + 1]) end
-  end
-  return N
-end
 -- Take the lowest id of priority prio out of its bits: its member (nil if none: the bits and
 -- the count disagree, and the count is set right).
-local function plain_take(P, F, N, prio)
-  local key = P[1] .. ':ids:' .. prio
-  local aid = redis.call('BITPOS', key, 1, tonumber(redis.call('HGET', P[1], 'at:' .. prio) or 0))
-  local member = nil
-  if aid >= 0 and F then
-    redis.call('SETBIT', key, aid, 0)
-    local code = redis.call('BITFIELD', P[2], 'GET', 'u4', '#' .. aid)[1]
-    if F.name[code] then member = plain_member(F, prio, code, aid) end
-    redis.call('HSET', P[1], 'at:' .. prio, math.floor(aid / 8))
-    N[prio] = N[prio] - 1
-  else
-    N[prio] = 0
+local function plain_take(P, F, Q, prio)
+  local aid = redis.call('BITPOS', P[1] .. ':ids:' .. prio, 1, Q.at[prio] or 0)
+  if aid < 0 or not F then
+    Q.n[prio], Q.dirty = 0, true
+    return nil
   end
-  if N[prio] > 0 then
-    redis.call('HSET', P[1], 'n:' .. prio, N[prio])
-  else
-    redis.call('DEL', key)
-    redis.call('HDEL', P[1], 'n:' .. prio, 'at:' .. prio)
-  end
-  if plain_best(N) == nil then
+  redis.call('SETBIT', P[1] .. ':ids:' .. prio, aid, 0)
+  Q.at[prio] = math.floor(aid / 8)
+  Q.n[prio] = Q.n[prio] - 1
+  Q.taken = Q.taken + 1
+  local code = redis.call('BITFIELD', P[2], 'GET', 'u4', '#' .. aid)[1]
+  if F.name[code] then return plain_member(F, prio, code, aid), aid end
+  return nil
+end
+local function plain_save(P, Q)
+  if Q.taken == 0 and not Q.dirty then return end
+  if plain_best(Q) == nil then
+    for p, _ in pairs(Q.n) do redis.call('DEL', P[1] .. ':ids:' .. p) end
     redis.call('DEL', P[1], P[2])
-  else
-    redis.call('HINCRBY', P[1], 'total', -1)
+    return
   end
-  return member
+  for p, n in pairs(Q.n) do
+    if n > 0 then
+      redis.call('HSET', P[1], 'n:' .. p, n, 'at:' .. p, Q.at[p] or 0)
+    else
+      redis.call('DEL', P[1] .. ':ids:' .. p)
+      redis.call('HDEL', P[1], 'n:' .. p, 'at:' .. p)
+    end
+  end
+  redis.call('HINCRBY', P[1], 'total', -Q.taken)
 end
 -- Queue n requests from ARGV starting at index i; returns next index, counts, the positions
 -- (1..n) of the links refused by link_cap, and how many were added (new entries of pending or
@@ -495,18 +503,19 @@ for _, key in ipairs({KEYS[2], KEYS[3]}) do
     if key == KEYS[2] then reaped = reaped + 1 end
   end
 end
-local N = F and plain_counts(P) or {}
-local best = plain_best(N)
+local Q = F and plain_counts(P) or {n = {}, at = {}, taken = 0}
+local best = plain_best(Q)
 local out = {now, reaped}
 local k = tonumber(ARGV[1])
+local head = nil
 while k > 0 do
-  local head = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-  local member = nil
+  head = head or redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+  local member, aid = nil, nil
   if best ~= nil and (#head == 0 or best > -tonumber(head[2])) then
-    member = plain_take(P, F, N, best)
-    best = plain_best(N)
+    member, aid = plain_take(P, F, Q, best)
+    if Q.n[best] <= 0 then best = plain_best(Q) end
   elseif #head > 0 then
-    member = head[1]
+    member, head = head[1], nil
     redis.call('ZREM', KEYS[1], member)
   else
     break
@@ -514,10 +523,11 @@ while k > 0 do
   if member then
     redis.call('ZADD', KEYS[2], now + tonumber(ARGV[2]), member)
     table.insert(out, member)
-    table.insert(out, hint_of({KEYS[4], KEYS[5]}, member))
+    table.insert(out, hint_of({KEYS[4], KEYS[5]}, member, aid))
     k = k - 1
   end
 end
+plain_save(P, Q)
 return out
 """
 )
@@ -666,7 +676,7 @@ for _, key in ipairs({KEYS[2], KEYS[3], KEYS[4]}) do
     redis.call('DEL', key)
   end
 end
-for p, n in pairs(plain_counts({KEYS[20]})) do
+for p, n in pairs(plain_counts({KEYS[20]}).n) do
   moved = moved + n
   redis.call('BITOP', 'OR', KEYS[22], KEYS[22], KEYS[20] .. ':ids:' .. p)
   redis.call('DEL', KEYS[20] .. ':ids:' .. p)

@@ -30,7 +30,7 @@ def test_plain_article_requests_wait_as_bits_and_lease_as_their_member(
     pushes = [
         push_for(s.article_request(u, params), s, s.crawler.request_fingerprinter.fingerprint)
         for u in urls
-    ]  # noqa: E501
+    ]
     form = PlainForm()
     assert [p.member for p in pushes] == [
         form.member(int(u.rsplit("/", 1)[1]), u.split("/")[3], 100) for u in urls

@@ -1,7 +1,9 @@
 """The frontier's Redis scripts: every state change is one atomic script call.
 
 A request (its JSON member, see ``codec``) is in exactly one of:
-``pending`` (sorted set, score -priority), ``delayed`` (score: ready time, ms),
+``pending`` (sorted set, score -priority; a plain article request waits as bits instead, see
+``crawler.frontier.plain`` and ``enqueue``, and is its member again once leased),
+``delayed`` (score: ready time, ms),
 ``leased`` (score: lease deadline, ms) — or done (gone) or dead (``dead`` hash).
 Times come from Redis's own clock (``TIME``), so workers on several machines agree.
 

@@ -273,10 +273,11 @@ def measure_scrapy_redis(n: int) -> MemoryResult:
     return result
 
 
-def measure_lease_cost(n: int = 20_000, k: int = 16) -> dict[str, float]:
-    """Redis's own time (``INFO commandstats``, the POP script's calls) per request leased, in
-    microseconds, when N plain article requests wait as bits and when they wait as members
-    (no plain form), leased k at a time: what one lease costs the server."""
+def measure_lease_cost(n: int = 20_000, k: int = 16) -> dict[str, tuple[float, float]]:
+    """Redis's own time (``INFO commandstats``: the FLUSH and POP scripts' calls) per request
+    queued and per request leased, in microseconds, when N plain article requests wait as bits
+    and when they wait as members (no plain form), queued 2,000 a call and leased k at a time:
+    what one request costs the server on its way in and out."""
     from crawler.frontier.keys import FrontierKeys
     from crawler.frontier.plain import PlainForm
     from crawler.frontier.queue import Budget, Push, RedisFrontier
@@ -285,22 +286,28 @@ def measure_lease_cost(n: int = 20_000, k: int = 16) -> dict[str, float]:
     urls = synthetic_urls(n)
     pushes = [Push(form.member(int(u.rsplit("/", 1)[1]), u.split("/")[3], 100), 100) for u in urls]
     budget = Budget(interval_ms=1, per_second=1000, concurrency=1000, lease_ms=600_000)
-    costs: dict[str, float] = {}
+    costs: dict[str, tuple[float, float]] = {}
 
-    async def lease_all(url: str, plain: PlainForm | None) -> float:
+    async def script_us(client: AsyncRedis) -> float:
+        return float((await client.info("commandstats"))["cmdstat_evalsha"]["usec"]) / n
+
+    async def lease_all(url: str, plain: PlainForm | None) -> tuple[float, float]:
         client = AsyncRedis.from_url(url)
         frontier = RedisFrontier(client, FrontierKeys("lease"), plain)
         try:
+            await frontier.flush([], [])  # loads the scripts: their compilation is not counted
+            await client.config_resetstat()
             for start in range(0, n, BATCH):
                 await frontier.flush(pushes[start : start + BATCH], [])
+            queued = await script_us(client)
+            await frontier.flush([], [], (await frontier.pop(1, budget)).leases)  # handed back
             await client.config_resetstat()
             leased = 0
             while got := (await frontier.pop(k, budget)).leases:
                 leased += len(got)
             if leased != n:
                 raise RuntimeError(f"leased {leased} of {n}")
-            stats = (await client.info("commandstats"))["cmdstat_evalsha"]
-            return float(stats["usec"]) / n
+            return queued, await script_us(client)
         finally:
             await client.aclose()
 
@@ -332,8 +339,9 @@ def main() -> None:
     measure(args.sizes)
     costs = measure_lease_cost()
     print(
-        "frontier lease cost (POP, Redis µs per request leased, 16 a call): "
-        + ", ".join(f"{name} {us:.1f}" for name, us in costs.items()),
+        "frontier script cost (Redis µs per request, queued by FLUSH 2,000 a call / leased "
+        "by POP 16 a call): "
+        + ", ".join(f"{name} {q:.1f} / {p:.1f}" for name, (q, p) in costs.items()),
         flush=True,
     )
 

@@ -203,8 +203,9 @@ local function plain_member(F, prio, code, aid)
 end
 -- Queue member (of priority prio, for a member that is not plain) in pending, or as a bit when
 -- it is plain under F and its id's section code is free or its own. Returns 1 if added, 0 if
--- it was queued already.
-local function enqueue(P, F, member, prio)
+-- it was queued already. The bits' counts and cursors are noted in A ({n = {}, at = {}}) and
+-- written by ``plain_commit`` once per script call.
+local function enqueue(P, F, member, prio, A)
   local aid, p, s
   if F and string.sub(member, 1, #F.t[1]) == F.t[1] then
     aid, p, s = string.match(member, F.pattern)
@@ -215,22 +216,32 @@ local function enqueue(P, F, member, prio)
     if aid < 1 or aid > PLAIN_MAX_ID or plain_member(F, p, code, aid) ~= member then code = nil end
   end
   if code then
-    local have = redis.call('BITFIELD', P[2], 'GET', 'u4', '#' .. aid)[1]
-    if have == 0 then
-      redis.call('BITFIELD', P[2], 'SET', 'u4', '#' .. aid, code)
-    elseif have ~= code then
+    local have = redis.call('BITFIELD', P[2], 'GET', 'u4', '#' .. aid, 'SET', 'u4', '#' .. aid,
+      code)[1]
+    if have ~= 0 and have ~= code then
+      redis.call('BITFIELD', P[2], 'SET', 'u4', '#' .. aid, have)
       code = nil
     end
   end
   if not code then return redis.call('ZADD', P[3], -prio, member) end
   if redis.call('SETBIT', P[1] .. ':ids:' .. p, aid, 1) == 1 then return 0 end
-  if redis.call('HINCRBY', P[1], 'total', 1) == 1 then redis.call('HSET', P[1], 'form', F.raw) end
-  redis.call('HINCRBY', P[1], 'n:' .. p, 1)
-  local at = redis.call('HGET', P[1], 'at:' .. p)
-  if not at or math.floor(aid / 8) < tonumber(at) then
-    redis.call('HSET', P[1], 'at:' .. p, math.floor(aid / 8))
-  end
+  A.n[p] = (A.n[p] or 0) + 1
+  local byte = math.floor(aid / 8)
+  if not A.at[p] or byte < A.at[p] then A.at[p] = byte end
   return 1
+end
+-- Write what ``enqueue`` noted: the counts, the cursors moved down, the form with the first bit.
+local function plain_commit(P, F, A)
+  local added = 0
+  for p, n in pairs(A.n) do
+    added = added + n
+    redis.call('HINCRBY', P[1], 'n:' .. p, n)
+    local at = redis.call('HGET', P[1], 'at:' .. p)
+    if not at or A.at[p] < tonumber(at) then redis.call('HSET', P[1], 'at:' .. p, A.at[p]) end
+  end
+  if added > 0 and redis.call('HINCRBY', P[1], 'total', added) == added then
+    redis.call('HSET', P[1], 'form', F.raw)
+  end
 end
 -- The form a FLUSH queues under: its own (wire, '' for none) unless Redis holds bits of
 -- another (the form is written with the first bit, ``enqueue``, and goes with the last).
@@ -309,6 +320,7 @@ end
 -- queued). A refused link is not marked seen: a listing may still queue it.
 local function push(i, n, now, cap, link_cap, K, C, F)
   local queued, filtered, capped, links, kept, cut, added = 0, 0, 0, 0, 0, {}, 0
+  local A = {n = {}, at = {}}
   for index = 1, n do
     local member, prio, aid = ARGV[i], tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])
     local fp, mode, delay, hint = ARGV[i + 3], ARGV[i + 4], tonumber(ARGV[i + 5]), ARGV[i + 6]
@@ -371,13 +383,14 @@ local function push(i, n, now, cap, link_cap, K, C, F)
       if delay > 0 then
         added = added + redis.call('ZADD', K[2], now + delay, member)
       else
-        added = added + enqueue({K[14], K[15], K[1]}, F, member, prio)
+        added = added + enqueue({K[14], K[15], K[1]}, F, member, prio, A)
       end
       queued = queued + 1
       if aid > 0 then redis.call('SETBIT', K[8], aid, 1) end
     end
     kept = kept + keep_hint({K[8], K[9]}, aid, hint)
   end
+  plain_commit({K[14], K[15]}, F, A)
   return i, queued, filtered, capped, links, kept, cut, added
 end
 -- Whether the caller's epoch is Redis's (an empty one is not checked): a worker that began or
@@ -450,12 +463,14 @@ for _ = 1, a do
 end
 if acked > 0 then redis.call('HINCRBY', KEYS[18], 'done', acked) end
 local r = tonumber(ARGV[i]); i = i + 1
+local A = {n = {}, at = {}}
 for _ = 1, r do
   if redis.call('ZREM', KEYS[8], ARGV[i]) == 1 then
-    enqueue(P, F, ARGV[i], priority_of(ARGV[i]))
+    enqueue(P, F, ARGV[i], priority_of(ARGV[i]), A)
   end
   i = i + 1
 end
+plain_commit(P, F, A)
 local d = tonumber(ARGV[i]); i = i + 1
 for _ = 1, d do
   redis.call('HSET', KEYS[9], ARGV[i], ARGV[i + 1])
@@ -497,14 +512,16 @@ local now = now_ms()
 local reaped = 0
 local P = {KEYS[6], KEYS[7], KEYS[1]}
 local F = plain_form(redis.call('HGET', P[1], 'form'))
+local A = {n = {}, at = {}}
 for _, key in ipairs({KEYS[2], KEYS[3]}) do
   local due = redis.call('ZRANGEBYSCORE', key, '-inf', now, 'LIMIT', 0, 500)
   for _, m in ipairs(due) do
     redis.call('ZREM', key, m)
-    enqueue(P, F, m, priority_of(m))
+    enqueue(P, F, m, priority_of(m), A)
     if key == KEYS[2] then reaped = reaped + 1 end
   end
 end
+plain_commit(P, F, A)
 local Q = F and plain_counts(P) or {n = {}, at = {}, taken = 0}
 local best = plain_best(Q)
 local out = {now, reaped}

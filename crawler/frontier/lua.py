@@ -31,8 +31,11 @@ failed = enqueued at every instant (``scrapy status``).
 
 from __future__ import annotations
 
+from crawler.frontier.plain import MAX_ID
+
 # Shared helpers, prepended to every script.
-_PRELUDE = """
+_PRELUDE = (
+    """
 local function now_ms()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -181,7 +184,9 @@ end
 -- P[1] .. ':ids:' .. priority (``FrontierKeys.pending_plain_ids``). A section code is written
 -- once and kept while any bit is set (so a bit's code is always its own); all goes when the
 -- last bit does. F: the parsed form, or nil (nothing is stored as bits).
-local PLAIN_MAX_ID = 16777215
+local PLAIN_MAX_ID = """
+    + str(MAX_ID)
+    + """
 local function plain_form(raw)
   if not raw or raw == '' then return nil end
   local secs, tpl = string.match(raw, '^([^\\n]*)\\n(.*)$')
@@ -400,6 +405,7 @@ local function same_epoch(key, epoch)
   return epoch == '' or redis.call('GET', key) == epoch
 end
 """
+)
 
 # KEYS: pending delayed seen_articles seen_hubs run_articles run_seen run_links leased dead
 # awaiting hints run_failed epoch versions run_announced recheck run_rechecked run_tally

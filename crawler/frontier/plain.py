@@ -1,15 +1,15 @@
-"""The compact form of a plain article request in the queue (``lua.plain_add``).
+"""The compact form of a plain article request in the queue (``lua.enqueue``).
 
 A backfill queues about a million article requests, one per sitemap entry. Each one is a
 *plain* article request: its member is ``TassSpider.article_request``'s, with nothing in it
 that the article id, the section and the priority do not give back (no sighting, no hint, no
 retry, no redirect, no ``dont_filter``). A sorted-set entry costs Redis ~70 bytes before its
-member (~170 bytes of JSON), so instead of a member of ``pending`` such a request is a bit:
+member (~150 bytes of JSON), so instead of a member of ``pending`` such a request is a bit:
 bit N of ``pending:plain:ids:<priority>`` is set while article N waits at that priority, and
-its section is a 4-bit code at ``#N`` of ``pending:plain:sections`` (about 2 bytes a request
-at 10^6, against 239). POP turns the bit back into the very member it came from, byte for
-byte, as it leases it; from there on (leases, acks, hand-backs, dead letters) it is an
-ordinary member.
+its section is a 4-bit code at ``#N`` of ``pending:plain:sections`` (3.4 bytes a request at
+10^6, against 223 as members: BENCHMARKS.md). POP turns the bit back into the very member it
+came from, byte for byte, as it leases it; from there on (leases, acks, hand-backs, dead
+letters) it is an ordinary member.
 
 The scripts recognise a plain member by matching it against the form's template (and building
 it again from what matched: the same bytes or it stays an ordinary member), so every way into

@@ -239,9 +239,12 @@ def render_memory(results: list[MemoryResult]) -> str:
         "`seen:articles` bitmap, one bit per possible id, so its size follows the largest id "
         "(~2.2 million on the site today; ids spread to 3.2 million for 10^6), not the "
         "count; scrapy-redis: a set of 40-hex SHA1 fingerprints). *Queued* is the request "
-        "queue (ours: compact JSON in the `pending` sorted set; scrapy-redis: pickled "
-        "`Request.to_dict` in a sorted set). `MEMORY USAGE key SAMPLES 0`, divided by N; "
-        "measured once (it is deterministic).",
+        "queue (ours: a plain article request is a bit per id in `pending:plain:ids:<priority>` "
+        "and a 4-bit section code per id in `pending:plain:sections`, so its size too follows "
+        "the largest id; every other request is compact JSON in the `pending` sorted set; "
+        "scrapy-redis: pickled `Request.to_dict` in a sorted set). *Member bytes* is the JSON "
+        "a request is leased as. `MEMORY USAGE key SAMPLES 0` summed over the queue's keys, "
+        "divided by N; measured once (it is deterministic).",
         "",
         "| implementation | URLs | bytes/seen URL | bytes/queued request | member bytes "
         "| `used_memory` growth/URL |",

@@ -6,8 +6,11 @@ ids a seeded sample of the odd numbers from 1,200,001 up to 2,200,000, or furthe
 more odd ids than that range holds), through the real code paths:
 
 - ours: ``TassSpider.article_request`` → ``TassScheduler.push_for`` → ``RedisFrontier.flush``
-  (the FLUSH script: the article id's bit in the ``seen:articles`` bitmap, the compact JSON
-  member in the ``pending`` sorted set), in batches of 2,000 pushes per call;
+  (the FLUSH script: the article id's bit in the ``seen:articles`` bitmap; the request, a
+  plain article request (``crawler.frontier.plain``), as its id's bit in
+  ``pending:plain:ids:<priority>`` and its section's 4-bit code in ``pending:plain:sections``,
+  beside the small ``pending:plain`` hash), in batches of 2,000 pushes per call, with the
+  scheduler's own ``FrontierConfig.plain`` form;
 - scrapy-redis 0.9.1 defaults: ``RFPDupeFilter.request_seen`` (SHA1 hex fingerprint in a set)
   and ``PriorityQueue.push`` (pickled ``Request.to_dict`` in a sorted set) of the baseline
   spider's request (``Request(url, callback=self.parse)``), their commands sent through a
@@ -19,8 +22,10 @@ without the per-request Python cost (``Request.to_dict`` looks the callback up w
 ``inspect.getmembers``, ~0.1 ms a call), so 10^6 takes seconds; the Redis side (our FLUSH script,
 scrapy-redis's SADD and ZADD) is always the real one.
 
-Bytes are ``MEMORY USAGE <key> SAMPLES 0`` (every element counted) divided by N; the growth of
-``used_memory`` over the whole insert is given too. ::
+Bytes are ``MEMORY USAGE <key> SAMPLES 0`` (every element counted) divided by N, summed over
+the queue's keys (ours: ``pending`` and every ``pending:plain`` key); the growth of
+``used_memory`` over the whole insert is given too. Ours also checks that the queue gives every
+request back: it leases the first 2,000 (POP) and compares them with the members pushed. ::
 
     python -m bench.frontier_memory [--sizes 100000 1000000]
 """
@@ -124,7 +129,7 @@ async def _fill_ours(redis_url: str, urls: list[str], prefix: str) -> float:
 
     spider, scheduler = _project_objects(redis_url)
     client = AsyncRedis.from_url(redis_url)
-    frontier = RedisFrontier(client, FrontierKeys(prefix))
+    frontier = RedisFrontier(client, FrontierKeys(prefix), scheduler.config.plain)
     template: dict[str, Any] | None = None
     member_bytes = 0
 
@@ -152,9 +157,35 @@ async def _fill_ours(redis_url: str, urls: list[str], prefix: str) -> float:
             result = await frontier.flush(pushes, [])
             if result.queued != len(pushes):
                 raise RuntimeError(f"queued {result.queued} of {len(pushes)}")
+        lowest = sorted(urls, key=lambda u: int(u.rsplit("/", 1)[1]))[:SAMPLE]
+        await _check_leases(redis_url, [fast(u).member for u in lowest], prefix)
     finally:
         await client.aclose()
     return member_bytes / len(urls)
+
+
+async def _check_leases(redis_url: str, members: list[bytes], prefix: str) -> None:
+    """Lease as many requests as ``members`` (those of the lowest ids, in id order) from a
+    copy of the queue and check they come back byte for byte, then drop the copy: the measured
+    keys stay as the fill left them."""
+    from crawler.frontier.keys import FrontierKeys
+    from crawler.frontier.queue import Budget, RedisFrontier
+
+    client = AsyncRedis.from_url(redis_url)
+    copy = FrontierKeys(f"{prefix}-check")
+    keys = await client.keys(f"{prefix}:pending*")
+    try:
+        for key in keys:
+            await client.copy(key, key.decode().replace(prefix, copy.prefix, 1))
+        budget = Budget(interval_ms=1, per_second=1000, concurrency=1000, lease_ms=600_000)
+        got = (await RedisFrontier(client, copy).pop(len(members), budget)).leases
+        if got != members:
+            raise RuntimeError("the queue does not give back the requests pushed")
+    finally:
+        stale = await client.keys(f"{copy.prefix}:*")
+        if stale:
+            await client.delete(*stale)
+        await client.aclose()
 
 
 def measure_ours(n: int) -> MemoryResult:
@@ -171,7 +202,7 @@ def measure_ours(n: int) -> MemoryResult:
             "ours",
             n,
             _memory_usage(client, f"{prefix}:seen:articles"),
-            _memory_usage(client, f"{prefix}:pending"),
+            sum(_memory_usage(client, key) for key in client.keys(f"{prefix}:pending*")),
             after - before,
             member,
             seconds,
@@ -242,6 +273,50 @@ def measure_scrapy_redis(n: int) -> MemoryResult:
     return result
 
 
+def measure_lease_cost(n: int = 20_000, k: int = 16) -> dict[str, tuple[float, float]]:
+    """Redis's own time (``INFO commandstats``: the FLUSH and POP scripts' calls) per request
+    queued and per request leased, in microseconds, when N plain article requests wait as bits
+    and when they wait as members (no plain form), queued 2,000 a call and leased k at a time:
+    what one request costs the server on its way in and out."""
+    from crawler.frontier.keys import FrontierKeys
+    from crawler.frontier.plain import PlainForm
+    from crawler.frontier.queue import Budget, Push, RedisFrontier
+
+    form = PlainForm()
+    urls = synthetic_urls(n)
+    pushes = [Push(form.member(int(u.rsplit("/", 1)[1]), u.split("/")[3], 100), 100) for u in urls]
+    budget = Budget(interval_ms=1, per_second=1000, concurrency=1000, lease_ms=600_000)
+    costs: dict[str, tuple[float, float]] = {}
+
+    async def script_us(client: AsyncRedis) -> float:
+        return float((await client.info("commandstats"))["cmdstat_evalsha"]["usec"]) / n
+
+    async def lease_all(url: str, plain: PlainForm | None) -> tuple[float, float]:
+        client = AsyncRedis.from_url(url)
+        frontier = RedisFrontier(client, FrontierKeys("lease"), plain)
+        try:
+            await frontier.flush([], [])  # loads the scripts: their compilation is not counted
+            await client.config_resetstat()
+            for start in range(0, n, BATCH):
+                await frontier.flush(pushes[start : start + BATCH], [])
+            queued = await script_us(client)
+            await frontier.flush([], [], (await frontier.pop(1, budget)).leases)  # handed back
+            await client.config_resetstat()
+            leased = 0
+            while got := (await frontier.pop(k, budget)).leases:
+                leased += len(got)
+            if leased != n:
+                raise RuntimeError(f"leased {leased} of {n}")
+            return queued, await script_us(client)
+        finally:
+            await client.aclose()
+
+    for name, plain in (("bits", form), ("members", None)):
+        with fresh_servers(mongo=False) as (red, _):
+            costs[name] = asyncio.run(lease_all(red.url, plain))
+    return costs
+
+
 def measure(sizes: list[int]) -> list[MemoryResult]:
     results = []
     for n in sizes:
@@ -262,6 +337,13 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
     args = parser.parse_args()
     measure(args.sizes)
+    costs = measure_lease_cost()
+    print(
+        "frontier script cost (Redis µs per request, queued by FLUSH 2,000 a call / leased "
+        "by POP 16 a call): "
+        + ", ".join(f"{name} {q:.1f} / {p:.1f}" for name, (q, p) in costs.items()),
+        flush=True,
+    )
 
 
 if __name__ == "__main__":

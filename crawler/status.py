@@ -88,10 +88,13 @@ async def read_status(
         pipe.llen(k.feed_rejected)
         pipe.lrange(k.feed_rejected, 0, REJECTED_SHOWN - 1)
         pipe.zrange(k.runs_ended, -max(1, runs), -1, withscores=True)
+        pipe.hget(k.pending_plain, "total")
         (
             redis_time, raw_run, pending, delayed, leased, tally, dead, stats, run_articles,
             workers, at_site, sent, pause, waiting, claimed, rejected, last_rejected, ended,
+            plain,
         ) = await pipe.execute()  # fmt: skip
+    pending = int(pending) + int(plain or 0)
     now = time.time() if now is None else now
     now_ms = int(redis_time[0]) * 1000 + int(redis_time[1]) // 1000
     ended = list(ended) if runs > 0 else []

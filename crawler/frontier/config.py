@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Self
 from crawler import defaults
 from crawler.drift import DriftConfig
 from crawler.frontier.keys import FrontierKeys
+from crawler.frontier.plain import PlainForm
 from crawler.frontier.queue import Budget
 from crawler.frontier.recheck import RecheckConfig
 from crawler.frontier.redis import redis_url
@@ -45,6 +46,8 @@ class FrontierConfig:
     """The measured re-check of incremental runs (``recheck``)."""
     rate: float = defaults.CRAWL_RATE
     """``CRAWL_RATE`` as set (the budget paces 10% under it)."""
+    plain: PlainForm = field(default_factory=PlainForm)
+    """The plain article request of the site at ``TASS_BASE_URL``, queued as bits (``plain``)."""
 
     @classmethod
     def from_settings(cls, settings: BaseSettings) -> Self:
@@ -101,4 +104,5 @@ class FrontierConfig:
             drift=DriftConfig.from_settings(settings),
             recheck=RecheckConfig.from_settings(settings),
             rate=rate,
+            plain=PlainForm(settings.get("TASS_BASE_URL", defaults.TASS_BASE_URL)),
         )

@@ -27,6 +27,25 @@ class FrontierKeys:
         return self._key("pending")
 
     @property
+    def pending_plain(self) -> str:
+        """Hash of the plain article requests ready to fetch, kept as bits
+        (``crawler.frontier.plain``): ``form`` (``PlainForm.wire``), ``total`` (how many),
+        ``n:<priority>`` (how many at that priority) and ``at:<priority>`` (the lowest byte of
+        its bits that may hold one). Gone with the last of them."""
+        return self._key("pending:plain")
+
+    @property
+    def pending_plain_sections(self) -> str:
+        """String of 4-bit section codes by article id (``BITFIELD u4 #<id>``) of the plain
+        article requests ready to fetch."""
+        return self._key("pending:plain:sections")
+
+    def pending_plain_ids(self, priority: int) -> str:
+        """Bitmap: bit N set while the plain request of article N waits at ``priority``. The
+        scripts name it as ``pending_plain .. ':ids:' .. priority``."""
+        return f"{self.pending_plain}:ids:{priority}"
+
+    @property
     def leased(self) -> str:
         """Sorted set of requests a worker holds, score the lease deadline (ms)."""
         return self._key("leased")
@@ -214,6 +233,12 @@ class FrontierKeys:
         """Sorted set of the requests an abandoned run left (``scrapy run abandon``), kept
         until their articles' seen bits are cleared."""
         return self._key("runs:abandoned")
+
+    @property
+    def abandoned_articles(self) -> str:
+        """Bitmap of the article ids whose plain requests an abandoned run left queued, kept
+        until their seen bits are cleared (as ``abandoned``)."""
+        return self._key("runs:abandoned:articles")
 
     @property
     def run_requests(self) -> str:

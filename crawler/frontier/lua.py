@@ -1,7 +1,9 @@
 """The frontier's Redis scripts: every state change is one atomic script call.
 
 A request (its JSON member, see ``codec``) is in exactly one of:
-``pending`` (sorted set, score -priority), ``delayed`` (score: ready time, ms),
+``pending`` (sorted set, score -priority; a plain article request waits as bits instead, see
+``crawler.frontier.plain`` and ``enqueue``, and is its member again once leased),
+``delayed`` (score: ready time, ms),
 ``leased`` (score: lease deadline, ms) — or done (gone) or dead (``dead`` hash).
 Times come from Redis's own clock (``TIME``), so workers on several machines agree.
 
@@ -29,8 +31,11 @@ failed = enqueued at every instant (``scrapy status``).
 
 from __future__ import annotations
 
+from crawler.frontier.plain import MAX_ID
+
 # Shared helpers, prepended to every script.
-_PRELUDE = """
+_PRELUDE = (
+    """
 local function now_ms()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -65,8 +70,8 @@ local function article_of(member)
   end
   return 0
 end
-local function hint_of(H, member)
-  local aid = article_of(member)
+local function hint_of(H, member, aid)
+  aid = aid or article_of(member)
   if aid <= 0 then return '' end
   return redis.call('HGET', H[2], aid) or ''
 end
@@ -173,12 +178,144 @@ local function flat_counts(out, C)
   end
   return out
 end
+-- Plain article requests (``crawler.frontier.plain``): a bit per id and priority, the section
+-- a u4 code per id. P: {pending:plain (hash: form, total, n:<priority> entries, at:<priority>
+-- the lowest byte that may hold one), pending:plain:sections}; a priority's bits are at
+-- P[1] .. ':ids:' .. priority (``FrontierKeys.pending_plain_ids``). A section code is written
+-- once and kept while any bit is set (so a bit's code is always its own); all goes when the
+-- last bit does. F: the parsed form, or nil (nothing is stored as bits).
+local PLAIN_MAX_ID = """
+    + str(MAX_ID)
+    + """
+local function plain_form(raw)
+  if not raw or raw == '' then return nil end
+  local secs, tpl = string.match(raw, '^([^\\n]*)\\n(.*)$')
+  if not tpl then return nil end
+  local F = {raw = raw, code = {}, name = {}}
+  local n = 0
+  for s in string.gmatch(secs, '[^,]+') do n = n + 1; F.code[s] = n; F.name[n] = s end
+  local t = {string.match(tpl,
+    '^([^\\1\\2\\3]*)\\1([^\\1\\2\\3]*)\\3([^\\1\\2\\3]*)\\2([^\\1\\2\\3]*)\\1([^\\1\\2\\3]*)$')}
+  if #t ~= 5 or n > 15 then return nil end
+  local function esc(s) return (string.gsub(s, '[%^%$%(%)%%%.%[%]%*%+%-%?]', '%%%0')) end
+  F.t = t
+  F.pattern = '^' .. esc(t[1]) .. '(%d+)' .. esc(t[2]) .. '(%-?%d+)' .. esc(t[3])
+    .. '([%w%-]+)' .. esc(t[4]) .. '%1' .. esc(t[5]) .. '$'
+  return F
+end
+local function plain_member(F, prio, code, aid)
+  return F.t[1] .. aid .. F.t[2] .. prio .. F.t[3] .. F.name[code] .. F.t[4] .. aid .. F.t[5]
+end
+-- Queue member (of priority prio, for a member that is not plain) in pending, or as a bit when
+-- it is plain under F and its id's section code is free or its own. Returns 1 if added, 0 if
+-- it was queued already. The bits' counts and cursors are noted in A ({n = {}, at = {}}) and
+-- written by ``plain_commit`` once per script call.
+local function enqueue(P, F, member, prio, A)
+  local aid, p, s
+  if F and string.sub(member, 1, #F.t[1]) == F.t[1] then
+    aid, p, s = string.match(member, F.pattern)
+  end
+  local code = s and F.code[s]
+  if code then
+    aid, p = tonumber(aid), tonumber(p)
+    if aid < 1 or aid > PLAIN_MAX_ID or plain_member(F, p, code, aid) ~= member then code = nil end
+  end
+  if code then
+    local have = redis.call('BITFIELD', P[2], 'GET', 'u4', '#' .. aid, 'SET', 'u4', '#' .. aid,
+      code)[1]
+    if have ~= 0 and have ~= code then
+      redis.call('BITFIELD', P[2], 'SET', 'u4', '#' .. aid, have)
+      code = nil
+    end
+  end
+  if not code then return redis.call('ZADD', P[3], -prio, member) end
+  if redis.call('SETBIT', P[1] .. ':ids:' .. p, aid, 1) == 1 then return 0 end
+  A.n[p] = (A.n[p] or 0) + 1
+  local byte = math.floor(aid / 8)
+  if not A.at[p] or byte < A.at[p] then A.at[p] = byte end
+  return 1
+end
+-- Write what ``enqueue`` noted: the counts, the cursors moved down, the form with the first bit.
+local function plain_commit(P, F, A)
+  local added = 0
+  for p, n in pairs(A.n) do
+    added = added + n
+    redis.call('HINCRBY', P[1], 'n:' .. p, n)
+    local at = redis.call('HGET', P[1], 'at:' .. p)
+    if not at or A.at[p] < tonumber(at) then redis.call('HSET', P[1], 'at:' .. p, A.at[p]) end
+  end
+  if added > 0 and redis.call('HINCRBY', P[1], 'total', added) == added then
+    redis.call('HSET', P[1], 'form', F.raw)
+  end
+end
+-- The form a FLUSH queues under: its own (wire, '' for none) unless Redis holds bits of
+-- another (the form is written with the first bit, ``enqueue``, and goes with the last).
+local function plain_state(P, wire)
+  if wire == '' then return nil end
+  local stored = redis.call('HGET', P[1], 'form')
+  if stored and stored ~= wire then return nil end
+  return plain_form(wire)
+end
+-- What POP takes from the bits, read once a call and written back once (``plain_save``):
+-- Q.n[priority] entries, Q.at[priority] the byte to search from, Q.taken.
+local function plain_counts(P)
+  local Q = {n = {}, at = {}, taken = 0}
+  local flat = redis.call('HGETALL', P[1])
+  for j = 1, #flat, 2 do
+    local kind, p = string.match(flat[j], '^(%a+):(%-?%d+)$')
+    if kind == 'n' then Q.n[tonumber(p)] = tonumber(flat[j + 1]) end
+    if kind == 'at' then Q.at[tonumber(p)] = tonumber(flat[j + 1]) end
+  end
+  return Q
+end
+-- The best (highest) priority with bits set.
+local function plain_best(Q)
+  local best = nil
+  for p, n in pairs(Q.n) do
+    if n > 0 and (best == nil or p > best) then best = p end
+  end
+  return best
+end
+-- Take the lowest id of priority prio out of its bits: its member (nil if none: the bits and
+-- the count disagree, and the count is set right).
+local function plain_take(P, F, Q, prio)
+  local aid = redis.call('BITPOS', P[1] .. ':ids:' .. prio, 1, Q.at[prio] or 0)
+  if aid < 0 or not F then
+    Q.n[prio], Q.dirty = 0, true
+    return nil
+  end
+  redis.call('SETBIT', P[1] .. ':ids:' .. prio, aid, 0)
+  Q.at[prio] = math.floor(aid / 8)
+  Q.n[prio] = Q.n[prio] - 1
+  Q.taken = Q.taken + 1
+  local code = redis.call('BITFIELD', P[2], 'GET', 'u4', '#' .. aid)[1]
+  if F.name[code] then return plain_member(F, prio, code, aid), aid end
+  return nil
+end
+local function plain_save(P, Q)
+  if Q.taken == 0 and not Q.dirty then return end
+  if plain_best(Q) == nil then
+    for p, _ in pairs(Q.n) do redis.call('DEL', P[1] .. ':ids:' .. p) end
+    redis.call('DEL', P[1], P[2])
+    return
+  end
+  for p, n in pairs(Q.n) do
+    if n > 0 then
+      redis.call('HSET', P[1], 'n:' .. p, n, 'at:' .. p, Q.at[p] or 0)
+    else
+      redis.call('DEL', P[1] .. ':ids:' .. p)
+      redis.call('HDEL', P[1], 'n:' .. p, 'at:' .. p)
+    end
+  end
+  redis.call('HINCRBY', P[1], 'total', -Q.taken)
+end
 -- Queue n requests from ARGV starting at index i; returns next index, counts, the positions
 -- (1..n) of the links refused by link_cap, and how many were added (new entries of pending or
 -- delayed: the same request pushed twice waits once, and the run's tally counts it once).
 -- K: {pending, delayed, seen articles, seen hubs, run article count, run-seen articles,
 -- run link count, awaiting articles, hints, run failed articles, versions, run-announced
--- articles, run-rechecked}; C: counts by name (the sightings' verdicts). Each request: member,
+-- articles, run-rechecked, pending:plain, pending:plain:sections}; C: counts by name (the
+-- sightings' verdicts); F: the plain form to queue under (nil: none). Each request: member,
 -- priority, article id (0: none), hub fingerprint ('' : none), mode ('0': deduplicated, '1':
 -- unfiltered, 'v,...': a feed's sighting of an article, fetched when sighting_verdict says so
 -- and at most once a run, 'r': a refresh (an article fed on start_urls), fetched even if
@@ -186,8 +323,9 @@ end
 -- of which at most link_cap (0: no cap) are queued a run),
 -- delay (ms, 0: ready now), feed hint ('': none; kept whether or not the request is
 -- queued). A refused link is not marked seen: a listing may still queue it.
-local function push(i, n, now, cap, link_cap, K, C)
+local function push(i, n, now, cap, link_cap, K, C, F)
   local queued, filtered, capped, links, kept, cut, added = 0, 0, 0, 0, 0, {}, 0
+  local A = {n = {}, at = {}}
   for index = 1, n do
     local member, prio, aid = ARGV[i], tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])
     local fp, mode, delay, hint = ARGV[i + 3], ARGV[i + 4], tonumber(ARGV[i + 5]), ARGV[i + 6]
@@ -250,13 +388,14 @@ local function push(i, n, now, cap, link_cap, K, C)
       if delay > 0 then
         added = added + redis.call('ZADD', K[2], now + delay, member)
       else
-        added = added + redis.call('ZADD', K[1], -prio, member)
+        added = added + enqueue({K[14], K[15], K[1]}, F, member, prio, A)
       end
       queued = queued + 1
       if aid > 0 then redis.call('SETBIT', K[8], aid, 1) end
     end
     kept = kept + keep_hint({K[8], K[9]}, aid, hint)
   end
+  plain_commit({K[14], K[15]}, F, A)
   return i, queued, filtered, capped, links, kept, cut, added
 end
 -- Whether the caller's epoch is Redis's (an empty one is not checked): a worker that began or
@@ -266,10 +405,13 @@ local function same_epoch(key, epoch)
   return epoch == '' or redis.call('GET', key) == epoch
 end
 """
+)
 
 # KEYS: pending delayed seen_articles seen_hubs run_articles run_seen run_links leased dead
 # awaiting hints run_failed epoch versions run_announced recheck run_rechecked run_tally
-# ARGV: epoch, cap, link_cap, n, n×7 push fields, h, h×2 (article id, hint), v, v×8 version
+#       pending_plain pending_plain_sections
+# ARGV: epoch, cap, link_cap, plain form (``PlainForm.wire``, '' for none), n, n×7 push
+# fields, h, h×2 (article id, hint), v, v×8 version
 # records (``VersionRecord.args``), a, a acks, r, r releases, d, d×4 (key, json, article id,
 # lease: the leased request that ended as this dead letter, '' for none).
 # Refused ({-1}) when ``epoch`` is not Redis's (``same_epoch``). Pushes first, then the hints
@@ -290,9 +432,11 @@ local now = now_ms()
 local cap, link_cap = tonumber(ARGV[2]), tonumber(ARGV[3])
 local H = {KEYS[10], KEYS[11]}
 local C = {}
-local i, queued, filtered, capped, links, kept, cut, added = push(5, tonumber(ARGV[4]), now,
+local P = {KEYS[19], KEYS[20], KEYS[1]}
+local F = plain_state(P, ARGV[4])
+local i, queued, filtered, capped, links, kept, cut, added = push(6, tonumber(ARGV[5]), now,
   cap, link_cap, {KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[10],
-    KEYS[11], KEYS[12], KEYS[14], KEYS[15], KEYS[17]}, C)
+    KEYS[11], KEYS[12], KEYS[14], KEYS[15], KEYS[17], KEYS[19], KEYS[20]}, C, F)
 if added > 0 then redis.call('HINCRBY', KEYS[18], 'enqueued', added) end
 local h = tonumber(ARGV[i]); i = i + 1
 for _ = 1, h do
@@ -325,12 +469,14 @@ for _ = 1, a do
 end
 if acked > 0 then redis.call('HINCRBY', KEYS[18], 'done', acked) end
 local r = tonumber(ARGV[i]); i = i + 1
+local A = {n = {}, at = {}}
 for _ = 1, r do
   if redis.call('ZREM', KEYS[8], ARGV[i]) == 1 then
-    redis.call('ZADD', KEYS[1], -priority_of(ARGV[i]), ARGV[i])
+    enqueue(P, F, ARGV[i], priority_of(ARGV[i]), A)
   end
   i = i + 1
 end
+plain_commit(P, F, A)
 local d = tonumber(ARGV[i]); i = i + 1
 for _ = 1, d do
   redis.call('HSET', KEYS[9], ARGV[i], ARGV[i + 1])
@@ -355,35 +501,58 @@ return out
 """
 )
 
-# KEYS: pending leased delayed awaiting hints
+# KEYS: pending leased delayed awaiting hints pending_plain pending_plain_sections
 # ARGV: k, lease_ms
 # Returns {now, reaped, member1, hint1, member2, hint2, ...}: each member is leased until
 # now + lease_ms; its hint is its article's feed hint ('' for none).
-# First returns expired leases (of dead workers) and due retries to the queue. Leasing is not
-# bounded by the site's budget: a lease is not a request at the site. Requests at the site at
-# once are bounded at send time (ENTER_SITE), their rate too (SLOT).
+# First returns expired leases (of dead workers) and due retries to the queue (a plain one as
+# its bit, ``enqueue``). Then leases the highest priority first, from pending or from the
+# plain bits (lowest id first; pending first at equal priority), a plain request as the member
+# it was queued as. Leasing is not bounded by the site's budget: a lease is not a request at
+# the site. Requests at the site at once are bounded at send time (ENTER_SITE), their rate too
+# (SLOT).
 POP = (
     _PRELUDE
     + """
 local now = now_ms()
 local reaped = 0
+local P = {KEYS[6], KEYS[7], KEYS[1]}
+local F = plain_form(redis.call('HGET', P[1], 'form'))
+local A = {n = {}, at = {}}
 for _, key in ipairs({KEYS[2], KEYS[3]}) do
   local due = redis.call('ZRANGEBYSCORE', key, '-inf', now, 'LIMIT', 0, 500)
   for _, m in ipairs(due) do
     redis.call('ZREM', key, m)
-    redis.call('ZADD', KEYS[1], -priority_of(m), m)
+    enqueue(P, F, m, priority_of(m), A)
     if key == KEYS[2] then reaped = reaped + 1 end
   end
 end
+plain_commit(P, F, A)
+local Q = F and plain_counts(P) or {n = {}, at = {}, taken = 0}
+local best = plain_best(Q)
 local out = {now, reaped}
-for _ = 1, tonumber(ARGV[1]) do
-  local head = redis.call('ZRANGE', KEYS[1], 0, 0)
-  if #head == 0 then break end
-  redis.call('ZREM', KEYS[1], head[1])
-  redis.call('ZADD', KEYS[2], now + tonumber(ARGV[2]), head[1])
-  table.insert(out, head[1])
-  table.insert(out, hint_of({KEYS[4], KEYS[5]}, head[1]))
+local k = tonumber(ARGV[1])
+local head = nil
+while k > 0 do
+  head = head or redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+  local member, aid = nil, nil
+  if best ~= nil and (#head == 0 or best > -tonumber(head[2])) then
+    member, aid = plain_take(P, F, Q, best)
+    if Q.n[best] <= 0 then best = plain_best(Q) end
+  elseif #head > 0 then
+    member, head = head[1], nil
+    redis.call('ZREM', KEYS[1], member)
+  else
+    break
+  end
+  if member then
+    redis.call('ZADD', KEYS[2], now + tonumber(ARGV[2]), member)
+    table.insert(out, member)
+    table.insert(out, hint_of({KEYS[4], KEYS[5]}, member, aid))
+    k = k - 1
+  end
 end
+plain_save(P, Q)
 return out
 """
 )
@@ -470,8 +639,9 @@ return {0, redis.call('GET', KEYS[1]), redis.call('GET', KEYS[12])}
 
 # KEYS: run pending leased delayed seen_hubs run_articles run_stats run_seen run_links awaiting
 #       hints run_outcomes runs_ended run_failed run_announced run_rechecked run_tally
-#       start_urls feed_claimed
-# ARGV: run id. Ends the run if it is that run and nothing is pending, leased or delayed, and
+#       start_urls feed_claimed pending_plain
+# ARGV: run id. Ends the run if it is that run and nothing is pending (in pending or as plain
+# bits), leased or delayed, and
 # no URL fed on start_urls waits (or is claimed): counts the re-checks' unannounced edits
 # (those no sighting of the run announced), drops the run's dedupe state and tally (and any
 # feed hint left: nothing is queued to use it), notes the run as ended with its outcome to
@@ -484,6 +654,7 @@ local raw = redis.call('GET', KEYS[1])
 if not raw or cjson.decode(raw)['id'] ~= ARGV[1] then return {0} end
 local busy = redis.call('ZCARD', KEYS[2]) + redis.call('ZCARD', KEYS[3])
 busy = busy + redis.call('LLEN', KEYS[18]) + redis.call('ZCARD', KEYS[19])
+busy = busy + tonumber(redis.call('HGET', KEYS[20], 'total') or '0')
 if busy + redis.call('ZCARD', KEYS[4]) > 0 then
   return {0}
 end
@@ -506,10 +677,11 @@ return stats
 
 # KEYS: run pending leased delayed seen_hubs run_articles run_stats run_seen run_announced
 #       run_outcomes runs_ended run_failed epoch abandoned run_links awaiting hints
-#       run_rechecked run_tally
+#       run_rechecked run_tally pending_plain pending_plain_sections abandoned_articles
 # ARGV: run id (empty: the open run, whichever it is), a new epoch. Abandons the open run
 # whatever it still has to do (``scrapy run abandon``): its pending, leased and delayed
-# requests are moved to ``abandoned`` (the caller clears their articles' seen bits, so later
+# requests are moved to ``abandoned``, its plain bits to ``abandoned_articles`` (the caller
+# clears their articles' seen bits, so later
 # runs may find them again), its dedupe state, counters and tally are dropped (its unannounced
 # edits are not counted), it is noted as ended with its outcome to come (OUTCOME fills it in), and
 # Redis gets a new epoch, so the run's workers' queue writes are refused from now on. Returns
@@ -529,6 +701,12 @@ for _, key in ipairs({KEYS[2], KEYS[3], KEYS[4]}) do
     redis.call('DEL', key)
   end
 end
+for p, n in pairs(plain_counts({KEYS[20]}).n) do
+  moved = moved + n
+  redis.call('BITOP', 'OR', KEYS[22], KEYS[22], KEYS[20] .. ':ids:' .. p)
+  redis.call('DEL', KEYS[20] .. ':ids:' .. p)
+end
+redis.call('DEL', KEYS[20], KEYS[21])
 local stats = redis.call('HGETALL', KEYS[7])
 redis.call('DEL', KEYS[1], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[12], KEYS[15],
   KEYS[16], KEYS[17], KEYS[18], KEYS[19])

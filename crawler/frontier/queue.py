@@ -29,6 +29,7 @@ from crawler.frontier.keys import FrontierKeys
 if TYPE_CHECKING:
     from redis.asyncio import Redis
 
+    from crawler.frontier.plain import PlainForm
     from crawler.frontier.versions import VersionRecord
 
 
@@ -173,11 +174,14 @@ def pushes_args(pushes: list[Push]) -> list[Any]:
 
 
 class RedisFrontier:
-    """The queue operations of one worker; counts its round trips to Redis."""
+    """The queue operations of one worker; counts its round trips to Redis. With a ``plain``
+    form, the plain article requests it queues are kept as bits (``crawler.frontier.plain``);
+    without one, as members (whatever the form, POP leases both)."""
 
-    def __init__(self, client: Redis, keys: FrontierKeys) -> None:
+    def __init__(self, client: Redis, keys: FrontierKeys, plain: PlainForm | None = None) -> None:
         self.client = client
         self.keys = keys
+        self.plain_wire = plain.wire() if plain is not None else ""
         self.round_trips = 0
         self._flush = client.register_script(lua.FLUSH)
         self._pop = client.register_script(lua.POP)
@@ -206,7 +210,8 @@ class RedisFrontier:
         dead = dead or []
         hints = hints or []
         versions = versions or []
-        args: list[Any] = [epoch, max_articles, max_links, *pushes_args(pushes), len(hints)]
+        args: list[Any] = [epoch, max_articles, max_links, self.plain_wire]
+        args += [*pushes_args(pushes), len(hints)]
         for hint in hints:
             args += [hint.article_id, hint.hint]
         args.append(len(versions))
@@ -219,7 +224,7 @@ class RedisFrontier:
         keys = [k.pending, k.delayed, k.seen_articles, k.seen_hubs, k.run_articles]
         keys += [k.run_seen_articles, k.run_links, k.leased, k.dead, k.awaiting_articles]
         keys += [k.hints, k.run_failed_articles, k.epoch, k.versions, k.run_announced_articles]
-        keys += [k.recheck, k.run_rechecked, k.run_tally]
+        keys += [k.recheck, k.run_rechecked, k.run_tally, k.pending_plain, k.pending_plain_sections]
         return keys, args
 
     async def flush(
@@ -271,7 +276,15 @@ class RedisFrontier:
         keys = self.keys
         self.round_trips += 1
         raw = await self._pop(
-            keys=[keys.pending, keys.leased, keys.delayed, keys.awaiting_articles, keys.hints],
+            keys=[
+                keys.pending,
+                keys.leased,
+                keys.delayed,
+                keys.awaiting_articles,
+                keys.hints,
+                keys.pending_plain,
+                keys.pending_plain_sections,
+            ],
             args=[k, budget.lease_ms],
         )
         granted = raw[2:]
@@ -334,12 +347,13 @@ class RedisFrontier:
     async def counts(self) -> tuple[int, int, int]:
         """(pending, leased, delayed) requests in the whole cluster."""
         self.round_trips += 1
-        async with self.client.pipeline(transaction=False) as pipe:
+        async with self.client.pipeline(transaction=True) as pipe:
             pipe.zcard(self.keys.pending)
+            pipe.hget(self.keys.pending_plain, "total")
             pipe.zcard(self.keys.leased)
             pipe.zcard(self.keys.delayed)
-            pending, leased, delayed = await pipe.execute()
-        return int(pending), int(leased), int(delayed)
+            pending, plain, leased, delayed = await pipe.execute()
+        return int(pending) + int(plain or 0), int(leased), int(delayed)
 
     async def dead_letters(self) -> dict[str, dict[str, Any]]:
         self.round_trips += 1

@@ -150,7 +150,7 @@ class RunCoordinator:
                 k.run, k.pending, k.leased, k.delayed, k.seen_hubs, k.run_articles,
                 k.run_stats, k.run_seen_articles, k.run_links, k.awaiting_articles, k.hints,
                 k.run_outcomes, k.runs_ended, k.run_failed_articles, k.run_announced_articles,
-                k.run_rechecked, k.run_tally, k.start_urls, k.feed_claimed,
+                k.run_rechecked, k.run_tally, k.start_urls, k.feed_claimed, k.pending_plain,
             ],
             args=[run.id],
         )  # fmt: skip
@@ -161,7 +161,8 @@ class RunCoordinator:
 
     async def abandon(self, run_id: str = "") -> tuple[Run, int, dict[str, int]] | None:
         """Abandon the open run (``run_id``: only if it is that one) whatever it still has to
-        do (``lua.ABANDON``): the run, how many requests it left (moved to ``abandoned``) and
+        do (``lua.ABANDON``): the run, how many requests it left (moved to ``abandoned``, or
+        as plain bits to ``abandoned_articles``) and
         its counters; None if there is no such open run."""
         k = self.keys
         self.round_trips += 1
@@ -170,7 +171,8 @@ class RunCoordinator:
                 k.run, k.pending, k.leased, k.delayed, k.seen_hubs, k.run_articles,
                 k.run_stats, k.run_seen_articles, k.run_announced_articles, k.run_outcomes,
                 k.runs_ended, k.run_failed_articles, k.epoch, k.abandoned, k.run_links,
-                k.awaiting_articles, k.hints, k.run_rechecked, k.run_tally,
+                k.awaiting_articles, k.hints, k.run_rechecked, k.run_tally, k.pending_plain,
+                k.pending_plain_sections, k.abandoned_articles,
             ],
             args=[run_id, uuid.uuid4().hex],
         )  # fmt: skip
@@ -183,9 +185,16 @@ class RunCoordinator:
     async def forget_abandoned(self, article_id: Callable[[bytes], int | None]) -> int:
         """Clear the seen bits of the articles abandoned runs left queued (``article_id``:
         a queue member's article id, None if it is no article), so later runs may queue them
-        again; the number of articles cleared."""
+        again; the number of articles cleared. The plain requests' bits go at once: their
+        seen bits are cleared with ``BITOP`` (seen ^= seen & abandoned)."""
         k = self.keys
-        cleared = 0
+        self.round_trips += 1
+        async with self.client.pipeline(transaction=True) as pipe:
+            pipe.bitop("AND", k.abandoned_articles, k.abandoned_articles, k.seen_articles)
+            pipe.bitcount(k.abandoned_articles)
+            pipe.bitop("XOR", k.seen_articles, k.seen_articles, k.abandoned_articles)
+            pipe.delete(k.abandoned_articles)
+            cleared = int((await pipe.execute())[1])
         while True:
             self.round_trips += 1
             members: Any = await self.client.zrange(k.abandoned, 0, 499)
@@ -299,11 +308,13 @@ class RunCoordinator:
             pipe.hgetall(k.workers)
             pipe.get(k.epoch)
             pipe.hexists(k.run_outcomes, run_id or "")
+            pipe.hget(k.pending_plain, "total")
             if snapshot:
                 pipe.get(k.seen_articles)
             results = await pipe.execute()
         raw_run, pending, leased, delayed, workers, epoch, ended = results[first : first + 7]
-        bitmap = results[first + 7] if snapshot else None
+        pending = int(pending) + int(results[first + 7] or 0)
+        bitmap = results[first + 8] if snapshot else None
         others = await self._others_unflushed(workers)
         run = Run.from_json(raw_run) if raw_run else None
         state = ClusterState(

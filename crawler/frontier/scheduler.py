@@ -264,7 +264,7 @@ class TassScheduler:
     def _build(self, spider: RunSpider) -> Frontier:
         config, crawler = self.config, self.crawler
         client = open_redis(config.redis_url)
-        queue = RedisFrontier(client, config.keys)
+        queue = RedisFrontier(client, config.keys, config.plain)
         coordinator = RunCoordinator(client, config.keys, stale_after=config.worker_stale)
         health = RedisHealth(on_error=lambda: counters.count("tass/frontier/redis_errors"))
         stats = crawler.stats

@@ -155,12 +155,13 @@ TASS_DEDUPE_LOOKUP_BATCH_SIZE = 20
 test each fetched document against every key of the ``$in`` (SecantusDB does): a query of n
 articles then costs ~10 n^2 comparisons, and a store batch of 100 late checks in one query cost
 more than 100 single queries. 20 takes ~95 % of the saving."""
-TASS_DEDUPE_LOOKUP_INTERVAL = 0.2
-"""Seconds a look-up waits for others to share its query. A worker handles tens of articles a
-second, so a window of a few milliseconds would batch nothing. 0.2 s is still small beside the
-store's batching (``TASS_STORE_FLUSH_INTERVAL``, 0.5 s) and fills a batch of 20 at 100
-articles a second; measured on a loaded machine (~35 articles/s, 3,000 articles): 50 ms made
-0.34 MongoDB reads an article, 0.2 s 0.17, at the same CPU."""
+TASS_DEDUPE_LOOKUP_INTERVAL = 0.5
+"""Seconds a look-up waits for others to share its query, at most (it goes at once when every
+response in flight waits in a batch of the stages: waiting longer gains nothing). Raised from
+0.2 s once that early start existed: at 4 workers on a loaded machine (~10 articles a second
+each) 0.2 s made 0.36 reads an article. Earlier, measured on a loaded machine (~35
+articles/s, 3,000 articles): 50 ms made 0.34 MongoDB reads an article, 0.2 s 0.17, at the
+same CPU."""
 TASS_DEDUPE_LATE_BATCH_SIZE = 100
 """Articles whose late checks (the match again once stored) share one query: a store batch
 (``TASS_STORE_BATCH_SIZE``), whose acknowledgements come together. Larger than the first
@@ -197,6 +198,11 @@ TASS_FEED_MAXLEN = 10_000
 
 # --- store -----------------------------------------------------------------------------------
 TASS_STORE_BATCH_SIZE = 100
-TASS_STORE_FLUSH_INTERVAL = 0.5
+TASS_STORE_FLUSH_INTERVAL = 1.0
+"""Seconds a store batch waits to fill (``TASS_STORE_BATCH_SIZE``) at most; it goes at once
+when every response in flight waits in it or in a dedupe look-up. A batch costs three write
+commands (articles, pages, the failures clean-up) whatever its size, so at a worker's r
+articles a second a batch that goes by time costs 3 / (r * interval) writes an article: at
+0.5 s, 0.2 at 30 articles a second. 1 s keeps an article's wait for its batch about a second."""
 TASS_STORE_CLOSE_DEADLINE = 120.0
 """Seconds a closing store keeps retrying before it spills."""

@@ -90,7 +90,7 @@ from scrapy.statscollectors import StatsCollector
 from crawler import defaults, mongo
 from crawler.mongo import Document, MongoConfig, RetryDeadlineExceeded
 from pipelines.candidates import CandidateLookup, RecentWindow
-from pipelines.common import is_article
+from pipelines.common import is_article, nothing_else_coming, park
 from pipelines.minhash import BINS, bands, similarity
 from pipelines.schema import CANDIDATE_FIELDS, fingerprint
 
@@ -216,18 +216,26 @@ class DedupePipeline:
             return
         conn = mongo.acquire(self.crawler, self.mongo_config)
         self._articles = conn.db[mongo.ARTICLES]
+
+        def idle() -> bool:
+            return nothing_else_coming(self.crawler)
+
         self._lookup = CandidateLookup(
             self._fetch_candidates,
             batch_size=self.config.lookup_batch_size,
             interval=self.config.lookup_interval,
             limit=defaults.DEDUPE_CANDIDATE_LIMIT,
+            idle=idle,
         )
         self._late = CandidateLookup(
             self._fetch_candidates,
             batch_size=self.config.late_batch_size,
             interval=self.config.lookup_interval,
             limit=defaults.DEDUPE_CANDIDATE_LIMIT,
+            idle=idle,
         )
+        park(self.crawler, self._lookup)
+        park(self.crawler, self._late)
 
     async def close_spider(self) -> None:
         for lookup in (self._lookup, self._late):

@@ -5,7 +5,9 @@ Buffering and acknowledgement
     resolves, so it returns only once the item is written (acknowledged by the server with the
     client's write concern) while items of many responses still share one batch. A batch is
     flushed when ``TASS_STORE_BATCH_SIZE`` items wait, ``TASS_STORE_FLUSH_INTERVAL`` seconds
-    after the oldest waiting item came, and at close (the shared batcher, ``crawler.batch``).
+    after the oldest waiting item came, as soon as every response in flight waits in a batch of
+    the stages (nothing more can join it: ``pipelines.common.nothing_else_coming``), and at
+    close (the shared batcher, ``crawler.batch``).
     One flush runs at a time;
     pymongo runs in a worker thread, never on the event loop.
 
@@ -93,7 +95,7 @@ from crawler.batch import Batcher
 from crawler.mongo import Document, MongoConfig, TransientMongoError
 from crawler.version import extractor_version
 from pipelines import spill
-from pipelines.common import is_article, is_failure, utcnow
+from pipelines.common import is_article, is_failure, nothing_else_coming, park, utcnow
 from pipelines.schema import (
     ARTICLE_INDEXES,
     REVISION_DROPPED,
@@ -578,7 +580,9 @@ class StorePipeline:
             interval=config.flush_interval,
             concurrency=1,
             name="store-flush",
+            idle=lambda: nothing_else_coming(crawler),
         )
+        park(crawler, self._batcher)
         self._closing_at: float | None = None
         self._shutdown = mongo.ShutdownClock.of(crawler)
 

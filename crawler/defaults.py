@@ -45,8 +45,11 @@ TASS_HEARTBEAT_INTERVAL = 0.5
 TASS_IDLE_GRACE = 2.0
 TASS_RETRY_BACKOFF = 1.0
 TASS_RETRY_BACKOFF_MAX = 60.0
-FRONTIER_FLUSH_DELAY = 0.05
-"""Seconds a worker gathers queue writes into one script call."""
+FRONTIER_FLUSH_DELAY = 0.25
+"""Seconds a worker gathers queue writes into one script call, at most: they go at once when it
+has no lease ready (it waits for work, which they may be). Measured at 1,000 articles: 0.05 s
+made about one call every 50 ms the whole crawl long (~0.4 Redis round trips an article at
+~50 articles/s); acknowledgements lose nothing by waiting (a lease lasts 60 s)."""
 FRONTIER_CLOSE_DEADLINE = 60.0
 """Seconds a closing worker keeps trying to hand its queue writes to Redis."""
 

@@ -9,7 +9,8 @@ flight; the scheduler adapter (``scheduler``) turns them into Scrapy requests an
   A lease's feed hint waits beside it until ``hint_of`` takes it.
 - *Writes*: pushes, feed hints of dropped requests, versions of stored articles,
   acknowledgements, releases and dead letters go through one batcher
-  (``crawler.batch``, one batch at a time, gathered for ``flush_delay``) into one script call
+  (``crawler.batch``, one batch at a time, gathered for ``flush_delay``, or less when no
+  lease is ready: the worker waits for work then) into one script call
   (``RedisFrontier.flush``): in arrival order, so a request's children are queued with or
   before its acknowledgement. A failed write is retried with backoff (``crawler.retrying``)
   while the rest waits behind it; nothing is dropped while the worker lives, except links
@@ -85,8 +86,14 @@ class LeaseWindow:
         self.hints: dict[bytes, bytes] = {}
         """Feed hints of ready leases, by member, until ``hint_of`` takes them."""
         self.inflight: dict[Hashable, bytes] = {}
+        # Gathered for flush_delay, or sent at once when no lease is ready: the worker waits
+        # for work then, and what it queues may be that work (its own or another worker's).
         self.writes: Batcher[Write, None] = Batcher(
-            self._write, size=None, interval=config.flush_delay, name="frontier-flush"
+            self._write,
+            size=None,
+            interval=config.flush_delay,
+            name="frontier-flush",
+            idle=lambda: not self.ready,
         )
         self._closing_at: float | None = None
         self._unconfirmed: set[bytes] = set()

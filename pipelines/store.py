@@ -282,13 +282,7 @@ class MongoWriter:
         requests: list[UpdateOne] = []
         inserted: dict[int, Document] = {}
         for index, doc in articles:
-            inserted[index] = {
-                **doc,
-                "revision": 1,
-                "extractor": self.extractor,
-                "first_seen_at": now,
-                "last_seen_at": now,
-            }
+            inserted[index] = self._first_version(doc, now)
             once = {
                 k: v
                 for k, v in inserted[index].items()
@@ -323,6 +317,16 @@ class MongoWriter:
         self._write_pages({i: v for i, v in versions.items() if i in pages}, pages, report)
         self._recovered(written, report)
         return found
+
+    def _first_version(self, doc: Document, now: datetime) -> Document:
+        """The document a new article id is inserted as."""
+        return {
+            **doc,
+            "revision": 1,
+            "extractor": self.extractor,
+            "first_seen_at": now,
+            "last_seen_at": now,
+        }
 
     def _unchanged_revisions(
         self,
@@ -377,13 +381,7 @@ class MongoWriter:
             old = stored.get(doc["_id"])
             owners.append(index)
             if old is None:
-                inserted = {
-                    **doc,
-                    "revision": 1,
-                    "extractor": self.extractor,
-                    "first_seen_at": now,
-                    "last_seen_at": now,
-                }
+                inserted = self._first_version(doc, now)
                 requests.append(InsertOne(inserted))
                 planned[index], versions[index] = "inserted", 1
                 stored_docs[index] = inserted

@@ -80,12 +80,6 @@ class SiteSlots:
             loop = asyncio.get_running_loop()
             self._leave_timer = loop.call_later(LEAVE_DELAY, self._send_left)
 
-    async def flush(self) -> None:
-        """Give back every place left now (and wait for the ones on their way)."""
-        await self._give_back(self._take_left())
-        if self._sending:
-            await asyncio.gather(*self._sending, return_exceptions=True)
-
     async def _ask(self, token: str) -> int:
         left = self._take_left()
         try:

@@ -7,6 +7,11 @@ and batches start in that order. ``concurrency`` caps the batches in flight (1: 
 so a later batch never overtakes an earlier one, as the store and the frontier need; None: no
 cap, as the candidate look-ups allow).
 
+``idle`` (optional) says when nothing more can join: the batcher then sends what waits at
+once instead of waiting out ``interval`` (checked every ``IDLE_POLL`` seconds while items wait).
+So ``interval`` bounds the wait of a batch that fills slowly, and a batch whose items are all
+that is in flight goes as soon as that is so (``pipelines.common.nothing_else_coming``).
+
 ``run(batch)`` returns one result per item, in order; a result that is an exception fails that
 item's future alone. An exception raised by ``run`` fails every future of its batch (a bug or a
 deadline: nobody waits forever). A future nobody awaits is fine (the frontier's writes): its
@@ -24,6 +29,9 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 Run = Callable[[list[T]], Awaitable[Sequence[R | BaseException]]]
+
+IDLE_POLL = 0.02
+"""Seconds between two asks of ``idle`` while items wait (a local check, no I/O)."""
 
 
 @dataclass(slots=True, eq=False)
@@ -43,6 +51,7 @@ class Batcher(Generic[T, R]):
         interval: float,
         concurrency: int | None = 1,
         name: str = "batch",
+        idle: Callable[[], bool] | None = None,
     ) -> None:
         if size is not None and size <= 0:
             raise ValueError(f"{name}: the batch size must be > 0, got {size}")
@@ -58,6 +67,8 @@ class Batcher(Generic[T, R]):
         self._waiting: list[_Waiting[T, R]] = []
         self._due = 0  # waiting items at the head whose batch is due now
         self._timer: asyncio.TimerHandle | None = None
+        self._idle = idle
+        self._poll: asyncio.TimerHandle | None = None
         self._running: set[asyncio.Task[None]] = set()
         self._in_flight = 0  # items of the batches running
         self.batches = 0  # batches started
@@ -78,6 +89,8 @@ class Batcher(Generic[T, R]):
         if self._timer is None and self.size != 1:
             self._timer = loop.call_later(self.interval, self._on_timer)
         self._pump()
+        if self._idle is not None and self._poll is None and self._waiting:
+            self._poll = loop.call_later(IDLE_POLL, self._on_poll)
         return future
 
     def flush(self) -> None:
@@ -99,10 +112,23 @@ class Batcher(Generic[T, R]):
         self._due = len(self._waiting)
         self._pump()
 
+    def _on_poll(self) -> None:
+        self._poll = None
+        if not self._waiting:
+            return
+        assert self._idle is not None
+        if self._idle():
+            self.flush()
+        if self._waiting:
+            self._poll = asyncio.get_running_loop().call_later(IDLE_POLL, self._on_poll)
+
     def _cancel_timer(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        if self._poll is not None:
+            self._poll.cancel()
+            self._poll = None
 
     def _ready(self) -> bool:
         if not self._waiting:

@@ -45,8 +45,11 @@ TASS_HEARTBEAT_INTERVAL = 0.5
 TASS_IDLE_GRACE = 2.0
 TASS_RETRY_BACKOFF = 1.0
 TASS_RETRY_BACKOFF_MAX = 60.0
-FRONTIER_FLUSH_DELAY = 0.05
-"""Seconds a worker gathers queue writes into one script call."""
+FRONTIER_FLUSH_DELAY = 0.25
+"""Seconds a worker gathers queue writes into one script call, at most: they go at once when it
+has no lease ready (it waits for work, which they may be). Measured at 1,000 articles: 0.05 s
+made about one call every 50 ms the whole crawl long (~0.4 Redis round trips an article at
+~50 articles/s); acknowledgements lose nothing by waiting (a lease lasts 60 s)."""
 FRONTIER_CLOSE_DEADLINE = 60.0
 """Seconds a closing worker keeps trying to hand its queue writes to Redis."""
 
@@ -159,12 +162,18 @@ TASS_DEDUPE_LOOKUP_BATCH_SIZE = 20
 test each fetched document against every key of the ``$in`` (SecantusDB does): a query of n
 articles then costs ~10 n^2 comparisons, and a store batch of 100 late checks in one query cost
 more than 100 single queries. 20 takes ~95 % of the saving."""
-TASS_DEDUPE_LOOKUP_INTERVAL = 0.2
-"""Seconds a look-up waits for others to share its query. A worker handles tens of articles a
-second, so a window of a few milliseconds would batch nothing. 0.2 s is still small beside the
-store's batching (``TASS_STORE_FLUSH_INTERVAL``, 0.5 s) and fills a batch of 20 at 100
-articles a second; measured on a loaded machine (~35 articles/s, 3,000 articles): 50 ms made
-0.34 MongoDB reads an article, 0.2 s 0.17, at the same CPU."""
+TASS_DEDUPE_LOOKUP_INTERVAL = 0.5
+"""Seconds a look-up waits for others to share its query, at most (it goes at once when every
+response in flight waits in a batch of the stages: waiting longer gains nothing). Raised from
+0.2 s once that early start existed: at 4 workers on a loaded machine (~10 articles a second
+each) 0.2 s made 0.36 reads an article. Earlier, measured on a loaded machine (~35
+articles/s, 3,000 articles): 50 ms made 0.34 MongoDB reads an article, 0.2 s 0.17, at the
+same CPU."""
+TASS_DEDUPE_LATE_BATCH_SIZE = 100
+"""Articles whose late checks (the match again once stored) share one query: a store batch
+(``TASS_STORE_BATCH_SIZE``), whose acknowledgements come together. Larger than the first
+look-ups' batch because every article has a late check unless its stored version is unchanged:
+in batches of 20 the two look-ups alone made 0.1 reads an article."""
 
 # --- the raw archive (crawler.archive) ---------------------------------------------------
 TASS_ARCHIVE_ENABLED = True
@@ -196,6 +205,11 @@ TASS_FEED_MAXLEN = 10_000
 
 # --- store -----------------------------------------------------------------------------------
 TASS_STORE_BATCH_SIZE = 100
-TASS_STORE_FLUSH_INTERVAL = 0.5
+TASS_STORE_FLUSH_INTERVAL = 1.0
+"""Seconds a store batch waits to fill (``TASS_STORE_BATCH_SIZE``) at most; it goes at once
+when every response in flight waits in it or in a dedupe look-up. A batch costs three write
+commands (articles, pages, the failures clean-up) whatever its size, so at a worker's r
+articles a second a batch that goes by time costs 3 / (r * interval) writes an article: at
+0.5 s, 0.2 at 30 articles a second. 1 s keeps an article's wait for its batch about a second."""
 TASS_STORE_CLOSE_DEADLINE = 120.0
 """Seconds a closing store keeps retrying before it spills."""

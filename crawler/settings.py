@@ -433,6 +433,12 @@ TASS_DEDUPE_LOOKUP_INTERVAL = _env(
     _positive_float,
     "seconds (> 0)",
 )
+TASS_DEDUPE_LATE_BATCH_SIZE = _env(
+    "TASS_DEDUPE_LATE_BATCH_SIZE",
+    defaults.TASS_DEDUPE_LATE_BATCH_SIZE,
+    _positive_int,
+    "an integer > 0",
+)
 TASS_VALIDATE_MIN_BODY = _env(
     "TASS_VALIDATE_MIN_BODY", defaults.TASS_VALIDATE_MIN_BODY, int, "a number of characters"
 )

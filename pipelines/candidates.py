@@ -9,7 +9,8 @@ window whose bands contain it, and no key maps to an empty set.
 
 ``CandidateLookup`` gathers the MongoDB candidate lookups of articles arriving close together
 and sends one indexed ``$in`` query over all their band keys: a batch goes when ``batch_size``
-articles wait, or ``interval`` seconds after its first one arrived, or at close. The query
+articles wait, or ``interval`` seconds after its first one arrived, or when ``idle()`` says
+nothing else can join (``crawler.batch``), or at close. The query
 returns the stored documents sharing any band with any of them (with their ``minhash_bands``);
 each waiter gets the documents sharing a band with it (at most ``limit``, its own document
 included: the caller decides what to do with it). Several batches may be in flight at once. The
@@ -106,7 +107,15 @@ the caller projects) whose ``minhash_bands`` contain any of ``keys``, at most ``
 class CandidateLookup:
     """Batches candidate look-ups: one ``fetch`` for the articles that arrive close together."""
 
-    def __init__(self, fetch: Fetch, *, batch_size: int, interval: float, limit: int) -> None:
+    def __init__(
+        self,
+        fetch: Fetch,
+        *,
+        batch_size: int,
+        interval: float,
+        limit: int,
+        idle: Callable[[], bool] | None = None,
+    ) -> None:
         if batch_size <= 0:
             raise ValueError(f"batch_size must be > 0, got {batch_size}")
         if not interval > 0:
@@ -117,7 +126,12 @@ class CandidateLookup:
         self.limit = limit
         # Several batches may be in flight at once (the shared batcher, crawler.batch).
         self._batcher: Batcher[frozenset[int], list[Document]] = Batcher(
-            self._run, size=batch_size, interval=interval, concurrency=None, name="dedupe-lookup"
+            self._run,
+            size=batch_size,
+            interval=interval,
+            concurrency=None,
+            name="dedupe-lookup",
+            idle=idle,
         )
 
     @property

@@ -1,11 +1,17 @@
-"""Small helpers the stages share: which kind an item is, the current time."""
+"""Small helpers the stages share: which kind an item is, the current time, and whether
+every response in flight waits in one of the stages' batches (``nothing_else_coming``)."""
 
 from __future__ import annotations
 
+import weakref
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
+from crawler import internals
 from crawler.items import ArticleItem, PageFailure
+
+if TYPE_CHECKING:
+    from scrapy.crawler import Crawler
 
 
 def is_failure(item: Any) -> bool:
@@ -22,3 +28,29 @@ def utcnow() -> datetime:
     """The current time, aware, in UTC, at BSON's millisecond precision."""
     now = datetime.now(UTC)
     return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+class Waiting(Protocol):
+    """A batch of pipeline work: how many items wait for it to go."""
+
+    @property
+    def waiting(self) -> int: ...
+
+
+_PARKED: weakref.WeakKeyDictionary[Crawler, list[Waiting]] = weakref.WeakKeyDictionary()
+
+
+def park(crawler: Crawler, batches: Waiting) -> None:
+    """Count ``batches``'s waiting items in ``nothing_else_coming`` (the store, dedupe)."""
+    _PARKED.setdefault(crawler, []).append(batches)
+
+
+def nothing_else_coming(crawler: Crawler) -> bool:
+    """Whether every response the scraper holds waits in a batch of the stages and nothing is
+    downloading: no item can join a waiting batch before one of them goes, so waiting longer
+    gains nothing (each response brings at most one article or failure)."""
+    flight = internals.in_flight(crawler)
+    if flight is None:
+        return False
+    downloading, held = flight
+    return downloading == 0 and held <= sum(b.waiting for b in _PARKED.get(crawler, ()))

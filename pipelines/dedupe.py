@@ -38,9 +38,10 @@ same moment by *different* workers see
 nothing of each other (neither is stored yet), so each article is matched again on
 ``item_scraped``, once the store has written it: of two such articles, the one stored second
 then finds the other and settles the group (counted as ``tass/dedupe/late_matches``). Until
-then both are stored as originals. The late checks go through the same batched look-up: the
-articles of one store batch are acknowledged together, so their ``item_scraped`` signals come
-together and share one query (with any first look-ups waiting at that moment).
+then both are stored as originals. The late checks are batched apart from the first look-ups,
+up to ``TASS_DEDUPE_LATE_BATCH_SIZE`` (100, the store's batch) per query: the articles of one
+store batch are acknowledged together, so their ``item_scraped`` signals come together and
+share one query (measured: with the first look-ups' batches of 20 they took three to five).
 
 The late check is skipped (``tass/dedupe/late_skipped``) for an article whose first look-up
 found its own stored document with the same ``content_hash``, signature and ``duplicate_of``,
@@ -89,7 +90,7 @@ from scrapy.statscollectors import StatsCollector
 from crawler import defaults, mongo
 from crawler.mongo import Document, MongoConfig, RetryDeadlineExceeded
 from pipelines.candidates import CandidateLookup, RecentWindow
-from pipelines.common import is_article
+from pipelines.common import is_article, nothing_else_coming, park
 from pipelines.minhash import BINS, bands, similarity
 from pipelines.schema import CANDIDATE_FIELDS, fingerprint
 
@@ -107,6 +108,7 @@ class DedupeConfig:
     recent_size: int = defaults.DEDUPE_RECENT_SIZE
     lookup_batch_size: int = defaults.TASS_DEDUPE_LOOKUP_BATCH_SIZE
     lookup_interval: float = defaults.TASS_DEDUPE_LOOKUP_INTERVAL
+    late_batch_size: int = defaults.TASS_DEDUPE_LATE_BATCH_SIZE
 
     @classmethod
     def from_settings(cls, settings: BaseSettings) -> Self:
@@ -126,11 +128,15 @@ class DedupeConfig:
         )
         if not interval > 0:
             raise ValueError(f"TASS_DEDUPE_LOOKUP_INTERVAL must be > 0 seconds, got {interval}")
+        late = settings.getint("TASS_DEDUPE_LATE_BATCH_SIZE", defaults.TASS_DEDUPE_LATE_BATCH_SIZE)
+        if late <= 0:
+            raise ValueError(f"TASS_DEDUPE_LATE_BATCH_SIZE must be > 0, got {late}")
         return cls(
             near_enabled=enabled,
             min_similarity=minimum,
             lookup_batch_size=batch,
             lookup_interval=interval,
+            late_batch_size=late,
         )
 
 
@@ -191,6 +197,7 @@ class DedupePipeline:
         self._articles: Collection[Document] | None = None
         self._recent: RecentWindow[_Seen] = RecentWindow(config.recent_size)
         self._lookup: CandidateLookup | None = None
+        self._late: CandidateLookup | None = None  # the late checks: a store batch per query
         self._shutdown = mongo.ShutdownClock.of(crawler)
 
     @classmethod
@@ -209,16 +216,31 @@ class DedupePipeline:
             return
         conn = mongo.acquire(self.crawler, self.mongo_config)
         self._articles = conn.db[mongo.ARTICLES]
+
+        def idle() -> bool:
+            return nothing_else_coming(self.crawler)
+
         self._lookup = CandidateLookup(
             self._fetch_candidates,
             batch_size=self.config.lookup_batch_size,
             interval=self.config.lookup_interval,
             limit=defaults.DEDUPE_CANDIDATE_LIMIT,
+            idle=idle,
         )
+        self._late = CandidateLookup(
+            self._fetch_candidates,
+            batch_size=self.config.late_batch_size,
+            interval=self.config.lookup_interval,
+            limit=defaults.DEDUPE_CANDIDATE_LIMIT,
+            idle=idle,
+        )
+        park(self.crawler, self._lookup)
+        park(self.crawler, self._late)
 
     async def close_spider(self) -> None:
-        if self._lookup is not None:
-            await self._lookup.close()
+        for lookup in (self._lookup, self._late):
+            if lookup is not None:
+                await lookup.close()
         if self._articles is not None:
             self._articles = None
             await mongo.release(self.crawler)
@@ -286,7 +308,7 @@ class DedupePipeline:
             keys,
         )
         try:
-            if await self._match(this, await self._candidates(this), write=True):
+            if await self._match(this, await self._candidates(this, late=True), write=True):
                 self.stats.inc_value("tass/dedupe/late_matches")
         except RetryDeadlineExceeded as exc:
             self.stats.inc_value("tass/dedupe/unchecked")
@@ -308,10 +330,12 @@ class DedupePipeline:
             on_retry=self._on_retry,
         )
 
-    async def _candidates(self, this: _Seen) -> list[Document]:
-        """The stored documents sharing a band with ``this`` (its own included), batched."""
-        assert self._lookup is not None
-        return await self._lookup.candidates(this.bands)
+    async def _candidates(self, this: _Seen, *, late: bool = False) -> list[Document]:
+        """The stored documents sharing a band with ``this`` (its own included), batched (the
+        late checks apart: a store batch's worth per query)."""
+        lookup = self._late if late else self._lookup
+        assert lookup is not None
+        return await lookup.candidates(this.bands)
 
     async def _fetch_candidates(self, keys: list[int], limit: int) -> list[Document]:
         """One indexed query for the candidates of a whole batch (``CandidateLookup``)."""

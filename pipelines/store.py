@@ -5,7 +5,9 @@ Buffering and acknowledgement
     resolves, so it returns only once the item is written (acknowledged by the server with the
     client's write concern) while items of many responses still share one batch. A batch is
     flushed when ``TASS_STORE_BATCH_SIZE`` items wait, ``TASS_STORE_FLUSH_INTERVAL`` seconds
-    after the oldest waiting item came, and at close (the shared batcher, ``crawler.batch``).
+    after the oldest waiting item came, as soon as every response in flight waits in a batch of
+    the stages (nothing more can join it: ``pipelines.common.nothing_else_coming``), and at
+    close (the shared batcher, ``crawler.batch``).
     One flush runs at a time;
     pymongo runs in a worker thread, never on the event loop.
 
@@ -22,8 +24,13 @@ Outages
     (``pipelines.spill``).
 
 Articles (collection ``articles``, ``_id`` = article id)
-    One document per id whatever the number of workers. The batch reads the stored versions,
-    then writes one unordered bulk:
+    One document per id whatever the number of workers. A batch first writes its articles
+    blind, one upsert each on ``(_id, content_hash)`` (``MongoWriter._write_blind``): a new id
+    is inserted, a stored version with the same content only has its ``last_seen_at`` moved,
+    so a batch of new articles reads nothing back (and a batch of unchanged re-fetches reads
+    only their revisions, once, for their pages). An article stored with other content makes
+    its upsert a duplicate-key error; it goes to the next round, which reads the stored
+    versions, then writes one unordered bulk:
 
     - new id: insert with ``revision: 1``, ``first_seen_at`` = ``last_seen_at`` = now;
     - same ``content_hash``: only ``last_seen_at`` moves (``$max``);
@@ -97,7 +104,7 @@ from crawler.items import PageFailure, RetrySettled
 from crawler.mongo import Document, MongoConfig, TransientMongoError
 from crawler.version import extractor_version
 from pipelines import spill
-from pipelines.common import is_article, is_failure, utcnow
+from pipelines.common import is_article, is_failure, nothing_else_coming, park, utcnow
 from pipelines.schema import (
     ARTICLE_INDEXES,
     REVISION_DROPPED,
@@ -243,28 +250,135 @@ class MongoWriter:
         """Apply ``ops`` in rounds until each has an outcome; raises on a transient error."""
         report = WriteReport()
         pending = list(range(len(ops)))
+        read: set[int] = set()  # article ops found stored with other content: read them first
         for _ in range(MAX_ROUNDS):
             if not pending:
                 return report
             current, later = _split_round(ops, pending)
-            redo = self._round([(i, ops[i]) for i in current], report, utcnow())
+            redo, found = self._round([(i, ops[i]) for i in current], report, utcnow(), read)
             report.conflicts += len(redo)
-            pending = sorted(redo + later)
+            read.update(found)
+            pending = sorted(redo + found + later)
         raise RuntimeError(f"{len(pending)} items still conflict after {MAX_ROUNDS} rounds")
 
-    def _round(self, batch: list[tuple[int, _Op]], report: WriteReport, now: datetime) -> list[int]:
-        articles = [(i, op.doc) for i, op in batch if op.kind == "article"]
+    def _round(
+        self, batch: list[tuple[int, _Op]], report: WriteReport, now: datetime, read: set[int]
+    ) -> tuple[list[int], list[int]]:
+        """One round: the ops to redo (a rival's write moved their condition), and the article
+        ops whose blind write found them stored with other content (read in the next round)."""
+        blind = [(i, op.doc) for i, op in batch if op.kind == "article" and i not in read]
+        articles = [(i, op.doc) for i, op in batch if op.kind == "article" and i in read]
         failures = [(i, op.doc) for i, op in batch if op.kind == "failure"]
         settled = [(i, op.doc) for i, op in batch if op.kind == "settled"]
+        pages = {i: op.page for i, op in batch if op.page is not None}
         redo: list[int] = []
+        found: list[int] = []
+        if blind:
+            found = self._write_blind(blind, report, now, pages)
         if articles:
-            pages = {i: op.page for i, op in batch if op.page is not None}
             redo += self._write_articles(articles, report, now, pages)
         if failures:
             redo += self._write_failures(failures, report, now)
         if settled:
             self._write_settled(settled, report)
-        return redo
+        return redo, found
+
+    def _write_blind(
+        self,
+        articles: list[tuple[int, Document]],
+        report: WriteReport,
+        now: datetime,
+        pages: dict[int, Document],
+    ) -> list[int]:
+        """Write articles without reading their stored versions first: one upsert each on
+        ``(_id, content_hash)``. A new id is inserted (``$setOnInsert``, revision 1); a stored
+        version with the same content only has its ``last_seen_at`` moved (``$max``); a stored
+        version with other content (an edit, a stale fetch) or a rival's insert of the same
+        id makes the upsert a duplicate-key error, and the op is returned to go through the
+        read-then-write path (``_write_articles``). So a batch of new articles reads nothing,
+        and a batch of re-fetches reads only the revisions its pages need."""
+        requests: list[UpdateOne] = []
+        inserted: dict[int, Document] = {}
+        for index, doc in articles:
+            inserted[index] = self._first_version(doc, now)
+            once = {
+                k: v
+                for k, v in inserted[index].items()
+                if k not in ("_id", "content_hash", "last_seen_at")
+            }
+            requests.append(
+                UpdateOne(
+                    {"_id": doc["_id"], "content_hash": doc["content_hash"]},
+                    {"$setOnInsert": once, "$max": {"last_seen_at": now}},
+                    upsert=True,
+                )
+            )
+        errors, upserted = _bulk_upserted(self.articles, requests)
+        found: list[int] = []
+        written: list[tuple[int, Document]] = []
+        unchanged: list[tuple[int, Document]] = []
+        for position, (index, doc) in enumerate(articles):
+            error = errors.get(position)
+            if error is None and position in upserted:
+                report.outcomes[index] = "inserted"
+                report.stored[index] = inserted[index]
+                written.append((index, doc))
+            elif error is None:
+                unchanged.append((index, doc))
+            elif error.get("code") == DUPLICATE_KEY:
+                found.append(index)
+            else:
+                report.outcomes[index] = StoreWriteError(str(error.get("errmsg")))
+        versions = {index: 1 for index, _ in written}
+        versions.update(self._unchanged_revisions(unchanged, report, pages))
+        written += unchanged
+        self._write_pages({i: v for i, v in versions.items() if i in pages}, pages, report)
+        self._recovered(written, report)
+        return found
+
+    def _first_version(self, doc: Document, now: datetime) -> Document:
+        """The document a new article id is inserted as."""
+        return {
+            **doc,
+            "revision": 1,
+            "extractor": self.extractor,
+            "first_seen_at": now,
+            "last_seen_at": now,
+        }
+
+    def _unchanged_revisions(
+        self,
+        unchanged: list[tuple[int, Document]],
+        report: WriteReport,
+        pages: dict[int, Document],
+    ) -> dict[int, int]:
+        """Mark re-fetches whose content is stored ``unchanged``; the stored revision of each
+        that carries a page (one read for them all), for its page. A version a rival replaced
+        in between has no page written for it: it is no longer the stored one."""
+        for index, _ in unchanged:
+            report.outcomes[index] = "unchanged"
+        wanted = {doc["_id"]: (index, doc) for index, doc in unchanged if index in pages}
+        if not wanted:
+            return {}
+        versions: dict[int, int] = {}
+        projection = {"revision": 1, "content_hash": 1}
+        for stored in self.articles.find({"_id": {"$in": list(wanted)}}, projection):
+            index, doc = wanted[stored["_id"]]
+            if stored.get("content_hash") == doc["content_hash"]:
+                versions[index] = stored.get("revision") or 1
+        return versions
+
+    def _recovered(self, written: list[tuple[int, Document]], report: WriteReport) -> None:
+        """A stored article removes any ``failures`` document of its URL or id."""
+        if not written:
+            return
+        report.recovered += _bulk_deleted(
+            self.failures,
+            [
+                DeleteMany({"url": {"$in": [doc["url"] for _, doc in written]}}),
+                DeleteMany({"article_id": {"$in": [doc["_id"] for _, doc in written]}}),
+            ],
+        )
 
     def _write_articles(
         self,
@@ -285,13 +399,7 @@ class MongoWriter:
             old = stored.get(doc["_id"])
             owners.append(index)
             if old is None:
-                inserted = {
-                    **doc,
-                    "revision": 1,
-                    "extractor": self.extractor,
-                    "first_seen_at": now,
-                    "last_seen_at": now,
-                }
+                inserted = self._first_version(doc, now)
                 requests.append(InsertOne(inserted))
                 planned[index], versions[index] = "inserted", 1
                 stored_docs[index] = inserted
@@ -337,16 +445,14 @@ class MongoWriter:
             report.revisions += len(revisions) - len(errors)
         errors = _bulk(self.articles, requests)
         redo: list[int] = []
-        recovered_urls: list[str] = []
-        recovered_ids: list[int] = []
+        recovered: list[tuple[int, Document]] = []
         for position, (index, doc) in enumerate(articles):
             error = errors.get(position)
             if error is None:
                 report.outcomes[index] = planned[index]
                 if index in stored_docs:
                     report.stored[index] = stored_docs[index]
-                recovered_urls.append(doc["url"])
-                recovered_ids.append(doc["_id"])
+                recovered.append((index, doc))
             elif error.get("code") == DUPLICATE_KEY:
                 redo.append(index)
             else:
@@ -357,14 +463,7 @@ class MongoWriter:
             if index in pages and index in versions and report.outcomes.get(index) == planned[index]
         }
         self._write_pages(written, pages, report)
-        if recovered_urls:
-            report.recovered += _bulk_deleted(
-                self.failures,
-                [
-                    DeleteMany({"url": {"$in": recovered_urls}}),
-                    DeleteMany({"article_id": {"$in": recovered_ids}}),
-                ],
-            )
+        self._recovered(recovered, report)
         return redo
 
     def _write_pages(
@@ -481,8 +580,16 @@ def _bulk(collection: Any, requests: list[Any]) -> dict[int, dict[str, Any]]:
 
 def _bulk_upserting(collection: Any, requests: list[Any]) -> tuple[dict[int, dict[str, Any]], int]:
     """``_bulk``, and how many documents its upserts inserted."""
+    errors, upserted = _bulk_upserted(collection, requests)
+    return errors, len(upserted)
+
+
+def _bulk_upserted(
+    collection: Any, requests: list[Any]
+) -> tuple[dict[int, dict[str, Any]], set[int]]:
+    """``_bulk``, and the positions of the requests whose upsert inserted a document."""
     if not requests:
-        return {}, 0
+        return {}, set()
     try:
         result = collection.bulk_write(requests, ordered=False)
     except BulkWriteError as exc:
@@ -491,8 +598,8 @@ def _bulk_upserting(collection: Any, requests: list[Any]) -> tuple[dict[int, dic
         errors = {e["index"]: e for e in exc.details.get("writeErrors", [])}
         if any(e.get("code") in mongo.TRANSIENT_CODES for e in errors.values()):
             raise TransientMongoError(str(exc)) from exc
-        return errors, int(exc.details.get("nUpserted", 0))
-    return {}, int(result.upserted_count)
+        return errors, {int(u["index"]) for u in exc.details.get("upserted", [])}
+    return {}, {int(position) for position in result.upserted_ids}
 
 
 def _bulk_deleted(collection: Any, requests: list[Any]) -> int:
@@ -522,7 +629,9 @@ class StorePipeline:
             interval=config.flush_interval,
             concurrency=1,
             name="store-flush",
+            idle=lambda: nothing_else_coming(crawler),
         )
+        park(crawler, self._batcher)
         self._closing_at: float | None = None
         self._shutdown = mongo.ShutdownClock.of(crawler)
 

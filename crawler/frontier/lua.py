@@ -558,7 +558,8 @@ return out
 )
 
 # KEYS: at_site waiting polled
-# ARGV: token, max at the site, ttl_ms, stale_ms
+# ARGV: token, max at the site, ttl_ms, stale_ms, then tokens that left the site (the worker's
+# leaves not sent yet, ``siteslots``: one round trip for a leave and the next ask)
 # One request asks to go to the site (``CRAWL_CONCURRENCY`` for the whole cluster, counting
 # only requests actually there). Requests of every worker wait in one line, in the order they
 # first asked (``waiting``, scored by that time, strictly increasing), so a worker that asks
@@ -570,6 +571,11 @@ ENTER_SITE = (
     _PRELUDE
     + """
 local now = now_ms()
+for i = 5, #ARGV do
+  redis.call('ZREM', KEYS[1], ARGV[i])
+  redis.call('ZREM', KEYS[2], ARGV[i])
+  redis.call('HDEL', KEYS[3], ARGV[i])
+end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 local waiters = redis.call('ZRANGE', KEYS[2], 0, -1)
 for _, w in ipairs(waiters) do

@@ -27,6 +27,8 @@ from crawler.frontier import lua
 from crawler.frontier.keys import FrontierKeys
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from redis.asyncio import Redis
 
     from crawler.frontier.plain import PlainForm
@@ -295,25 +297,28 @@ class RedisFrontier:
             [bytes(h) for h in granted[1::2]],
         )
 
-    async def enter_site(self, budget: Budget, token: str) -> int:
+    async def enter_site(self, budget: Budget, token: str, left: Sequence[str] = ()) -> int:
         """Ask for request ``token`` to go to the site (``lua.ENTER_SITE``): -1 when it may
-        (it counts until ``leave_site``), else its place in the cluster's line."""
+        (it counts until ``leave_site``), else its place in the cluster's line. The tokens
+        ``left`` leave the site first, in the same call."""
         keys = self.keys
         self.round_trips += 1
         raw = await self._enter_site(
             keys=[keys.at_site, keys.site_waiting, keys.site_polled],
-            args=[token, budget.concurrency, budget.site_ttl_ms, budget.stale_ms],
+            args=[token, budget.concurrency, budget.site_ttl_ms, budget.stale_ms, *left],
         )
         return -1 if int(raw[0]) == 1 else int(raw[1])
 
-    async def leave_site(self, token: str) -> None:
-        """Request ``token`` is done at the site (answered, failed or given up waiting)."""
+    async def leave_site(self, *tokens: str) -> None:
+        """Requests ``tokens`` are done at the site (answered, failed or given up waiting)."""
+        if not tokens:
+            return
         keys = self.keys
         self.round_trips += 1
         async with self.client.pipeline(transaction=True) as pipe:
-            pipe.zrem(keys.at_site, token)
-            pipe.zrem(keys.site_waiting, token)
-            pipe.hdel(keys.site_polled, token)
+            pipe.zrem(keys.at_site, *tokens)
+            pipe.zrem(keys.site_waiting, *tokens)
+            pipe.hdel(keys.site_polled, *tokens)
             await pipe.execute()
 
     async def reserve_sends(

@@ -3,13 +3,15 @@
 Scrapy-free: requests are their queue members (``codec``) and an opaque key per request in
 flight; the scheduler adapter (``scheduler``) turns them into Scrapy requests and back.
 
-- *Fill*: ``want()`` asks the fill loop for leases when fewer than ``prefetch`` are ready; the
+- *Fill*: ``want()`` asks the fill loop for leases when half of ``prefetch`` or fewer are
+  ready (so each call leases half a buffer or more, not the one or two just taken); the
   loop leases them from Redis (``RedisFrontier.pop``) and calls ``on_leased`` (the adapter
   wakes the engine). It never blocks the engine: ``take()`` returns None when nothing is ready.
   A lease's feed hint waits beside it until ``hint_of`` takes it.
 - *Writes*: pushes, feed hints of dropped requests, versions of stored articles,
   acknowledgements, releases and dead letters go through one batcher
-  (``crawler.batch``, one batch at a time, gathered for ``flush_delay``) into one script call
+  (``crawler.batch``, one batch at a time, gathered for ``flush_delay``, or less when no
+  lease is ready: the worker waits for work then) into one script call
   (``RedisFrontier.flush``): in arrival order, so a request's children are queued with or
   before its acknowledgement. A failed write is retried with backoff (``crawler.retrying``)
   while the rest waits behind it; nothing is dropped while the worker lives, except links
@@ -85,8 +87,14 @@ class LeaseWindow:
         self.hints: dict[bytes, bytes] = {}
         """Feed hints of ready leases, by member, until ``hint_of`` takes them."""
         self.inflight: dict[Hashable, bytes] = {}
+        # Gathered for flush_delay, or sent at once when no lease is ready: the worker waits
+        # for work then, and what it queues may be that work (its own or another worker's).
         self.writes: Batcher[Write, None] = Batcher(
-            self._write, size=None, interval=config.flush_delay, name="frontier-flush"
+            self._write,
+            size=None,
+            interval=config.flush_delay,
+            name="frontier-flush",
+            idle=lambda: not self.ready,
         )
         self._closing_at: float | None = None
         self._unconfirmed: set[bytes] = set()
@@ -106,8 +114,9 @@ class LeaseWindow:
         ]
 
     def want(self) -> None:
-        """Ask for leases if fewer than ``prefetch`` are ready."""
-        if len(self.ready) < self.config.prefetch:
+        """Ask for leases if half of ``prefetch`` or fewer are ready (one call for several:
+        measured at 1,000 articles, one pop per 2.7 requests when asked below ``prefetch``)."""
+        if len(self.ready) <= self.config.prefetch // 2:
             self._fill_wanted.set()
 
     def take(self) -> bytes | None:

@@ -108,3 +108,27 @@ def test_bad_arguments_name_the_batcher() -> None:
         Batcher(nothing, size=0, interval=1, name="store")
     with pytest.raises(ValueError, match="interval"):
         Batcher(nothing, size=1, interval=-1)
+
+
+def test_a_partial_batch_goes_once_nothing_else_can_join() -> None:
+    """``idle`` (nothing more in flight) sends what waits without waiting out the interval."""
+    seen: list[list[int]] = []
+    idle = {"now": False}
+
+    async def echo(batch: list[int]) -> list[int]:
+        seen.append(batch)
+        return batch
+
+    async def body():
+        batcher: Batcher[int, int] = Batcher(
+            echo, size=100, interval=3600, idle=lambda: idle["now"]
+        )
+        first = [batcher.submit(i) for i in range(3)]
+        await asyncio.sleep(0.1)
+        assert seen == []  # more may come: it waits
+        idle["now"] = True
+        assert await asyncio.wait_for(asyncio.gather(*first), 5) == [0, 1, 2]
+        await batcher.close()
+
+    run(body())
+    assert seen == [[0, 1, 2]]

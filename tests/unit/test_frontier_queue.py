@@ -449,3 +449,30 @@ def test_known_articles_reads_the_redis_bitmap_and_own_pushes(redis_client, key_
     assert (
         droppable(Request("https://tass.com/w/8", meta={"article_id": 8}, dont_filter=True)) is None
     )
+
+
+def test_a_place_given_back_goes_with_the_next_ask_or_alone_soon(redis_url, key_prefix) -> None:
+    """SiteSlots sends a leave with the worker's next ask (one round trip for both); with no
+    ask to go with, alone within LEAVE_DELAY. The place is never given back early."""
+    from crawler.frontier.siteslots import LEAVE_DELAY, SiteSlots
+
+    budget = Budget(interval_ms=0.1, per_second=10_000, concurrency=1, lease_ms=60_000)
+
+    async def scenario(client):
+        q = RedisFrontier(client, FrontierKeys(key_prefix))
+        slots = SiteSlots(q, budget, "w")
+        first = await slots.enter()
+        assert await client.zrange(q.keys.at_site, 0, -1) == [first.encode()]
+        before = q.round_trips
+        await slots.leave(first)
+        assert q.round_trips == before, "not sent yet"
+        assert await client.zcard(q.keys.at_site) == 1, "held until sent: never early"
+        second = await slots.enter()  # the only place: free only if the leave went with it
+        assert q.round_trips == before + 1
+        assert await client.zrange(q.keys.at_site, 0, -1) == [second.encode()]
+        await slots.leave(second)
+        await asyncio.sleep(LEAVE_DELAY * 4)
+        assert await client.zcard(q.keys.at_site) == 0, "sent alone"
+        assert q.round_trips == before + 2
+
+    run(scenario, redis_url)

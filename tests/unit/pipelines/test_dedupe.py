@@ -74,7 +74,11 @@ def test_config_needs_mongo_uri_only_when_enabled() -> None:
     for bad in (0, -0.5, 1.5, "nan"):
         with pytest.raises(ValueError, match="TASS_DEDUPE_MIN_SIMILARITY"):
             DedupePipeline.from_crawler(make_crawler("mongodb://x", TASS_DEDUPE_MIN_SIMILARITY=bad))
-    for name, bad in (("TASS_DEDUPE_LOOKUP_BATCH_SIZE", 0), ("TASS_DEDUPE_LOOKUP_INTERVAL", 0)):
+    for name, bad in (
+        ("TASS_DEDUPE_LOOKUP_BATCH_SIZE", 0),
+        ("TASS_DEDUPE_LOOKUP_INTERVAL", 0),
+        ("TASS_DEDUPE_LATE_BATCH_SIZE", 0),
+    ):
         with pytest.raises(ValueError, match=name):
             DedupePipeline.from_crawler(make_crawler("mongodb://x", **{name: bad}))
     config = DedupePipeline.from_crawler(make_crawler("mongodb://x")).config
@@ -261,6 +265,7 @@ def test_a_store_batch_is_re_checked_with_one_lookup(mongo_uri, mongo_db_name, m
         mongo_db_name,
         TASS_DEDUPE_LOOKUP_BATCH_SIZE=4,
         TASS_DEDUPE_LOOKUP_INTERVAL=3600,
+        TASS_DEDUPE_LATE_BATCH_SIZE=4,
         TASS_STORE_BATCH_SIZE=4,
         TASS_STORE_FLUSH_INTERVAL=3600,
     )

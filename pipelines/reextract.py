@@ -48,7 +48,7 @@ from crawler.batch import Batcher
 from crawler.items import FetchedPage, PageFailure
 from crawler.mongo import Document, MongoConfig
 from crawler.version import extractor_version
-from pipelines.common import is_article, is_failure, utcnow
+from pipelines.common import is_article, is_failure, nothing_else_coming, park, utcnow
 from pipelines.schema import article_doc
 from pipelines.store import StoreConfig
 
@@ -155,7 +155,9 @@ class ReextractPipeline:
             interval=config.flush_interval,
             concurrency=1,
             name="reextract-flush",
+            idle=lambda: nothing_else_coming(crawler),
         )
+        park(crawler, self._batcher)
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:

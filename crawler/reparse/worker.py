@@ -32,7 +32,7 @@ from scrapy.pipelines import ItemPipelineManager
 from scrapy.settings import BaseSettings, Settings
 from scrapy.utils.misc import load_object
 
-from crawler import defaults, mongo
+from crawler import defaults, internals, mongo
 from crawler.archive import ArchivedPageError, page_of, response_of
 from crawler.frontier.health import transient
 from crawler.items import ArticleItem, PageFailure
@@ -86,6 +86,10 @@ class ReparseWorker:
         self.mongo_config = MongoConfig.from_settings(crawler.settings)
         self._db: Database[Document] | None = None
         self.chunks = 0
+        self.active = 0
+        """Pages between their callback and the end of the stages: what the stages' batches
+        wait for (``internals.count_in_flight``; nothing downloads here)."""
+        internals.count_in_flight(crawler, lambda: (0, self.active))
 
     @classmethod
     def build(cls, settings: BaseSettings, job: ReparseJob, spec: ReparseSpec) -> ReparseWorker:
@@ -138,7 +142,11 @@ class ReparseWorker:
 
         async def one(doc: Document) -> Any:
             async with gate:
-                return await self._page(doc)
+                self.active += 1
+                try:
+                    return await self._page(doc)
+                finally:
+                    self.active -= 1
 
         results = await asyncio.gather(*(one(doc) for doc in docs))
         after = self._stats()

@@ -22,7 +22,7 @@ from scrapy.exceptions import UsageError
 
 from crawler import defaults
 from crawler.frontier.config import FrontierConfig
-from crawler.frontier.feed import FeedRejected, fed_kind, parse_payload
+from crawler.frontier.feed import FeedRejected, fed_kind, feed_urls, parse_payload
 from crawler.frontier.redis import open_redis
 from crawler.status import read_status
 from crawler.urls import SiteUrls
@@ -70,8 +70,7 @@ class Command(ScrapyCommand):
         client = open_redis(config.redis_url)
         keys = config.keys
         try:
-            # LPUSH puts the last first and the workers LPOP: push reversed, taken in order.
-            await client.lpush(keys.start_urls, *reversed(payloads))
+            await feed_urls(client, keys, payloads)
             status = await read_status(client, keys, stale_after=config.worker_stale, runs=0)
         finally:
             await client.aclose()

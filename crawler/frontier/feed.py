@@ -169,6 +169,12 @@ class Claim:
     members: list[bytes]
 
 
+async def feed_urls(client: Redis, keys: FrontierKeys, payloads: list[str]) -> None:
+    """Put ``payloads`` (URLs or JSON payloads) on ``start_urls`` in one call, to be taken in
+    the order given (LPUSH puts the last first and the workers LPOP: pushed reversed)."""
+    await client.lpush(keys.start_urls, *reversed(payloads))
+
+
 class FeedQueue:
     """The two script calls of the feed."""
 

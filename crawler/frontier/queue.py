@@ -79,6 +79,13 @@ class Push:
         return [self.member, self.priority, self.article_id, self.fingerprint, self.mode(),
                 self.delay_ms, self.hint]  # fmt: skip
 
+    @classmethod
+    def again(cls, member: str) -> Push:
+        """A kept request queued again as it was (a dead letter, a pending retry): at its
+        member's priority, whatever was queued before."""
+        priority = int(json.loads(member).get("priority", 0))
+        return cls(member.encode(), priority=priority, unfiltered=True)
+
 
 @dataclass(frozen=True, slots=True)
 class Hint:
@@ -371,15 +378,7 @@ class RedisFrontier:
         chosen = [v for u, v in letters.items() if urls is None or u in urls]
         if not chosen:
             return 0
-        pushes = [
-            Push(
-                str(v["request"]).encode(),
-                priority=int(json.loads(v["request"]).get("priority", 0)),
-                unfiltered=True,
-            )
-            for v in chosen
-        ]
-        await self.flush(pushes, [])
+        await self.flush([Push.again(str(v["request"])) for v in chosen], [])
         self.round_trips += 1
         await self.client.hdel(self.keys.dead, *[str(v["url"]) for v in chosen])
         return len(chosen)

@@ -29,12 +29,12 @@ name as if new, once.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from crawler import mongo
+from crawler.frontier.feed import feed_urls
 from crawler.frontier.queue import Push, RedisFrontier
 from crawler.mongo import FAILURES, Document, MongoConfig
 
@@ -60,16 +60,16 @@ def failures_query(
     return query
 
 
+def _request_of(doc: Document) -> str | None:
+    """The member of ``doc``'s pending retry, if it has one."""
+    retry = doc.get("retry")
+    member = retry.get("request") if isinstance(retry, dict) else None
+    return member if isinstance(member, str) and member else None
+
+
 def pushes_of(docs: list[Document]) -> list[Push]:
     """The queue pushes of the pending retries among ``docs``, as their retries were queued."""
-    pushes: list[Push] = []
-    for doc in docs:
-        retry = doc.get("retry")
-        member = retry.get("request") if isinstance(retry, dict) else None
-        if isinstance(member, str) and member:
-            priority = int(json.loads(member).get("priority", 0))
-            pushes.append(Push(member.encode(), priority=priority, unfiltered=True))
-    return pushes
+    return [Push.again(member) for doc in docs if (member := _request_of(doc)) is not None]
 
 
 def read(config: MongoConfig, query: Document) -> list[Document]:
@@ -132,15 +132,9 @@ async def requeue(
     pushes = pushes_of(docs)
     if pushes:
         await RedisFrontier(client, keys).flush(pushes, [])
-    fed = [str(d["url"]) for d in docs if not _has_request(d)]
+    fed = [str(d["url"]) for d in docs if _request_of(d) is None]
     if fed:
-        # LPUSH puts the last first and the workers LPOP: push reversed, taken in order.
-        await client.lpush(keys.start_urls, *reversed(fed))
+        await feed_urls(client, keys, fed)
     if docs:
         await client.hdel(keys.dead, *[str(d["url"]) for d in docs])
     return len(pushes), len(fed)
-
-
-def _has_request(doc: Document) -> bool:
-    retry = doc.get("retry")
-    return isinstance(retry, dict) and bool(retry.get("request"))

@@ -393,3 +393,24 @@ def test_article_links() -> None:
     assert item.mark == "Middle East tensions"
     assert item.body == "Text with a link and mail."
     assert item.related == [{"id": 3, "url": "https://tass.com/politics/3", "title": "Other"}]
+
+
+def test_head_meta_is_the_first_in_document_order_and_og_url_only_a_property() -> None:
+    """The ``<meta>`` tags are read in one pass: the first of ``property`` or ``name`` in
+    document order wins, as the per-tag XPath did, and ``og:url`` is taken from a ``property``
+    only (a ``name="og:url"`` before it is not it)."""
+    html = (
+        "<html><head>"
+        '<meta name="og:url" content="https://tass.com/world/11">'
+        '<meta name="og:title" content="  First  ">'
+        '<meta property="og:title" content="Second">'
+        '<meta property="description">'
+        '<meta property="og:url" content="https://tass.com/world/13">'
+        '<meta name="description" content="Lead">'
+        "</head><body></body></html>"
+    )
+    page = ArticlePage("https://tass.com/world/13", html, SiteUrls("https://tass.com"))
+    assert page._meta("og:title") == "First"
+    assert page._meta("description") == "Lead", "a <meta> without content is passed over"
+    assert page._meta_raw("og:url", "property") == "https://tass.com/world/13"
+    assert page._meta("missing") is None

@@ -116,6 +116,7 @@ def test_a_server_restarted_mid_crawl_loses_nothing(
     replica = middle_replica
     starter = start_redis if which == "redis" else start_mongo
     server = starter(tmp_path / which)
+    env = None
     try:
         if which == "redis":
             env = crawl_env_factory(replica, redis_url=server.url)
@@ -134,6 +135,8 @@ def test_a_server_restarted_mid_crawl_loses_nothing(
         held = "Redis unreachable" if which == "redis" else "failed (attempt"
         assert held in log, "the outage was not met"
     finally:
+        if env is not None:
+            env.close_clients()
         server.stop()
 
 

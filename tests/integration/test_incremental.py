@@ -175,7 +175,9 @@ def test_a_day_killed_halfway_completes_when_run_again(crawl_env_factory, replic
     for worker in workers:
         worker.send_signal(signal.SIGKILL)
         worker.wait()
-    codes = env.run_workers(2, timeout=300, **SETTINGS)
+    # A killed worker counts as gone once its heartbeat is a lease old (``worker_stale``): with
+    # the default lease the resumed run would wait a minute for the killed ones to lapse.
+    codes = env.run_workers(2, timeout=300, **SETTINGS, TASS_LEASE_SECONDS="2")
     assert codes == [0, 0], env.log_text()[-4000:]
     check_day(env, truth, first_seen)
     assert env.db().runs.count_documents({}) == 2, "the killed run was resumed, not restarted"

@@ -236,4 +236,5 @@ def test_a_worker_stopped_during_an_outage_spills_and_the_next_one_writes_it_bac
             assert sorted(reachable - stored) == [], "articles lost"
             assert env.db().runs.count_documents({}) == 1
         finally:
+            env.close_clients()
             server.stop()

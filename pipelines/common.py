@@ -46,11 +46,14 @@ def park(crawler: Crawler, batches: Waiting) -> None:
 
 
 def nothing_else_coming(crawler: Crawler) -> bool:
-    """Whether every response the scraper holds waits in a batch of the stages and nothing is
-    downloading: no item can join a waiting batch before one of them goes, so waiting longer
-    gains nothing (each response brings at most one article or failure)."""
+    """Whether everything in flight waits in a batch of the stages: no item can join a waiting
+    batch before one of them goes, so waiting longer gains nothing. Each response the scraper
+    holds brings at most one article or failure, and a request still downloading brings none
+    before its response, except the record of its pending retry (or of a retry that answered)
+    that the retry middleware waits on (``crawler.frontier.retry``): so the count of requests
+    downloading and responses held is at most what waits in the batches."""
     flight = internals.in_flight(crawler)
     if flight is None:
         return False
     downloading, held = flight
-    return downloading == 0 and held <= sum(b.waiting for b in _PARKED.get(crawler, ()))
+    return downloading + held <= sum(b.waiting for b in _PARKED.get(crawler, ()))

@@ -503,8 +503,10 @@ return out
 
 # KEYS: pending leased delayed awaiting hints pending_plain pending_plain_sections
 # ARGV: k, lease_ms
-# Returns {now, reaped, member1, hint1, member2, hint2, ...}: each member is leased until
-# now + lease_ms; its hint is its article's feed hint ('' for none).
+# Returns {now, reaped, due, member1, hint1, member2, hint2, ...}: each member is leased until
+# now + lease_ms; its hint is its article's feed hint ('' for none). With nothing leased, due
+# is when the first delayed retry or lease comes due (0: none waits), for the worker to ask
+# again then.
 # First returns expired leases (of dead workers) and due retries to the queue (a plain one as
 # its bit, ``enqueue``). Then leases the highest priority first, from pending or from the
 # plain bits (lowest id first; pending first at equal priority), a plain request as the member
@@ -553,6 +555,16 @@ while k > 0 do
   end
 end
 plain_save(P, Q)
+if #out == 2 then
+  local due = 0
+  for _, key in ipairs({KEYS[2], KEYS[3]}) do
+    local first = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+    if #first > 0 and (due == 0 or tonumber(first[2]) < due) then due = tonumber(first[2]) end
+  end
+  table.insert(out, 3, due)
+else
+  table.insert(out, 3, 0)
+end
 return out
 """
 )

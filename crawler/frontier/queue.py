@@ -143,6 +143,9 @@ class PopResult:
     leases: list[bytes] = field(default_factory=list)
     hints: list[bytes] = field(default_factory=list)
     """The feed hint of each lease, in the same order (``b""``: none)."""
+    due_ms: int = 0
+    """With nothing leased: when the first delayed retry or lease comes due (Redis clock, ms;
+    0: nothing waits there)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -296,12 +299,13 @@ class RedisFrontier:
             ],
             args=[k, budget.lease_ms],
         )
-        granted = raw[2:]
+        granted = raw[3:]
         return PopResult(
             int(raw[0]),
             int(raw[1]),
             [bytes(m) for m in granted[0::2]],
             [bytes(h) for h in granted[1::2]],
+            int(raw[2]),
         )
 
     async def enter_site(self, budget: Budget, token: str, left: Sequence[str] = ()) -> int:

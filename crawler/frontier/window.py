@@ -7,6 +7,9 @@ flight; the scheduler adapter (``scheduler``) turns them into Scrapy requests an
   ready (so each call leases half a buffer or more, not the one or two just taken); the
   loop leases them from Redis (``RedisFrontier.pop``) and calls ``on_leased`` (the adapter
   wakes the engine). It never blocks the engine: ``take()`` returns None when nothing is ready.
+  A pop that finds nothing to lease says when the first delayed retry (or a lease, a dead
+  worker's) comes due, and the loop asks again then by itself: an idle engine asks only on
+  its heartbeat (5 s), so each retry round at a run's end would wait that out.
   A lease's feed hint waits beside it until ``hint_of`` takes it.
 - *Writes*: pushes, feed hints of dropped requests, versions of stored articles,
   acknowledgements, releases and dead letters go through one batcher
@@ -55,6 +58,10 @@ logger = logging.getLogger(__name__)
 CUT_PAGES_NAMED = 5
 """Pages named in one log line of links cut at the run's cap (the rest are counted)."""
 
+DUE_MARGIN = 0.005
+"""Seconds after a retry's due time that the idle fill loop asks for it (Redis's clock and
+this one's timer need not agree to the millisecond)."""
+
 Write = tuple[str, Any]
 """``("push", Push)``, ``("hint", Hint)``, ``("version", VersionRecord)``, ``("ack", member)``,
 ``("release", member)`` or ``("dead", DeadLetter)``."""
@@ -102,6 +109,8 @@ class LeaseWindow:
         self._letters: dict[Hashable, list[DeadLetter]] = {}
         """Dead letters of requests in flight, written when each is done with."""
         self._fill_wanted = asyncio.Event()
+        self._due: asyncio.TimerHandle | None = None
+        """Asks for leases when the next delayed retry or lease comes due (``_ask_when_due``)."""
         self._tasks: list[asyncio.Task[None]] = []
 
     # --- what the adapter calls ------------------------------------------------------------
@@ -213,6 +222,8 @@ class LeaseWindow:
         self.hints.clear()
         self.inflight.clear()
         self._letters.clear()
+        if self._due is not None:
+            self._due.cancel()
         await self.writes.close()
         for task in self._tasks:
             task.cancel()
@@ -255,11 +266,22 @@ class LeaseWindow:
             self.hints.update((m, h) for m, h in zip(result.leases, result.hints, strict=True) if h)
             if self.closing():
                 return  # leased as the window closed: close() hands them back
+            self._ask_when_due(result.due_ms - result.now_ms if result.due_ms else None)
             if result.leases:
                 self.counters.count("tass/frontier/leased", len(result.leases))
                 self._on_leased()
             else:
                 await asyncio.sleep(0.05)  # nothing to lease now: do not spin on Redis
+
+    def _ask_when_due(self, in_ms: int | None) -> None:
+        """Ask for leases again in ``in_ms`` (when the next retry or lease comes due; None:
+        nothing waits), whatever the engine asks meanwhile."""
+        if self._due is not None:
+            self._due.cancel()
+            self._due = None
+        if in_ms is not None:
+            loop = asyncio.get_running_loop()
+            self._due = loop.call_later(max(0, in_ms) / 1000 + DUE_MARGIN, self._fill_wanted.set)
 
     async def _renew_loop(self) -> None:
         lease_ms = self.config.budget.lease_ms

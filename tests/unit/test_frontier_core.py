@@ -130,6 +130,42 @@ class CancelLosingQueue(RedisFrontier):
         return await super().pop(*args, **kwargs)
 
 
+def test_an_idle_window_leases_a_delayed_retry_when_it_comes_due(redis_url, key_prefix) -> None:
+    """Nobody asks after the first empty pop (an idle engine asks every 5 s): the pop said when
+    the retry comes due, and the window leases it then and wakes the engine."""
+    cfg = config(key_prefix, redis_url)
+
+    async def scenario(client):
+        parts = Parts(client, cfg)
+        await parts.queue.flush([replace(article(1), unfiltered=True, delay_ms=400)], [])
+        empty = await parts.queue.pop(5, cfg.budget)
+        assert empty.leases == [] and 350 <= empty.due_ms - empty.now_ms <= 400
+        parts.window.start()
+        parts.window.want()  # the only ask: the retry is not due yet
+        await asyncio.sleep(0.2)
+        assert not parts.window.ready and parts.woken == 0
+        await settle(lambda: len(parts.window.ready) == 1, timeout=3.0)
+        assert parts.woken == 1
+        await parts.window.close()
+
+    run(scenario, redis_url)
+
+
+def test_a_pop_with_nothing_waiting_says_nothing_comes_due(redis_url, key_prefix) -> None:
+    cfg = config(key_prefix, redis_url)
+
+    async def scenario(client):
+        queue = RedisFrontier(client, cfg.keys)
+        assert (await queue.pop(5, cfg.budget)).due_ms == 0
+        await queue.flush([article(1)], [])
+        leased = await queue.pop(5, cfg.budget)
+        assert len(leased.leases) == 1 and leased.due_ms == 0  # leased: nothing to wait for
+        idle = await queue.pop(5, cfg.budget)
+        assert idle.leases == [] and idle.due_ms == leased.now_ms + cfg.budget.lease_ms
+
+    run(scenario, redis_url)
+
+
 @pytest.mark.parametrize("error", [TimeoutError, RedisConnectionError])
 def test_the_window_closes_even_when_a_lease_call_loses_its_cancellation(
     redis_url, key_prefix, error

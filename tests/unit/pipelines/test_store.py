@@ -10,6 +10,7 @@ from datetime import UTC, timedelta
 import pytest
 from scrapy.exceptions import NotConfigured
 
+from crawler import internals
 from crawler.archive import page_of
 from crawler.frontier.recovery import PENDING
 from crawler.frontier.signals import retry_state
@@ -472,3 +473,32 @@ def test_a_batch_reads_only_what_its_writes_cannot_tell(mongo_uri, mongo_db_name
         d["revision"] for d in mongo_db.articles.find({"_id": {"$in": ids}}, sort=[("_id", 1)])
     ] == [2, 1, 1]
     assert mongo_db.pages.count_documents({"article_id": {"$in": ids}}) == 3
+
+
+def test_a_pending_retry_goes_at_once_when_all_in_flight_waits_in_a_batch(
+    mongo_uri, mongo_db_name, mongo_db
+) -> None:
+    """The retry middleware waits on the record of its pending retry while its request still
+    counts as downloading: with that request the only thing in flight, the batch goes at once
+    (else every retry round would wait out the store's interval); with another request
+    downloading, it waits for that one's item to join."""
+    store, _ = _store(mongo_uri, mongo_db_name, TASS_STORE_FLUSH_INTERVAL=600)
+    crawler = store.crawler
+    flight = [2, 0]  # requests downloading, responses held by the scraper
+    internals.count_in_flight(crawler, lambda: (flight[0], flight[1]))
+    url = "https://tass.com/world/91"
+    change = failure(url, "http_503", status=503, retry_at=BASE_TIME, retry_request="{}")
+
+    async def body():
+        await store.open_spider()
+        told = asyncio.ensure_future(
+            crawler.signals.send_catch_log_async(signal=retry_state, change=change)
+        )
+        await asyncio.sleep(0.5)
+        assert not told.done(), "another request downloads: its item may still join"
+        flight[0] = 1  # that one is done: only the retrying request is in flight
+        await asyncio.wait_for(told, timeout=60)  # not the 600 s interval
+        assert mongo_db.failures.find_one({"url": url})["retry"]["status"] == 503
+        await store.close_spider()
+
+    run(body)

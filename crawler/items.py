@@ -142,6 +142,12 @@ class ArticleItem:
     is on; the store keeps it in ``pages`` (never in the article document), then drops it
     from the item."""
 
+    failed_before: bool = False
+    """Its request may have failed before where this worker's store cannot know it: a retry,
+    a replayed dead letter, a URL fed on ``start_urls``. Set by the spider from the request's
+    meta; the store then removes any ``failures`` document of its URL or id whatever it knows
+    of failures (``pipelines.failed``). Never stored."""
+
     def to_dict(self) -> dict[str, Any]:
         """A plain dict of every field (a deep copy)."""
         return dataclasses.asdict(self)

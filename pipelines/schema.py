@@ -90,7 +90,7 @@ def article_doc(item: Any) -> Document:
     elif adapter.get("minhash_bands") is None:
         adapter["minhash_bands"] = bands(adapter["minhash"])
     # The raw page goes to ``pages`` (page_for), never in here.
-    data = plain_fields(item, drop=("fetched",))
+    data = plain_fields(item, drop=("fetched", "failed_before"))
     doc: Document = {"_id": data.pop("id")}
     doc.update(data)
     return doc

@@ -44,7 +44,8 @@ Articles (collection ``articles``, ``_id`` = article id)
     that lost, or a conditional upsert whose condition no longer holds); the item is read again
     and re-applied in the next round. Items of one batch touching the same id or URL go in
     successive rounds, in arrival order. A stored article removes any ``failures`` document of
-    its URL or id (it recovered).
+    its URL or id (it recovered): the articles that may have one (``pipelines.failed``; most
+    never failed, and a batch of them sends no delete).
 
     Each new version records the ``extractor`` that produced it (``crawler.version``).
 
@@ -105,6 +106,7 @@ from crawler.mongo import Document, MongoConfig, TransientMongoError
 from crawler.version import extractor_version
 from pipelines import spill
 from pipelines.common import is_article, is_failure, nothing_else_coming, park, utcnow
+from pipelines.failed import KnownFailures
 from pipelines.schema import (
     ARTICLE_INDEXES,
     REVISION_DROPPED,
@@ -166,6 +168,9 @@ class _Op:
     keys: frozenset[tuple[str, Any]]
     page: Document | None = None
     """The raw page of an article (``pages``; ``crawler.archive``), written with the version."""
+    failed_before: bool = True
+    """An article whose request may have failed before (``ArticleItem.failed_before``; an op
+    read back from a spill file, whose item is gone, is taken to have)."""
 
 
 @dataclass(slots=True)
@@ -187,10 +192,12 @@ def _op_for(item: Any) -> _Op:
     if isinstance(item, RetrySettled):
         return _op_of(mongo.FAILURES, {"url": item.url, SETTLED: True})
     doc = article_doc(item)
-    return _op_of(mongo.ARTICLES, doc, page_for(item, doc))
+    return _op_of(mongo.ARTICLES, doc, page_for(item, doc), failed_before=item.failed_before)
 
 
-def _op_of(collection: str, doc: Document, page: Document | None = None) -> _Op:
+def _op_of(
+    collection: str, doc: Document, page: Document | None = None, *, failed_before: bool = True
+) -> _Op:
     """The op writing ``doc`` (an ``article_doc``, a ``failure_doc`` or a settled retry's
     ``{url, SETTLED: True}``) to ``collection``, and for an article its raw ``page``
     (``schema.page_for``) if it has one."""
@@ -201,7 +208,7 @@ def _op_of(collection: str, doc: Document, page: Document | None = None) -> _Op:
         op = _Op("settled" if doc.get(SETTLED) else "failure", doc, frozenset(keys))
     else:
         keys = {("id", doc["_id"]), ("url", doc["url"])}
-        op = _Op("article", doc, frozenset(keys), page)
+        op = _Op("article", doc, frozenset(keys), page, failed_before)
     bson.encode(op.doc)  # an unencodable value fails here, for this item alone
     if op.page is not None:
         bson.encode(op.page)
@@ -234,6 +241,7 @@ class MongoWriter:
         self.revisions = db[mongo.REVISIONS]
         self.pages = db[mongo.PAGES]
         self.extractor = extractor
+        self.known = KnownFailures()
 
     def ensure_indexes(self) -> None:
         for name in ARTICLE_INDEXES:
@@ -249,6 +257,7 @@ class MongoWriter:
     def write(self, ops: list[_Op]) -> WriteReport:
         """Apply ``ops`` in rounds until each has an outcome; raises on a transient error."""
         report = WriteReport()
+        self.known.refresh(self.failures)
         pending = list(range(len(ops)))
         read: set[int] = set()  # article ops found stored with other content: read them first
         for _ in range(MAX_ROUNDS):
@@ -271,12 +280,18 @@ class MongoWriter:
         failures = [(i, op.doc) for i, op in batch if op.kind == "failure"]
         settled = [(i, op.doc) for i, op in batch if op.kind == "settled"]
         pages = {i: op.page for i, op in batch if op.page is not None}
+        recovering = {
+            i
+            for i, op in batch
+            if op.kind == "article"
+            and self.known.may_have(op.doc["url"], op.doc["_id"], op.failed_before)
+        }
         redo: list[int] = []
         found: list[int] = []
         if blind:
-            found = self._write_blind(blind, report, now, pages)
+            found = self._write_blind(blind, report, now, pages, recovering)
         if articles:
-            redo += self._write_articles(articles, report, now, pages)
+            redo += self._write_articles(articles, report, now, pages, recovering)
         if failures:
             redo += self._write_failures(failures, report, now)
         if settled:
@@ -289,6 +304,7 @@ class MongoWriter:
         report: WriteReport,
         now: datetime,
         pages: dict[int, Document],
+        recovering: set[int],
     ) -> list[int]:
         """Write articles without reading their stored versions first: one upsert each on
         ``(_id, content_hash)``. A new id is inserted (``$setOnInsert``, revision 1); a stored
@@ -333,7 +349,7 @@ class MongoWriter:
         versions.update(self._unchanged_revisions(unchanged, report, pages))
         written += unchanged
         self._write_pages({i: v for i, v in versions.items() if i in pages}, pages, report)
-        self._recovered(written, report)
+        self._recovered([(i, doc) for i, doc in written if i in recovering], report)
         return found
 
     def _first_version(self, doc: Document, now: datetime) -> Document:
@@ -369,7 +385,8 @@ class MongoWriter:
         return versions
 
     def _recovered(self, written: list[tuple[int, Document]], report: WriteReport) -> None:
-        """A stored article removes any ``failures`` document of its URL or id."""
+        """A stored article removes any ``failures`` document of its URL or id (called with
+        those that may have one: ``pipelines.failed``)."""
         if not written:
             return
         report.recovered += _bulk_deleted(
@@ -386,6 +403,7 @@ class MongoWriter:
         report: WriteReport,
         now: datetime,
         pages: dict[int, Document],
+        recovering: set[int],
     ) -> list[int]:
         ids = [doc["_id"] for _, doc in articles]
         stored = {d["_id"]: d for d in self.articles.find({"_id": {"$in": ids}})}
@@ -452,7 +470,8 @@ class MongoWriter:
                 report.outcomes[index] = planned[index]
                 if index in stored_docs:
                     report.stored[index] = stored_docs[index]
-                recovered.append((index, doc))
+                if index in recovering:
+                    recovered.append((index, doc))
             elif error.get("code") == DUPLICATE_KEY:
                 redo.append(index)
             else:
@@ -495,6 +514,8 @@ class MongoWriter:
     def _write_failures(
         self, failures: list[tuple[int, Document]], report: WriteReport, now: datetime
     ) -> list[int]:
+        for _, doc in failures:
+            self.known.add(doc["url"], doc.get("article_id"))
         requests = [_failure_upsert(doc, now) for _, doc in failures]
         errors = _bulk(self.failures, requests)
         redo: list[int] = []
@@ -645,6 +666,7 @@ class StorePipeline:
             MongoConfig.from_settings(crawler.settings),
         )
         crawler.signals.connect(store.retry_state, signal=frontier_signals.retry_state)
+        crawler.signals.connect(store.run_entered, signal=frontier_signals.run_entered)
         return store
 
     # --- lifecycle --------------------------------------------------------------------------
@@ -682,6 +704,11 @@ class StorePipeline:
             # recent items for a while, and a page can be ~100 KB).
             item.fetched = None
         return item
+
+    def run_entered(self, run_id: str) -> None:
+        """The worker entered a run: which URLs have failures is read again (``failed``)."""
+        if self._writer is not None:
+            self._writer.known.expire()
 
     async def retry_state(self, change: PageFailure | RetrySettled) -> None:
         """The retry middleware's record of a pending or settled retry (``retry_state``):

@@ -38,6 +38,10 @@ a first naming (it is kept in Redis by article id, ``lua.keep_hint``) and leaves
 continuation (a retry, a redirect, a replay: it travels in the member); ``attach_hints`` puts
 the kept hint back on the leased request, for the callback."""
 
+FAILED_META = "failed_before"
+"""Meta key of a dead letter's request (set when it is kept, ``scheduler``): a replay of it
+failed before, which the spider says on its article (``ArticleItem.failed_before``)."""
+
 ATTEMPT_META = (
     "retry_times", "redirect_times", "redirect_ttl", "redirect_urls", "redirect_reasons",
     "download_slot", "download_latency", "download_timeout", "depth", DELAY_META,

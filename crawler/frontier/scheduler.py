@@ -48,6 +48,7 @@ from crawler.frontier import recovery
 from crawler.frontier import signals as frontier_signals
 from crawler.frontier.codec import (
     ATTEMPT_META,
+    FAILED_META,
     HINTS_META,
     attach_hints,
     decode_request,
@@ -59,7 +60,7 @@ from crawler.frontier.counters import Counters
 from crawler.frontier.feed import FeedEntry, FeedIntake, FeedQueue
 from crawler.frontier.health import RedisHealth, transient
 from crawler.frontier.known import KnownArticles
-from crawler.frontier.lifecycle import RunLifecycle, RunSpider
+from crawler.frontier.lifecycle import RunLifecycle, RunScope, RunSpider
 from crawler.frontier.progress import WorkerBeat
 from crawler.frontier.queue import DeadLetter, RedisFrontier
 from crawler.frontier.redis import open_redis
@@ -275,6 +276,10 @@ class TassScheduler:
         def wake() -> None:
             internals.wake_engine(crawler)
 
+        def enter(scope: RunScope) -> None:
+            spider.enter_run(scope)
+            crawler.signals.send_catch_log(frontier_signals.run_entered, run_id=scope.run_id)
+
         window = LeaseWindow(
             queue, config, coordinator.worker_id, health, counters,
             on_leased=wake,
@@ -284,7 +289,7 @@ class TassScheduler:
         lifecycle = RunLifecycle(
             coordinator, window=window, known=known, health=health, counters=counters,
             config=config, param_defaults=ParamDefaults.from_settings(crawler.settings),
-            mode=spider.mode, seeds=self._seeds, recover=self._recover, enter=spider.enter_run,
+            mode=spider.mode, seeds=self._seeds, recover=self._recover, enter=enter,
             conclude=self._conclude, report=self._report, wake=wake,
         )  # fmt: skip
         coordinator.describe = WorkerBeat(
@@ -383,7 +388,10 @@ class TassScheduler:
             return None
         fresh = request.replace(
             url=item.url,  # the URL asked for, before any redirect
-            meta={k: v for k, v in request.meta.items() if k not in ATTEMPT_META},
+            meta={
+                **{k: v for k, v in request.meta.items() if k not in ATTEMPT_META},
+                FAILED_META: True,
+            },
             dont_filter=True,
         )
         try:

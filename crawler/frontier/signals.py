@@ -14,3 +14,8 @@ run_counts = object()
 #: ``send_catch_log_async`` and queues the retry only once the store's handler has returned,
 #: that is once MongoDB has the pending retry (``crawler.frontier.recovery`` reads it there).
 retry_state = object()
+
+#: ``run_id``: this worker works on a run now (it began or joined it; a standing worker does
+#: so once a run). What a component keeps of the database's state for a run starts again
+#: there (the store reads anew which URLs have a failures document, ``pipelines.failed``).
+run_entered = object()

@@ -54,7 +54,7 @@ from scrapy.http import JsonRequest, Response, TextResponse
 from crawler import defaults
 from crawler.failure import is_robots_refusal, reason_of
 from crawler.frontier import signals as frontier_signals
-from crawler.frontier.codec import HINTS_META, VIA_META
+from crawler.frontier.codec import FAILED_META, HINTS_META, VIA_META
 from crawler.frontier.feed import FED_META, FeedEntry, fed_kind
 from crawler.frontier.lifecycle import RunScope
 from crawler.frontier.versions import SIGHTING_META, Sighting
@@ -402,6 +402,10 @@ class TassSpider(Spider):
             yield self.failure(url, exc.reason, exc.detail, response.status)
             return
         item = extraction.item
+        meta = response.meta
+        item.failed_before = bool(
+            meta.get("retry_times") or meta.get(FAILED_META) or meta.get(FED_META)
+        )
         self.crawler.signals.send_catch_log(
             signal=frontier_signals.run_counts, counts=extraction.counts()
         )

@@ -28,10 +28,12 @@ def test_plain_fields_is_what_the_item_adapter_gives_and_copies_every_container(
     assert "fetched" not in plain_fields(item, drop=("fetched",))
 
 
-def test_the_article_document_holds_every_field_but_the_raw_page() -> None:
+def test_the_article_document_holds_every_field_but_the_raw_page_and_its_history() -> None:
     item = article(8)
+    item.failed_before = True
     doc = article_doc(item)
     expected = ItemAdapter(item).asdict()
     expected.pop("fetched")
+    assert expected.pop("failed_before") is True
     expected["_id"] = expected.pop("id")
     assert doc == expected

@@ -7,13 +7,14 @@ import dataclasses
 import json
 from datetime import UTC, timedelta
 
+import pymongo
 import pytest
 from scrapy.exceptions import NotConfigured
 
 from crawler import internals
 from crawler.archive import page_of
 from crawler.frontier.recovery import PENDING
-from crawler.frontier.signals import retry_state
+from crawler.frontier.signals import retry_state, run_entered
 from crawler.items import FetchedPage, RetrySettled
 from crawler.version import extractor_version
 from pipelines.minhash import BINS, bands
@@ -440,7 +441,8 @@ def test_a_stale_version_gets_no_page(mongo_uri, mongo_db_name, mongo_db) -> Non
 
 def test_a_batch_reads_only_what_its_writes_cannot_tell(mongo_uri, mongo_db_name, mongo_db) -> None:
     """New articles are written blind (no read-back); unchanged re-fetches read their
-    revisions once per batch (for their pages); an edit is read before it is written."""
+    revisions once per batch (for their pages); an edit is read before it is written. None
+    of them ever failed: no batch removes failures (the first reads which URLs have one)."""
     store, _ = _store(mongo_uri, mongo_db_name, TASS_STORE_FLUSH_INTERVAL=60)
     ids = [4201, 4202, 4203]
 
@@ -463,9 +465,9 @@ def test_a_batch_reads_only_what_its_writes_cannot_tell(mongo_uri, mongo_db_name
 
     run(store.open_spider)
     new = batch_of([article(a, fetched=_fetched(a, "v1")) for a in ids])
-    assert new == {"query": 0, "insert": 0, "update": 2, "delete": 1}  # articles, pages, failures
+    assert new == {"query": 1, "insert": 0, "update": 2, "delete": 0}  # failures; articles, pages
     again = batch_of([article(a, fetched=_fetched(a, "v1 again")) for a in ids])
-    assert again == {"query": 1, "insert": 0, "update": 2, "delete": 1}
+    assert again == {"query": 1, "insert": 0, "update": 2, "delete": 0}
     edited = batch_of([article(4201, body=article(4201).body + "\n\nMore.", fetched=None)])
     assert edited["query"] == 1 and edited["update"] == 3  # blind try, revision, the edit
     run(store.close_spider)
@@ -502,3 +504,59 @@ def test_a_pending_retry_goes_at_once_when_all_in_flight_waits_in_a_batch(
         await store.close_spider()
 
     run(body)
+
+
+def _deletes(mongo_uri: str) -> int:
+    client: pymongo.MongoClient[dict[str, object]] = pymongo.MongoClient(mongo_uri)
+    try:
+        return int(client.admin.command("serverStatus")["opcounters"]["delete"])
+    finally:
+        client.close()
+
+
+def test_a_stored_article_removes_the_failures_it_may_have_and_asks_only_for_those(
+    mongo_uri, mongo_db_name, mongo_db
+) -> None:
+    """The clean-up (a delete command a batch) goes only for articles that may have a failures
+    document: one the store read at its first batch (an earlier run's), one it wrote, one whose
+    item says it failed before (another worker's retry), and after ``run_entered`` whatever
+    the collection holds then. A batch of articles that never failed sends no delete."""
+    store, stats = _store(mongo_uri, mongo_db_name)
+    crawler = store.crawler
+    earlier = article(101)
+    mongo_db.failures.insert_many(
+        [
+            {"url": earlier.url, "article_id": 101, "reason": "http_404", "attempts": 1},
+            {"url": "https://tass.com/world/103-old", "article_id": 103, "attempts": 1},
+        ]
+    )
+
+    async def body():
+        await store.open_spider()
+        await asyncio.gather(store.process_item(earlier), store.process_item(article(103)))
+        assert mongo_db.failures.count_documents({}) == 0, "by URL and by id"
+        before = _deletes(mongo_uri)
+        await asyncio.gather(*(store.process_item(article(i)) for i in (105, 107, 109)))
+        assert _deletes(mongo_uri) == before, "no article of that batch can have a failure"
+        # Its own failure, then the URL stored (a retry of it answered here).
+        own = article(111)
+        await store.process_item(failure(own.url, "http_503", status=503, article_id=111))
+        await store.process_item(own)
+        # Another worker's records, written after this store read the collection:
+        retried, fed = article(113), article(115)
+        mongo_db.failures.insert_many(
+            [
+                {"url": retried.url, "article_id": 113, "attempts": 0, "retry": {}},
+                {"url": fed.url, "article_id": 115, "attempts": 1},
+            ]
+        )
+        retried.failed_before = True  # a retry of it: its request says so
+        await store.process_item(retried)
+        # A new run: the store reads the collection again.
+        crawler.signals.send_catch_log(signal=run_entered, run_id="r2")
+        await store.process_item(fed)
+        await store.close_spider()
+
+    run(body)
+    assert mongo_db.failures.count_documents({}) == 0
+    assert stats.get_value("tass/store/recovered") == 5

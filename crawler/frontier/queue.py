@@ -191,13 +191,21 @@ class RedisFrontier:
         self.client = client
         self.keys = keys
         self.plain_wire = plain.wire() if plain is not None else ""
-        self.round_trips = 0
+        self.trips: dict[str, int] = {}
+        """Round trips by the operation that made them (``bench.counts`` prints them)."""
         self._flush = client.register_script(lua.FLUSH)
         self._pop = client.register_script(lua.POP)
         self._enter_site = client.register_script(lua.ENTER_SITE)
         self._renew = client.register_script(lua.RENEW)
         self._pause = client.register_script(lua.PAUSE)
         self._slot = client.register_script(lua.SLOT)
+
+    @property
+    def round_trips(self) -> int:
+        return sum(self.trips.values())
+
+    def _trip(self, kind: str) -> None:
+        self.trips[kind] = self.trips.get(kind, 0) + 1
 
     def flush_call(
         self,
@@ -255,7 +263,7 @@ class RedisFrontier:
             pushes, acks, releases, dead, hints=hints, versions=versions,
             max_articles=max_articles, max_links=max_links, now_ms=now_ms, epoch=epoch,
         )  # fmt: skip
-        self.round_trips += 1
+        self._trip("flush")
         result = await self._flush(keys=keys, args=args)
         if int(result[0]) < 0:
             raise StateLost(f"Redis no longer holds epoch {epoch}: its state was lost")
@@ -283,7 +291,7 @@ class RedisFrontier:
     async def pop(self, k: int, budget: Budget) -> PopResult:
         """Lease up to ``k`` requests (``lua.POP``)."""
         keys = self.keys
-        self.round_trips += 1
+        self._trip("pop")
         raw = await self._pop(
             keys=[
                 keys.pending,
@@ -309,7 +317,7 @@ class RedisFrontier:
         (it counts until ``leave_site``), else its place in the cluster's line. The tokens
         ``left`` leave the site first, in the same call."""
         keys = self.keys
-        self.round_trips += 1
+        self._trip("enter_site")
         raw = await self._enter_site(
             keys=[keys.at_site, keys.site_waiting, keys.site_polled],
             args=[token, budget.concurrency, budget.site_ttl_ms, budget.stale_ms, *left],
@@ -321,7 +329,7 @@ class RedisFrontier:
         if not tokens:
             return
         keys = self.keys
-        self.round_trips += 1
+        self._trip("leave_site")
         async with self.client.pipeline(transaction=True) as pipe:
             pipe.zrem(keys.at_site, *tokens)
             pipe.zrem(keys.site_waiting, *tokens)
@@ -333,7 +341,7 @@ class RedisFrontier:
     ) -> Reservation:
         """Reserve up to ``k`` send times of the cluster's budget (see ``lua.SLOT``)."""
         keys = self.keys
-        self.round_trips += 1
+        self._trip("send_times")
         raw = await self._slot(
             keys=[keys.sent, keys.pause_until, keys.min_interval],
             args=[budget.interval_ms, budget.per_second, 1000, sender, k, horizon_ms],
@@ -343,22 +351,22 @@ class RedisFrontier:
     async def renew(self, members: list[bytes], lease_ms: int) -> int:
         if not members:
             return 0
-        self.round_trips += 1
+        self._trip("renew")
         return int(await self._renew(keys=[self.keys.leased], args=[lease_ms, *members]))
 
     async def pause(self, seconds: float) -> None:
         """No worker fetches anything for ``seconds`` (a 429/503 ``Retry-After``)."""
-        self.round_trips += 1
+        self._trip("pause")
         await self._pause(keys=[self.keys.pause_until], args=[int(seconds * 1000)])
 
     async def set_min_interval(self, seconds: float) -> None:
         """Space requests at least ``seconds`` apart (robots.txt Crawl-delay)."""
-        self.round_trips += 1
+        self._trip("min_interval")
         await self.client.set(self.keys.min_interval, int(seconds * 1000))
 
     async def counts(self) -> tuple[int, int, int]:
         """(pending, leased, delayed) requests in the whole cluster."""
-        self.round_trips += 1
+        self._trip("counts")
         async with self.client.pipeline(transaction=True) as pipe:
             pipe.zcard(self.keys.pending)
             pipe.hget(self.keys.pending_plain, "total")
@@ -368,7 +376,7 @@ class RedisFrontier:
         return int(pending) + int(plain or 0), int(leased), int(delayed)
 
     async def dead_letters(self) -> dict[str, dict[str, Any]]:
-        self.round_trips += 1
+        self._trip("dead_letters")
         raw = await self.client.hgetall(self.keys.dead)
         return {_text(k): json.loads(v) for k, v in raw.items()}
 
@@ -379,7 +387,7 @@ class RedisFrontier:
         if not chosen:
             return 0
         await self.flush([Push.again(str(v["request"])) for v in chosen], [])
-        self.round_trips += 1
+        self._trip("replay")
         await self.client.hdel(self.keys.dead, *[str(v["url"]) for v in chosen])
         return len(chosen)
 

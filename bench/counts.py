@@ -3,9 +3,9 @@
 ``python -m bench.counts --workers 1,2,4 --articles 1000`` crawls one replica
 (``--no-hostile``, seed 7, as ``python -m bench`` does) with fresh servers per crawl and prints,
 per crawl, MongoDB writes and reads and Redis round trips per article (the same counters as the
-crawl table of ``python -m bench``; the round trips also by kind), the server's opcounters, store batches and dedupe
-look-ups, and the load when it ended: a quick check of what a change to batching buys, in a
-minute or two instead of the full benchmark's eight.
+crawl table of ``python -m bench``; the round trips also by kind), the server's opcounters,
+store batches and dedupe look-ups, and the load when it ended: a quick check of what a change
+to batching buys, in a minute or two instead of the full benchmark's eight.
 """
 
 from __future__ import annotations

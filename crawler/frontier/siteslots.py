@@ -245,11 +245,10 @@ class SiteSlots:
         for ask in asking:
             ask.token = ask.token or next(self._tokens)
         timeless = sum(1 for a in self._asks if a.place is not None and a.send_at is None)
-        if not (left or asking or timeless):
-            self._running = False
-            future.set_result(None)  # a place given back was passed on meanwhile
-            return
         try:
+            if not (left or asking or timeless):
+                future.set_result(None)  # the place given back was passed on meanwhile
+                return
             answer = await self.queue.site(
                 self.budget, self.sender, ask=[a.token for a in asking],
                 left=[p.token for p in left], more_times=timeless, max_times=MAX_RESERVE,

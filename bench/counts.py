@@ -60,7 +60,8 @@ def main(argv: list[str] | None = None) -> int:
                         for kind, v in sorted(trips.items(), key=lambda kv: -kv[1])
                         if v
                     )
-                    + f"; requests/article {r.extra['requests'] / n:.2f}",
+                    + f"; requests/article {r.extra['requests'] / n:.2f}, leases/pop "
+                    + f"{stats.get('tass/frontier/leased', 0) / max(1, trips.get('pop', 0)):.1f}",
                     flush=True,
                 )
     finally:

@@ -239,6 +239,9 @@ class SiteSlots:
 
     async def _call(self, future: asyncio.Future[None]) -> None:
         now = time.monotonic()
+        for ask in self._asks:  # places given back since these requests came
+            if ask.place is None and not ask.alone and not ask.token:
+                ask.place = self._reuse(now)
         left = [p for p in self._left if not self._keepable(p, now)]
         self._left = [p for p in self._left if self._keepable(p, now)]
         asking = [a for a in self._asks if a.place is None and not a.alone]

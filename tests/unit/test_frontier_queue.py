@@ -511,3 +511,33 @@ def test_a_kept_place_is_given_up_once_another_worker_waits(redis_url, key_prefi
         await a.leave(a3)
 
     run(scenario, redis_url)
+
+
+def test_with_redis_unreachable_requests_go_uncounted_paced_by_their_worker() -> None:
+    """No Redis: a request goes ahead with no place (None), each a budget's interval after
+    the one before it, as a worker paces itself alone."""
+    import time
+
+    from redis.asyncio import Redis
+
+    from crawler.frontier.siteslots import SiteSlots
+
+    budget = Budget(interval_ms=50, per_second=10, concurrency=1, lease_ms=60_000)
+
+    async def scenario():
+        client = Redis.from_url("redis://127.0.0.1:1", socket_connect_timeout=1)
+        try:
+            slots = SiteSlots(RedisFrontier(client, FrontierKeys("nowhere")), budget, "w")
+
+            async def one() -> tuple[object, float]:
+                place = await slots.enter()
+                return place, time.monotonic()
+
+            went = await asyncio.gather(*(one() for _ in range(4)))
+        finally:
+            await client.aclose()
+        assert [place for place, _ in went] == [None] * 4
+        times = sorted(at for _, at in went)
+        assert all(later - earlier >= 0.045 for earlier, later in pairwise(times)), times
+
+    asyncio.run(scenario())

@@ -61,7 +61,8 @@ def main(argv: list[str] | None = None) -> int:
                         if v
                     )
                     + f"; requests/article {r.extra['requests'] / n:.2f}, leases/pop "
-                    + f"{stats.get('tass/frontier/leased', 0) / max(1, trips.get('pop', 0)):.1f}",
+                    + f"{stats.get('tass/frontier/leased', 0) / max(1, trips.get('pop', 0)):.1f}"
+                    + f", places kept {stats.get('tass/frontier/site_places_kept', 0)}",
                     flush=True,
                 )
     finally:

@@ -41,6 +41,8 @@ class BudgetedDownloadHandler(HTTP11DownloadHandler):
         place = await self.site.enter()
         try:
             frontier.counters.count("tass/frontier/send_waits")
+            if place is not None and place.passed:
+                frontier.counters.count("tass/frontier/site_places_kept")
             return await super().download_request(request)
         finally:
             await self.site.leave(place)

@@ -77,6 +77,8 @@ class Place:
     """When it was asked for (monotonic seconds): its lapse in Redis counts from after that."""
     left_at: float = math.inf
     """When its request gave it back (monotonic seconds)."""
+    passed: bool = False
+    """Passed on from an earlier request of this worker (kept, with no call)."""
 
 
 @dataclass(eq=False, slots=True)
@@ -176,7 +178,7 @@ class SiteSlots:
         for i in range(len(self._left) - 1, -1, -1):
             if self._keepable(self._left[i], now):
                 place = self._left.pop(i)
-                place.left_at = math.inf
+                place.left_at, place.passed = math.inf, True
                 self.kept += 1
                 return place
         return None

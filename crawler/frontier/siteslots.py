@@ -270,6 +270,8 @@ class SiteSlots:
             self._apply(answer, asking, now)
             future.set_result(None)
         finally:
+            if not future.done():  # this task was cancelled (the loop closing): so are they
+                future.cancel()
             self._running = False
             if self._next is not None and self._timer is None:
                 self._start()

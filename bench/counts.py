@@ -3,9 +3,9 @@
 ``python -m bench.counts --workers 1,2,4 --articles 1000`` crawls one replica
 (``--no-hostile``, seed 7, as ``python -m bench`` does) with fresh servers per crawl and prints,
 per crawl, MongoDB writes and reads and Redis round trips per article (the same counters as the
-crawl table of ``python -m bench``), the server's opcounters, store batches and dedupe
-look-ups, and the load when it ended: a quick check of what a change to batching buys, in a
-minute or two instead of the full benchmark's eight.
+crawl table of ``python -m bench``; the round trips also by kind), the server's opcounters,
+store batches and dedupe look-ups, and the load when it ended: a quick check of what a change
+to batching buys, in a minute or two instead of the full benchmark's eight.
 """
 
 from __future__ import annotations
@@ -49,6 +49,20 @@ def main(argv: list[str] | None = None) -> int:
                     f"{r.redis_round_trips / n:.2f}; opcounters {ops}; store batches "
                     f"{stats.get('tass/store/batches', 0)}, dedupe look-ups "
                     f"{stats.get('tass/dedupe/lookups', 0)}",
+                    flush=True,
+                )
+                prefix = "tass/frontier/redis_round_trips/"
+                trips = {k[len(prefix) :]: v for k, v in stats.items() if k.startswith(prefix)}
+                print(
+                    "  Redis round trips/article by kind: "
+                    + ", ".join(
+                        f"{kind} {v / n:.3f}"
+                        for kind, v in sorted(trips.items(), key=lambda kv: -kv[1])
+                        if v
+                    )
+                    + f"; requests/article {r.extra['requests'] / n:.2f}, leases/pop "
+                    + f"{stats.get('tass/frontier/leased', 0) / max(1, trips.get('pop', 0)):.1f}"
+                    + f", places kept {stats.get('tass/frontier/site_places_kept', 0)}",
                     flush=True,
                 )
     finally:

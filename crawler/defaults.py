@@ -52,6 +52,15 @@ made about one call every 50 ms the whole crawl long (~0.4 Redis round trips an 
 ~50 articles/s); acknowledgements lose nothing by waiting (a lease lasts 60 s)."""
 FRONTIER_CLOSE_DEADLINE = 60.0
 """Seconds a closing worker keeps trying to hand its queue writes to Redis."""
+SITE_KEEP_SECONDS = 0.5
+"""Seconds a worker trusts Redis's word that nobody waits for a place at the site: within
+them a place its request gives back goes straight to its next request, with no round trip
+(``crawler.frontier.siteslots``); past them it asks (and hears again). A waiter of another
+worker waits at most this much longer than the line says."""
+SITE_KEEP_AGE = 5.0
+"""Seconds after Redis let a place in that a worker may still pass it on: its lapse in Redis
+(``DOWNLOAD_TIMEOUT`` + 10 s after it was let in) stays past the end of the request that
+takes it over."""
 
 # --- Run outcomes (crawler.outcome) ---------------------------------------------------------
 TASS_RUN_FAILED_SHARE = 0.5

@@ -211,7 +211,7 @@ def _budget(
     rate_now: float,
 ) -> dict[str, Any]:
     budgets = [w["budget"] for w in alive if w["budget"]]
-    # The requests at the site (``lua.ENTER_SITE``): each place lapses at its score.
+    # The requests at the site (``lua.SITE``): each place lapses at its score.
     there = sum(1 for _, lapses in at_site if lapses > now_ms)
     cap = run["max_articles"] if run else 0
     queued = int(run_articles or 0)

@@ -13,8 +13,8 @@ The Scrapy-free core (unit-tested against a real Redis):
 - ``queue`` and ``lua``: the queue in Redis, every change one atomic script; ``run``: runs.
 - ``versions`` and ``recheck``: change detection per article (what the feeds say of each
   article's version against the version stored) and the measured re-check.
-- ``known``, ``sendtimes``, ``health``, ``counters``: the seen-articles copy, send times,
-  Redis health, stats deltas.
+- ``siteslots``: one worker's requests at the site (places and send times, one call).
+- ``known``, ``health``, ``counters``: the seen-articles copy, Redis health, stats deltas.
 - ``codec``: requests as compact JSON (never pickle: a Redis write must not run code).
 - ``keys``, ``config``, ``redis``, ``report``: key names, settings, the client, the run report.
 """

@@ -153,7 +153,7 @@ class FrontierKeys:
     @property
     def at_site(self) -> str:
         """Sorted set of the requests at the site now, cluster-wide (token → lapse time, ms):
-        at most ``CRAWL_CONCURRENCY`` (``lua.ENTER_SITE``)."""
+        at most ``CRAWL_CONCURRENCY`` (``lua.SITE``)."""
         return self._key("rate:at_site")
 
     @property

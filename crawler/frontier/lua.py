@@ -511,8 +511,7 @@ return out
 # its bit, ``enqueue``). Then leases the highest priority first, from pending or from the
 # plain bits (lowest id first; pending first at equal priority), a plain request as the member
 # it was queued as. Leasing is not bounded by the site's budget: a lease is not a request at
-# the site. Requests at the site at once are bounded at send time (ENTER_SITE), their rate too
-# (SLOT).
+# the site. Requests at the site at once and their rate are bounded at send time (SITE).
 POP = (
     _PRELUDE
     + """
@@ -566,54 +565,6 @@ else
   table.insert(out, 3, 0)
 end
 return out
-"""
-)
-
-# KEYS: at_site waiting polled
-# ARGV: token, max at the site, ttl_ms, stale_ms, then tokens that left the site (the worker's
-# leaves not sent yet, ``siteslots``: one round trip for a leave and the next ask)
-# One request asks to go to the site (``CRAWL_CONCURRENCY`` for the whole cluster, counting
-# only requests actually there). Requests of every worker wait in one line, in the order they
-# first asked (``waiting``, scored by that time, strictly increasing), so a worker that asks
-# more often never takes the places of one that asks less; a waiter that stopped asking for
-# ``stale_ms`` (its worker died) is dropped. The first ``free`` waiters get in: the token goes
-# to ``at_site`` until now + ttl_ms (a dead worker's places lapse; leaving is a plain ZREM,
-# ``RedisFrontier.leave_site``). Returns {1} when in, else {0, place in line}.
-ENTER_SITE = (
-    _PRELUDE
-    + """
-local now = now_ms()
-for i = 5, #ARGV do
-  redis.call('ZREM', KEYS[1], ARGV[i])
-  redis.call('ZREM', KEYS[2], ARGV[i])
-  redis.call('HDEL', KEYS[3], ARGV[i])
-end
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-local waiters = redis.call('ZRANGE', KEYS[2], 0, -1)
-for _, w in ipairs(waiters) do
-  local polled = tonumber(redis.call('HGET', KEYS[3], w) or '0')
-  if w ~= ARGV[1] and now - polled > tonumber(ARGV[4]) then
-    redis.call('ZREM', KEYS[2], w)
-    redis.call('HDEL', KEYS[3], w)
-  end
-end
-if not redis.call('ZSCORE', KEYS[2], ARGV[1]) then
-  -- Strictly after the last in line (two asks in one millisecond keep their order).
-  local last = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')
-  local ticket = now
-  if #last > 0 then ticket = math.max(now, tonumber(last[2]) + 1) end
-  redis.call('ZADD', KEYS[2], ticket, ARGV[1])
-end
-redis.call('HSET', KEYS[3], ARGV[1], now)
-local free = tonumber(ARGV[2]) - redis.call('ZCARD', KEYS[1])
-local place = redis.call('ZRANK', KEYS[2], ARGV[1])
-if place < free then
-  redis.call('ZREM', KEYS[2], ARGV[1])
-  redis.call('HDEL', KEYS[3], ARGV[1])
-  redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[1])
-  return {1}
-end
-return {0, place}
 """
 )
 
@@ -833,44 +784,107 @@ return current
 """
 )
 
-# KEYS: sent pause_until min_interval.
-# ARGV: interval_ms, limit, window_ms, sender id, k, horizon_ms.
-# Reserves up to k send times for one worker, for the whole cluster: none inside a
-# Retry-After pause, each at least the interval (the larger of 1/CRAWL_RATE and robots.txt's
-# Crawl-delay) after the one before it, whoever holds it, never more than ``limit`` in any
-# ``window_ms``, none further ahead than ``horizon_ms``. Every reservation is recorded at once.
-# Returns {now, retry_at, t1, t2, ...}: the reserved times, or none and when to ask again.
-SLOT = (
+# KEYS: at_site waiting polled sent pause_until min_interval
+# ARGV: max at the site, ttl_ms, stale_ms, interval_ms, limit, window_ms, sender id, horizon_ms,
+# send times per place let in, send times wanted besides, send times at most, then n and the
+# n tokens that left the site, then a and the a tokens that ask to go to it.
+# Requests of one worker go to the site (``siteslots``): every change to the places at the site
+# and to the send times of the cluster is this one call, so a worker gives back places, asks
+# for places and reserves the send times of the requests it lets in, in one round trip.
+# Places: ``CRAWL_CONCURRENCY`` for the whole cluster, counting only requests actually there.
+# The tokens that left go first. Requests of every worker wait in one line, in the order they
+# first asked (``waiting``, scored by that time, strictly increasing), so a worker that asks
+# more often never takes the places of one that asks less; a waiter that stopped asking for
+# ``stale_ms`` (its worker died) is dropped. The first ``free`` of the line get in: an asking
+# token among them goes to ``at_site`` until now + ttl_ms (a dead worker's places lapse).
+# Send times: none inside a Retry-After pause, each at least the interval (the larger of
+# 1/CRAWL_RATE and robots.txt's Crawl-delay) after the one before it, whoever holds it, never
+# more than ``limit`` in any ``window_ms``, none further ahead than ``horizon_ms``; every
+# reservation is recorded at once.
+# Returns {now, retry_at, line, r1..ra, t1, t2, ...}: the line's length after the call, for
+# each asking token -1 (let in) or its place in the line, then the send times reserved (none:
+# retry_at says when to ask again).
+SITE = (
     _PRELUDE
     + """
 local now = now_ms()
-local pause = tonumber(redis.call('GET', KEYS[2]) or '0')
-if pause > now then return {now, pause} end
-local interval = tonumber(ARGV[1])
-local floor = tonumber(redis.call('GET', KEYS[3]) or '0')
-if floor > interval then interval = floor end
-local limit, window = tonumber(ARGV[2]), tonumber(ARGV[3])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
-local t = now
-local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
-if #last > 0 and tonumber(last[2]) + interval > t then t = tonumber(last[2]) + interval end
-local out = {now, 0}
-for i = 1, tonumber(ARGV[5]) do
-  if t - now > tonumber(ARGV[6]) then break end
-  local recent = redis.call('ZCOUNT', KEYS[1], '(' .. (t - window), '+inf')
-  if recent >= limit then
-    local oldest = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. (t - window), '+inf',
-      'WITHSCORES', 'LIMIT', 0, 1)
-    local free = tonumber(oldest[2]) + window
-    if free - now > tonumber(ARGV[6]) then break end
-    if free > t then t = free end
+local n = tonumber(ARGV[12])
+for i = 13, 12 + n do
+  redis.call('ZREM', KEYS[1], ARGV[i])
+  redis.call('ZREM', KEYS[2], ARGV[i])
+  redis.call('HDEL', KEYS[3], ARGV[i])
+end
+local first, a = 14 + n, tonumber(ARGV[13 + n])
+local asking = {}
+for i = first, first + a - 1 do asking[ARGV[i]] = true end
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+for _, w in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
+  local polled = tonumber(redis.call('HGET', KEYS[3], w) or '0')
+  if not asking[w] and now - polled > tonumber(ARGV[3]) then
+    redis.call('ZREM', KEYS[2], w)
+    redis.call('HDEL', KEYS[3], w)
   end
-  redis.call('ZADD', KEYS[1], t, ARGV[4] .. ':' .. t .. ':' .. i)
+end
+for i = first, first + a - 1 do
+  if not redis.call('ZSCORE', KEYS[2], ARGV[i]) then
+    -- Strictly after the last in line (two asks in one millisecond keep their order).
+    local last = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')
+    local ticket = now
+    if #last > 0 then ticket = math.max(now, tonumber(last[2]) + 1) end
+    redis.call('ZADD', KEYS[2], ticket, ARGV[i])
+  end
+  redis.call('HSET', KEYS[3], ARGV[i], now)
+end
+local free = tonumber(ARGV[1]) - redis.call('ZCARD', KEYS[1])
+local out, places, admitted = {now, 0, 0}, {}, 0
+for i = first, first + a - 1 do
+  local place = redis.call('ZRANK', KEYS[2], ARGV[i])
+  if place < free then place = -1 end
+  table.insert(places, place)
+end
+for j, place in ipairs(places) do
+  local token = ARGV[first + j - 1]
+  if place < 0 then
+    redis.call('ZREM', KEYS[2], token)
+    redis.call('HDEL', KEYS[3], token)
+    redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), token)
+    admitted = admitted + 1
+  else
+    place = place - admitted  -- its place once those ahead of it got in
+  end
+  table.insert(out, place)
+end
+out[3] = redis.call('ZCARD', KEYS[2])
+local k = math.min(tonumber(ARGV[11]), admitted * tonumber(ARGV[9]) + tonumber(ARGV[10]))
+if k <= 0 then return out end
+local pause = tonumber(redis.call('GET', KEYS[5]) or '0')
+if pause > now then out[2] = pause; return out end
+local interval = tonumber(ARGV[4])
+local floor = tonumber(redis.call('GET', KEYS[6]) or '0')
+if floor > interval then interval = floor end
+local limit, window, horizon = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[8])
+redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now - window)
+local t = now
+local last = redis.call('ZRANGE', KEYS[4], -1, -1, 'WITHSCORES')
+if #last > 0 and tonumber(last[2]) + interval > t then t = tonumber(last[2]) + interval end
+local reserved = 0
+for i = 1, k do
+  if t - now > horizon then break end
+  local recent = redis.call('ZCOUNT', KEYS[4], '(' .. (t - window), '+inf')
+  if recent >= limit then
+    local oldest = redis.call('ZRANGEBYSCORE', KEYS[4], '(' .. (t - window), '+inf',
+      'WITHSCORES', 'LIMIT', 0, 1)
+    local free_at = tonumber(oldest[2]) + window
+    if free_at - now > horizon then break end
+    if free_at > t then t = free_at end
+  end
+  redis.call('ZADD', KEYS[4], t, ARGV[7] .. ':' .. t .. ':' .. i)
   table.insert(out, math.ceil(t))
+  reserved = reserved + 1
   t = t + interval
 end
-if #out == 2 then out[2] = math.ceil(t) end
-redis.call('PEXPIRE', KEYS[1], math.max(window, interval) * 2 + tonumber(ARGV[6]))
+if reserved == 0 then out[2] = math.ceil(t) end
+redis.call('PEXPIRE', KEYS[4], math.max(window, interval) * 2 + horizon)
 return out
 """
 )

@@ -1,10 +1,9 @@
 """The site's request budget, applied at the moment a request goes on the wire.
 
 Every HTTP request a worker sends (robots.txt included) first waits for a place at the site
-(``siteslots``: at most ``CRAWL_CONCURRENCY`` requests of the cluster at the site at once,
-counting only requests actually there), then for a send time reserved in Redis for the whole
-cluster (``lua.SLOT``, through ``sendtimes.SendTimes``): none inside a
-``Retry-After`` pause, each at least ``1/CRAWL_RATE`` (10% under it, or robots.txt's
+and a send time (``siteslots``, one ``lua.SITE`` call for both): at most ``CRAWL_CONCURRENCY``
+requests of the cluster at the site at once, counting only requests actually there; none
+inside a ``Retry-After`` pause, each at least ``1/CRAWL_RATE`` (10% under it, or robots.txt's
 Crawl-delay) after the one before, never more than ``CRAWL_RATE`` in any second. Waiting here,
 in the download handler, just before the request goes on the wire, means no queue in between
 (robots.txt, the downloader's own slots) can bunch requests up.
@@ -17,7 +16,6 @@ from typing import TYPE_CHECKING
 from scrapy.core.downloader.handlers.http11 import HTTP11DownloadHandler
 
 from crawler.frontier.scheduler import frontier_of
-from crawler.frontier.sendtimes import SendTimes
 from crawler.frontier.siteslots import SiteSlots
 
 if TYPE_CHECKING:
@@ -32,21 +30,19 @@ class BudgetedDownloadHandler(HTTP11DownloadHandler):
     def __init__(self, crawler: Crawler) -> None:
         super().__init__(crawler)
         self.crawler = crawler
-        self.send_times: SendTimes | None = None
         self.site: SiteSlots | None = None
 
     async def download_request(self, request: Request) -> Response:
         frontier = frontier_of(self.crawler)
         if frontier is None:
             return await super().download_request(request)
-        if self.send_times is None or self.site is None:
-            budget = frontier.config.budget
-            self.send_times = SendTimes(frontier.queue, budget, frontier.worker_id)
-            self.site = SiteSlots(frontier.queue, budget, frontier.worker_id)
-        token = await self.site.enter()
+        if self.site is None:
+            self.site = SiteSlots(frontier.queue, frontier.config.budget, frontier.worker_id)
+        place = await self.site.enter()
         try:
-            await self.send_times.acquire()
             frontier.counters.count("tass/frontier/send_waits")
+            if place is not None and place.passed:
+                frontier.counters.count("tass/frontier/site_places_kept")
             return await super().download_request(request)
         finally:
-            await self.site.leave(token)
+            await self.site.leave(place)

@@ -11,8 +11,9 @@ worker ever blocks the reactor on Redis and no two workers race between a read a
 - ``pop`` leases requests, keeping the cluster's requests at the site under
   ``CRAWL_CONCURRENCY``, each with its article's feed hint; it first returns expired leases
   (of dead workers) and due retries to the queue.
-- ``take_slot`` paces requests at send time: one slot every ``1/CRAWL_RATE`` seconds (or the
-  robots.txt Crawl-delay) for the whole cluster, none during a ``Retry-After`` pause.
+- ``site`` lets requests go to the site: at most ``CRAWL_CONCURRENCY`` of the cluster there at
+  once, each at a send time one every ``1/CRAWL_RATE`` seconds (or the robots.txt
+  Crawl-delay) for the whole cluster, none during a ``Retry-After`` pause.
 """
 
 from __future__ import annotations
@@ -149,12 +150,18 @@ class PopResult:
 
 
 @dataclass(frozen=True, slots=True)
-class Reservation:
-    """Send times reserved for one worker (Redis clock, ms), or when to ask again."""
+class SiteAnswer:
+    """What one ``lua.SITE`` call gave a worker (times on Redis's clock, ms)."""
 
     now_ms: int
     retry_at_ms: int
+    """When to ask again for send times, if none was reserved (0: none was asked for)."""
+    line: int
+    """Requests of the cluster waiting for a place, after this call."""
+    places: list[int]
+    """For each token that asked: -1 let in, else its place in the line."""
     times_ms: list[int]
+    """The send times reserved."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,13 +201,20 @@ class RedisFrontier:
         self.client = client
         self.keys = keys
         self.plain_wire = plain.wire() if plain is not None else ""
-        self.round_trips = 0
+        self.trips: dict[str, int] = {}
+        """Round trips by the operation that made them (``bench.counts`` prints them)."""
         self._flush = client.register_script(lua.FLUSH)
         self._pop = client.register_script(lua.POP)
-        self._enter_site = client.register_script(lua.ENTER_SITE)
+        self._site = client.register_script(lua.SITE)
         self._renew = client.register_script(lua.RENEW)
         self._pause = client.register_script(lua.PAUSE)
-        self._slot = client.register_script(lua.SLOT)
+
+    @property
+    def round_trips(self) -> int:
+        return sum(self.trips.values())
+
+    def _trip(self, kind: str) -> None:
+        self.trips[kind] = self.trips.get(kind, 0) + 1
 
     def flush_call(
         self,
@@ -258,7 +272,7 @@ class RedisFrontier:
             pushes, acks, releases, dead, hints=hints, versions=versions,
             max_articles=max_articles, max_links=max_links, now_ms=now_ms, epoch=epoch,
         )  # fmt: skip
-        self.round_trips += 1
+        self._trip("flush")
         result = await self._flush(keys=keys, args=args)
         if int(result[0]) < 0:
             raise StateLost(f"Redis no longer holds epoch {epoch}: its state was lost")
@@ -286,7 +300,7 @@ class RedisFrontier:
     async def pop(self, k: int, budget: Budget) -> PopResult:
         """Lease up to ``k`` requests (``lua.POP``)."""
         keys = self.keys
-        self.round_trips += 1
+        self._trip("pop")
         raw = await self._pop(
             keys=[
                 keys.pending,
@@ -308,61 +322,54 @@ class RedisFrontier:
             int(raw[2]),
         )
 
-    async def enter_site(self, budget: Budget, token: str, left: Sequence[str] = ()) -> int:
-        """Ask for request ``token`` to go to the site (``lua.ENTER_SITE``): -1 when it may
-        (it counts until ``leave_site``), else its place in the cluster's line. The tokens
-        ``left`` leave the site first, in the same call."""
+    async def site(
+        self,
+        budget: Budget,
+        sender: str,
+        *,
+        ask: Sequence[str] = (),
+        left: Sequence[str] = (),
+        times_per_place: int = 1,
+        more_times: int = 0,
+        max_times: int = 8,
+        horizon_ms: int = 1000,
+    ) -> SiteAnswer:
+        """One ``lua.SITE`` call: the tokens ``left`` leave the site, the tokens ``ask`` ask
+        to go to it (in this order), and send times are reserved for the cluster's budget,
+        ``times_per_place`` for each token let in and ``more_times`` besides, ``max_times``
+        at most."""
         keys = self.keys
-        self.round_trips += 1
-        raw = await self._enter_site(
-            keys=[keys.at_site, keys.site_waiting, keys.site_polled],
-            args=[token, budget.concurrency, budget.site_ttl_ms, budget.stale_ms, *left],
-        )
-        return -1 if int(raw[0]) == 1 else int(raw[1])
-
-    async def leave_site(self, *tokens: str) -> None:
-        """Requests ``tokens`` are done at the site (answered, failed or given up waiting)."""
-        if not tokens:
-            return
-        keys = self.keys
-        self.round_trips += 1
-        async with self.client.pipeline(transaction=True) as pipe:
-            pipe.zrem(keys.at_site, *tokens)
-            pipe.zrem(keys.site_waiting, *tokens)
-            pipe.hdel(keys.site_polled, *tokens)
-            await pipe.execute()
-
-    async def reserve_sends(
-        self, budget: Budget, sender: str, k: int, horizon_ms: int = 1000
-    ) -> Reservation:
-        """Reserve up to ``k`` send times of the cluster's budget (see ``lua.SLOT``)."""
-        keys = self.keys
-        self.round_trips += 1
-        raw = await self._slot(
-            keys=[keys.sent, keys.pause_until, keys.min_interval],
-            args=[budget.interval_ms, budget.per_second, 1000, sender, k, horizon_ms],
-        )
-        return Reservation(int(raw[0]), int(raw[1]), [int(t) for t in raw[2:]])
+        self._trip("site")
+        raw = await self._site(
+            keys=[keys.at_site, keys.site_waiting, keys.site_polled, keys.sent,
+                  keys.pause_until, keys.min_interval],
+            args=[budget.concurrency, budget.site_ttl_ms, budget.stale_ms, budget.interval_ms,
+                  budget.per_second, 1000, sender, horizon_ms, times_per_place, more_times,
+                  max_times, len(left), *left, len(ask), *ask],
+        )  # fmt: skip
+        places = [int(x) for x in raw[3 : 3 + len(ask)]]
+        times = [int(t) for t in raw[3 + len(ask) :]]
+        return SiteAnswer(int(raw[0]), int(raw[1]), int(raw[2]), places, times)
 
     async def renew(self, members: list[bytes], lease_ms: int) -> int:
         if not members:
             return 0
-        self.round_trips += 1
+        self._trip("renew")
         return int(await self._renew(keys=[self.keys.leased], args=[lease_ms, *members]))
 
     async def pause(self, seconds: float) -> None:
         """No worker fetches anything for ``seconds`` (a 429/503 ``Retry-After``)."""
-        self.round_trips += 1
+        self._trip("pause")
         await self._pause(keys=[self.keys.pause_until], args=[int(seconds * 1000)])
 
     async def set_min_interval(self, seconds: float) -> None:
         """Space requests at least ``seconds`` apart (robots.txt Crawl-delay)."""
-        self.round_trips += 1
+        self._trip("min_interval")
         await self.client.set(self.keys.min_interval, int(seconds * 1000))
 
     async def counts(self) -> tuple[int, int, int]:
         """(pending, leased, delayed) requests in the whole cluster."""
-        self.round_trips += 1
+        self._trip("counts")
         async with self.client.pipeline(transaction=True) as pipe:
             pipe.zcard(self.keys.pending)
             pipe.hget(self.keys.pending_plain, "total")
@@ -372,7 +379,7 @@ class RedisFrontier:
         return int(pending) + int(plain or 0), int(leased), int(delayed)
 
     async def dead_letters(self) -> dict[str, dict[str, Any]]:
-        self.round_trips += 1
+        self._trip("dead_letters")
         raw = await self.client.hgetall(self.keys.dead)
         return {_text(k): json.loads(v) for k, v in raw.items()}
 
@@ -383,7 +390,7 @@ class RedisFrontier:
         if not chosen:
             return 0
         await self.flush([Push.again(str(v["request"])) for v in chosen], [])
-        self.round_trips += 1
+        self._trip("replay")
         await self.client.hdel(self.keys.dead, *[str(v["url"]) for v in chosen])
         return len(chosen)
 

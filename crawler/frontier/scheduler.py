@@ -114,8 +114,13 @@ class Frontier:
             self.client, self.config.keys, stale_after=self.config.worker_stale, runs=runs
         )
 
-    def round_trips(self) -> int:
-        return self.queue.round_trips + self.coordinator.round_trips + self.feed.queue.round_trips
+    def round_trips(self) -> dict[str, int]:
+        """This worker's Redis round trips by kind: the queue's operations, ``run`` (the run's
+        coordination, heartbeats included) and ``feed`` (URLs fed on ``start_urls``)."""
+        trips = dict(self.queue.trips)
+        trips["run"] = self.coordinator.round_trips
+        trips["feed"] = self.feed.queue.round_trips
+        return trips
 
 
 _FRONTIERS: weakref.WeakKeyDictionary[Crawler, Frontier] = weakref.WeakKeyDictionary()
@@ -423,7 +428,10 @@ class TassScheduler:
         await frontier.lifecycle.close()
         stats, outcome = self.crawler.stats, frontier.lifecycle.outcome
         if stats is not None:
-            stats.set_value("tass/frontier/redis_round_trips", frontier.round_trips())
+            trips = frontier.round_trips()
+            stats.set_value("tass/frontier/redis_round_trips", sum(trips.values()))
+            for kind, count in trips.items():
+                stats.set_value(f"tass/frontier/redis_round_trips/{kind}", count)
             if outcome is not None:
                 stats.set_value("tass/run/outcome", outcome.outcome)
                 stats.set_value("tass/run/outcome_reasons", list(outcome.reasons))

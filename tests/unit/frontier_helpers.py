@@ -33,3 +33,19 @@ def spider(**settings: Any) -> TassSpider:
     instance = TassSpider.from_crawler(crawler)
     crawler.spider = instance
     return instance
+
+
+async def enter_site(queue: Any, budget: Any, token: str) -> int:
+    """One token asks for a place (``lua.SITE``, no send time): -1 let in, else its place."""
+    answer = await queue.site(budget, token, ask=[token], times_per_place=0)
+    return int(answer.places[0])
+
+
+async def leave_site(queue: Any, budget: Any, *tokens: str) -> None:
+    """Tokens give back their places, or their places in the line (``lua.SITE``)."""
+    await queue.site(budget, "", left=tokens)
+
+
+async def reserve_sends(queue: Any, budget: Any, sender: str, k: int) -> Any:
+    """Up to ``k`` send times of the cluster's budget (``lua.SITE``, no place asked)."""
+    return await queue.site(budget, sender, more_times=k, max_times=k)

@@ -152,7 +152,7 @@ CORE = (
     "crawler.frontier.lifecycle",
     "crawler.frontier.queue",
     "crawler.frontier.run",
-    "crawler.frontier.sendtimes",
+    "crawler.frontier.siteslots",
     "crawler.frontier.window",
 )
 

@@ -13,7 +13,7 @@ from scrapy.http import JsonRequest
 from crawler.frontier.codec import VIA_META, decode_request, encode_request, push_for
 from crawler.frontier.keys import FrontierKeys
 from crawler.frontier.queue import Budget, DeadLetter, Push, RedisFrontier
-from tests.unit.frontier_helpers import run, spider
+from tests.unit.frontier_helpers import enter_site, leave_site, reserve_sends, run, spider
 
 FAST = Budget(interval_ms=0.1, per_second=10_000, concurrency=1000, lease_ms=60_000)
 
@@ -207,8 +207,8 @@ def test_send_times_are_spaced_and_capped_for_the_whole_cluster(redis_url, key_p
     async def scenario(client):
         a = RedisFrontier(client, FrontierKeys(key_prefix))
         b = RedisFrontier(client, FrontierKeys(key_prefix))  # another worker
-        first = await a.reserve_sends(budget, "a", 4)
-        second = await b.reserve_sends(budget, "b", 8)
+        first = await reserve_sends(a, budget, "a", 4)
+        second = await reserve_sends(b, budget, "b", 8)
         times = first.times_ms + second.times_ms
         assert first.times_ms[0] == first.now_ms, "the first send may go at once"
         assert len(first.times_ms) == 4
@@ -218,11 +218,11 @@ def test_send_times_are_spaced_and_capped_for_the_whole_cluster(redis_url, key_p
         # window, at 1000 ms: the horizon.
         assert len(times) == 11 and times[10] - times[0] == 1000
         assert all(times[i + 10] - times[i] >= 1000 for i in range(len(times) - 10))
-        refused = await a.reserve_sends(budget, "a", 1)
+        refused = await reserve_sends(a, budget, "a", 1)
         assert refused.times_ms == [] and refused.retry_at_ms > refused.now_ms
         # A reservation made later keeps both rules with everything reserved before it.
         await asyncio.sleep((refused.retry_at_ms - refused.now_ms) / 1000)
-        later = await a.reserve_sends(budget, "a", 8)
+        later = await reserve_sends(a, budget, "a", 8)
         everything = sorted(times + later.times_ms)
         assert all(y - x >= 50 for x, y in pairwise(everything))
         assert all(everything[i + 10] - everything[i] >= 1000 for i in range(len(everything) - 10))
@@ -236,7 +236,7 @@ def test_crawl_delay_widens_the_spacing_for_everyone(redis_url, key_prefix) -> N
     async def scenario(client):
         q = RedisFrontier(client, FrontierKeys(key_prefix))
         await q.set_min_interval(0.3)
-        times = (await q.reserve_sends(budget, "a", 8)).times_ms
+        times = (await reserve_sends(q, budget, "a", 8)).times_ms
         assert len(times) == 4  # 0, 300, 600, 900 ms: the horizon is one second
         assert all(y - x >= 300 for x, y in pairwise(times))
 
@@ -256,16 +256,16 @@ def test_leases_are_not_bounded_by_the_site_budget_requests_at_the_site_are(
         await q.flush([article(i) for i in range(1, 40, 2)], [])
         assert len((await q.pop(8, budget)).leases) == 8, "worker a fills its buffer"
         assert len((await q.pop(8, budget)).leases) == 8, "worker b still gets leases"
-        assert await q.enter_site(budget, "a:1") == -1
-        assert await q.enter_site(budget, "a:2") == -1
-        assert await q.enter_site(budget, "b:1") == 0, "full: b's request is first in line"
+        assert await enter_site(q, budget, "a:1") == -1
+        assert await enter_site(q, budget, "a:2") == -1
+        assert await enter_site(q, budget, "b:1") == 0, "full: b's request is first in line"
         for _ in range(5):  # a asks again and again: it stays behind b
-            assert await q.enter_site(budget, "a:3") == 1
-        await q.leave_site("a:1")
-        assert await q.enter_site(budget, "a:3") == 1, "the free place is b's"
-        assert await q.enter_site(budget, "b:1") == -1
-        await q.leave_site("a:2")
-        assert await q.enter_site(budget, "a:3") == -1
+            assert await enter_site(q, budget, "a:3") == 1
+        await leave_site(q, budget, "a:1")
+        assert await enter_site(q, budget, "a:3") == 1, "the free place is b's"
+        assert await enter_site(q, budget, "b:1") == -1
+        await leave_site(q, budget, "a:2")
+        assert await enter_site(q, budget, "a:3") == -1
         assert await client.zcard(q.keys.at_site) == 2
 
     run(scenario, redis_url)
@@ -281,11 +281,11 @@ def test_places_of_dead_workers_lapse_and_their_waiters_leave_the_line(
 
     async def scenario(client):
         q = RedisFrontier(client, FrontierKeys(key_prefix))
-        assert await q.enter_site(budget, "dead:1") == -1
-        assert await q.enter_site(budget, "dead:2") == 0  # waits, then its worker dies
-        assert await q.enter_site(budget, "alive:1") == 1
+        assert await enter_site(q, budget, "dead:1") == -1
+        assert await enter_site(q, budget, "dead:2") == 0  # waits, then its worker dies
+        assert await enter_site(q, budget, "alive:1") == 1
         await asyncio.sleep(0.4)  # past both the place's lapse and the waiter's staleness
-        assert await q.enter_site(budget, "alive:1") == -1
+        assert await enter_site(q, budget, "alive:1") == -1
         assert await client.zrange(q.keys.site_waiting, 0, -1) == []
 
     run(scenario, redis_url)
@@ -296,12 +296,12 @@ def test_a_pause_holds_every_workers_next_send(redis_url, key_prefix) -> None:
         q = RedisFrontier(client, FrontierKeys(key_prefix))
         await q.pause(0.4)
         await q.pause(0.1)  # a shorter pause never cuts a longer one short
-        held = await q.reserve_sends(FAST, "a", 4)
+        held = await reserve_sends(q, FAST, "a", 4)
         assert held.times_ms == [] and 300 < held.retry_at_ms - held.now_ms <= 400
         other = RedisFrontier(client, FrontierKeys(key_prefix))
-        assert (await other.reserve_sends(FAST, "b", 1)).times_ms == []
+        assert (await reserve_sends(other, FAST, "b", 1)).times_ms == []
         await asyncio.sleep(0.41)
-        assert len((await other.reserve_sends(FAST, "b", 1)).times_ms) == 1
+        assert len((await reserve_sends(other, FAST, "b", 1)).times_ms) == 1
 
     run(scenario, redis_url)
 
@@ -453,26 +453,91 @@ def test_known_articles_reads_the_redis_bitmap_and_own_pushes(redis_client, key_
 
 def test_a_place_given_back_goes_with_the_next_ask_or_alone_soon(redis_url, key_prefix) -> None:
     """SiteSlots sends a leave with the worker's next ask (one round trip for both); with no
-    ask to go with, alone within LEAVE_DELAY. The place is never given back early."""
+    ask to go with, alone within LEAVE_DELAY. The place is never given back early. (No kept
+    places here, ``keep=0``: the next test has them.)"""
     from crawler.frontier.siteslots import LEAVE_DELAY, SiteSlots
 
     budget = Budget(interval_ms=0.1, per_second=10_000, concurrency=1, lease_ms=60_000)
 
     async def scenario(client):
         q = RedisFrontier(client, FrontierKeys(key_prefix))
-        slots = SiteSlots(q, budget, "w")
+        slots = SiteSlots(q, budget, "w", keep=0)
         first = await slots.enter()
-        assert await client.zrange(q.keys.at_site, 0, -1) == [first.encode()]
+        assert await client.zrange(q.keys.at_site, 0, -1) == [first.token.encode()]
         before = q.round_trips
         await slots.leave(first)
         assert q.round_trips == before, "not sent yet"
         assert await client.zcard(q.keys.at_site) == 1, "held until sent: never early"
         second = await slots.enter()  # the only place: free only if the leave went with it
         assert q.round_trips == before + 1
-        assert await client.zrange(q.keys.at_site, 0, -1) == [second.encode()]
+        assert await client.zrange(q.keys.at_site, 0, -1) == [second.token.encode()]
         await slots.leave(second)
         await asyncio.sleep(LEAVE_DELAY * 4)
         assert await client.zcard(q.keys.at_site) == 0, "sent alone"
         assert q.round_trips == before + 2
 
     run(scenario, redis_url)
+
+
+def test_a_kept_place_is_given_up_once_another_worker_waits(redis_url, key_prefix) -> None:
+    """A worker told that nobody waits passes a place given back to its next request, with
+    no ask, for ``keep`` seconds; past them it asks, hears of the other worker's waiter, and
+    its place goes to that waiter first (the line's order): no worker is starved."""
+    from crawler.frontier.siteslots import SiteSlots
+
+    budget = Budget(interval_ms=0.1, per_second=10_000, concurrency=1, lease_ms=60_000)
+
+    async def scenario(client):
+        keys = FrontierKeys(key_prefix)
+        a = SiteSlots(RedisFrontier(client, keys), budget, "a", keep=1.0)
+        b = SiteSlots(RedisFrontier(client, keys), budget, "b", keep=1.0)
+        a1 = await a.enter()
+        b_waits = asyncio.create_task(b.enter())
+        while not await client.zcard(keys.site_waiting):
+            await asyncio.sleep(0.01)
+        await a.leave(a1)
+        a2 = await a.enter()
+        assert a2 is not None and a1 is not None
+        assert a2.token == a1.token and a.kept == 1, "nobody waited when a last asked"
+        await asyncio.sleep(1.0)  # past keep: a asks again, and hears of b's waiter
+        await a.leave(a2)
+        a_waits = asyncio.create_task(a.enter())
+        b1 = await b_waits
+        assert b1 is not None and not a_waits.done(), "b asked first: the place is b's"
+        assert await client.zrange(keys.at_site, 0, -1) == [b1.token.encode()]
+        await b.leave(b1)
+        a3 = await a_waits
+        assert a3 is not None and a3.token != a1.token and a.kept == 1
+        await a.leave(a3)
+
+    run(scenario, redis_url)
+
+
+def test_with_redis_unreachable_requests_go_uncounted_paced_by_their_worker() -> None:
+    """No Redis: a request goes ahead with no place (None), each a budget's interval after
+    the one before it, as a worker paces itself alone."""
+    import time
+
+    from redis.asyncio import Redis
+
+    from crawler.frontier.siteslots import SiteSlots
+
+    budget = Budget(interval_ms=50, per_second=10, concurrency=1, lease_ms=60_000)
+
+    async def scenario():
+        client = Redis.from_url("redis://127.0.0.1:1", socket_connect_timeout=1)
+        try:
+            slots = SiteSlots(RedisFrontier(client, FrontierKeys("nowhere")), budget, "w")
+
+            async def one() -> tuple[object, float]:
+                place = await slots.enter()
+                return place, time.monotonic()
+
+            went = await asyncio.gather(*(one() for _ in range(4)))
+        finally:
+            await client.aclose()
+        assert [place for place, _ in went] == [None] * 4
+        times = sorted(at for _, at in went)
+        assert all(later - earlier >= 0.045 for earlier, later in pairwise(times)), times
+
+    asyncio.run(scenario())

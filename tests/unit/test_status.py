@@ -11,7 +11,7 @@ from crawler.frontier.progress import RateMeter, WorkerBeat
 from crawler.frontier.queue import Budget, DeadLetter, Push, RedisFrontier
 from crawler.frontier.run import RunCoordinator
 from crawler.status import format_status, progress_line, read_status
-from tests.unit.frontier_helpers import run
+from tests.unit.frontier_helpers import enter_site, leave_site, run
 
 FAST = Budget(interval_ms=0.1, per_second=10_000, concurrency=1000, lease_ms=60_000)
 
@@ -81,10 +81,10 @@ def test_the_requests_at_the_site_are_those_enter_site_let_in(redis_url, key_pre
     async def scenario(client):
         queue = RedisFrontier(client, keys)
         budget = Budget(interval_ms=0.1, per_second=10_000, concurrency=1, lease_ms=60_000)
-        assert await queue.enter_site(budget, "a") == -1
-        assert await queue.enter_site(budget, "b") == 0, "b waits in line"
+        assert await enter_site(queue, budget, "a") == -1
+        assert await enter_site(queue, budget, "b") == 0, "b waits in line"
         there = (await read_status(client, keys))["budget"]["at_site"]
-        await queue.leave_site("a")
+        await leave_site(queue, budget, "a")
         return there, (await read_status(client, keys))["budget"]["at_site"]
 
     assert run(scenario, redis_url) == (1, 0)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -76,12 +77,25 @@ def test_status_metrics_and_feed_during_a_two_worker_crawl(crawl_env_factory, re
     ]  # fmt: skip
     looks: list[dict] = []
     scrapes: list[dict[str, float]] = []
+    done = threading.Event()
+
+    def scrape_until_done() -> None:
+        # Apart from the looks: a ``scrapy status`` call takes a second or more on a loaded
+        # machine, and the endpoints go with their workers.
+        while not done.wait(0.2):
+            scrapes.extend(found for port in ports if (found := scrape(port)))
+
+    scraper = threading.Thread(target=scrape_until_done, daemon=True)
+    scraper.start()
     deadline = time.monotonic() + 400
-    while any(w.poll() is None for w in workers) and time.monotonic() < deadline:
-        answer = status(env, "--json")
-        assert answer.returncode == 0, answer.stderr
-        looks.append(json.loads(answer.stdout))
-        scrapes += [found for port in ports if (found := scrape(port))]
+    try:
+        while any(w.poll() is None for w in workers) and time.monotonic() < deadline:
+            answer = status(env, "--json")
+            assert answer.returncode == 0, answer.stderr
+            looks.append(json.loads(answer.stdout))
+    finally:
+        done.set()
+        scraper.join()
     codes = [w.wait(timeout=60) for w in workers]
     log = env.log_text()
     assert codes == [0, 0], log[-4000:]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal, TypedDict
+from typing import Any, ClassVar, Literal, TypedDict
 
 ArticleKind = Literal["news", "article", "interview", "opinion", "gallery"]
 ARTICLE_KINDS: tuple[ArticleKind, ...] = ("news", "article", "interview", "opinion", "gallery")
@@ -64,6 +64,46 @@ class FetchedPage:
 
     revision: int | None = None
     """Read back from the archive: the article version it produced (None: fresh)."""
+
+    stored: StoredVersion | None = None
+    """Read back from the archive by ``scrapy reparse``: what ``articles`` holds of that
+    version (None: fresh from the site, or not read)."""
+
+
+@dataclass(frozen=True, slots=True)
+class StoredVersion:
+    """What ``articles`` holds of the version an archived page produced: the fingerprints and
+    the near-duplicate mark that the dedupe stage would otherwise compute and look up again
+    for a page whose text comes out the same (``pipelines.dedupe``). ``scrapy reparse`` reads
+    it with the page (``crawler.reparse.worker``)."""
+
+    FIELDS: ClassVar[tuple[str, ...]] = (
+        "content_hash",
+        "minhash",
+        "minhash_bands",
+        "duplicate_of",
+        "extractor",
+    )
+    """The article document's fields it is read from."""
+
+    content_hash: str | None
+    minhash: tuple[int, ...] | None
+    minhash_bands: tuple[int, ...] | None
+    duplicate_of: int | None
+    extractor: str | None
+    """The code that extracted the stored version (``crawler.version``)."""
+
+    @classmethod
+    def of(cls, doc: dict[str, Any]) -> StoredVersion:
+        """The stored version of an ``articles`` document (read with ``FIELDS`` at least)."""
+        minhash, keys = doc.get("minhash"), doc.get("minhash_bands")
+        return cls(
+            content_hash=doc.get("content_hash"),
+            minhash=tuple(minhash) if isinstance(minhash, list) else None,
+            minhash_bands=tuple(keys) if isinstance(keys, list) else None,
+            duplicate_of=doc.get("duplicate_of"),
+            extractor=doc.get("extractor"),
+        )
 
 
 class Related(TypedDict):

@@ -4,11 +4,12 @@ For each chunk it leases (``job.ReparseJob``), the worker reads the chunk's arti
 archived page of each one's stored revision (``pages``), rebuilds the response the spider got
 (``crawler.archive.response_of``) and runs the spider's own article callback on it
 (``TassSpider.parse_article``: the page object, the canonical URL, the failure rules); the item,
-carrying its archived page, goes through the crawl's own stages (Scrapy's
-``ItemPipelineManager`` over ``ITEM_PIPELINES``), with the store replaced as
-``TASS_REPARSE_REPLACES`` says (``pipelines.reextract``: only what changed is written, no new
-revision). Requests the callback yields are dropped: nothing is fetched, there is no
-downloader. Scrapy's ``item_scraped`` signal is sent for each stored item, as the engine would
+carrying its archived page and what ``articles`` holds of that version (``StoredVersion``: the
+dedupe stage needs no look-up for a page whose text comes out as stored), goes through the
+crawl's own stages (Scrapy's ``ItemPipelineManager`` over ``ITEM_PIPELINES``), with the store
+replaced as ``TASS_REPARSE_REPLACES`` says (``pipelines.reextract``: only what changed is
+written, no new revision). Requests the callback yields are dropped: nothing is fetched, there
+is no downloader. Scrapy's ``item_scraped`` signal is sent for each stored item, as the engine would
 (the dedupe stage's late check listens to it).
 
 The chunk's counts (the re-extraction stage's ``tass/reparse/*`` stats over the chunk, and the
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -35,7 +37,7 @@ from scrapy.utils.misc import load_object
 from crawler import defaults, internals, mongo
 from crawler.archive import ArchivedPageError, page_of, response_of
 from crawler.frontier.health import transient
-from crawler.items import ArticleItem, PageFailure
+from crawler.items import ArticleItem, PageFailure, StoredVersion
 from crawler.mongo import Document, MongoConfig
 from crawler.reparse.job import ReparseJob, ReparseSpec, chunk_bounds
 from crawler.retrying import retry
@@ -48,6 +50,8 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 STATS_PREFIX = "tass/reparse/"
+STORED = "_stored"
+"""The key under which a page document read for a chunk carries its article's stored version."""
 IDLE_WAIT = 1.0
 """Seconds a worker waits when every chunk left is leased by another worker."""
 
@@ -170,14 +174,15 @@ class ReparseWorker:
         query = {"$and": [self.spec.article_filter(), {"_id": {"$gte": low, "$lte": high}}]}
 
         def read() -> tuple[list[Document], list[int]]:
-            found = db[mongo.ARTICLES].find(query, {"revision": 1})
-            versions = {d["_id"]: d.get("revision") or 1 for d in found}
-            pages = {
-                d["article_id"]: d
-                for d in db[mongo.PAGES].find({"article_id": {"$in": sorted(versions)}})
-                if d.get("revision") == versions[d["article_id"]]
-            }
-            return [pages[i] for i in sorted(pages)], sorted(set(versions) - set(pages))
+            fields = dict.fromkeys(("revision", *StoredVersion.FIELDS), 1)
+            stored = {d["_id"]: d for d in db[mongo.ARTICLES].find(query, fields)}
+            pages = {}
+            for d in db[mongo.PAGES].find({"article_id": {"$in": sorted(stored)}}):
+                article = stored[d["article_id"]]
+                if d.get("revision") == (article.get("revision") or 1):
+                    d[STORED] = StoredVersion.of(article)
+                    pages[d["article_id"]] = d
+            return [pages[i] for i in sorted(pages)], sorted(set(stored) - set(pages))
 
         end = time.monotonic() + self.mongo_config.retry_deadline
         return await mongo.retry(read, what=f"archived pages of {chunk}", deadline=lambda: end)
@@ -197,6 +202,7 @@ class ReparseWorker:
                 )
             ]
         else:
+            page = dataclasses.replace(page, stored=doc.get(STORED))
             response = response_of(page)
             outputs = list(self.spider.parse_article(response))
             for output in outputs:

@@ -7,9 +7,10 @@ through ``ItemAdapter``. Field names are the names stored in MongoDB (collection
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, ClassVar, Literal, TypedDict
+from typing import Any, Literal, TypedDict
 
 ArticleKind = Literal["news", "article", "interview", "opinion", "gallery"]
 ARTICLE_KINDS: tuple[ArticleKind, ...] = ("news", "article", "interview", "opinion", "gallery")
@@ -72,38 +73,40 @@ class FetchedPage:
 
 @dataclass(frozen=True, slots=True)
 class StoredVersion:
-    """What ``articles`` holds of the version an archived page produced: the fingerprints and
-    the near-duplicate mark that the dedupe stage would otherwise compute and look up again
-    for a page whose text comes out the same (``pipelines.dedupe``). ``scrapy reparse`` reads
-    it with the page (``crawler.reparse.worker``)."""
+    """The ``articles`` document of the version an archived page produced, as read with the
+    page by ``scrapy reparse`` (``crawler.reparse.worker``): the dedupe stage takes its
+    fingerprints and near-duplicate mark for a page whose text comes out the same
+    (``pipelines.dedupe``), the re-extraction stage compares the new fields with it
+    (``pipelines.reextract``), so neither reads it again."""
 
-    FIELDS: ClassVar[tuple[str, ...]] = (
-        "content_hash",
-        "minhash",
-        "minhash_bands",
-        "duplicate_of",
-        "extractor",
-    )
-    """The article document's fields it is read from."""
+    document: Mapping[str, Any]
+    """The document as MongoDB gave it back."""
 
-    content_hash: str | None
-    minhash: tuple[int, ...] | None
-    minhash_bands: tuple[int, ...] | None
-    duplicate_of: int | None
-    extractor: str | None
-    """The code that extracted the stored version (``crawler.version``)."""
+    @property
+    def content_hash(self) -> str | None:
+        value = self.document.get("content_hash")
+        return value if isinstance(value, str) else None
 
-    @classmethod
-    def of(cls, doc: dict[str, Any]) -> StoredVersion:
-        """The stored version of an ``articles`` document (read with ``FIELDS`` at least)."""
-        minhash, keys = doc.get("minhash"), doc.get("minhash_bands")
-        return cls(
-            content_hash=doc.get("content_hash"),
-            minhash=tuple(minhash) if isinstance(minhash, list) else None,
-            minhash_bands=tuple(keys) if isinstance(keys, list) else None,
-            duplicate_of=doc.get("duplicate_of"),
-            extractor=doc.get("extractor"),
-        )
+    @property
+    def minhash(self) -> tuple[int, ...] | None:
+        value = self.document.get("minhash")
+        return tuple(value) if isinstance(value, list) else None
+
+    @property
+    def minhash_bands(self) -> tuple[int, ...] | None:
+        value = self.document.get("minhash_bands")
+        return tuple(value) if isinstance(value, list) else None
+
+    @property
+    def duplicate_of(self) -> int | None:
+        value = self.document.get("duplicate_of")
+        return value if isinstance(value, int) else None
+
+    @property
+    def extractor(self) -> str | None:
+        """The code that extracted the stored version (``crawler.version``)."""
+        value = self.document.get("extractor")
+        return value if isinstance(value, str) else None
 
 
 class Related(TypedDict):

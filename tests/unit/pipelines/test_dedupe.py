@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import random
 from datetime import timedelta
 
@@ -342,7 +341,7 @@ def _reparsed(item, stored_doc, **stored):
     overrides what ``stored_doc`` holds)."""
     from crawler.items import FetchedPage, StoredVersion
 
-    version = dataclasses.replace(StoredVersion.of(stored_doc), **stored)
+    version = StoredVersion({**stored_doc, **stored})
     item.fetched = FetchedPage(
         url=item.url, final_url=item.url, status=200, headers=(), fetched_at=LATE, body=b"",
         article_id=item.id, revision=1, stored=version,
@@ -400,7 +399,7 @@ def test_a_page_reparsed_unlike_its_stored_version_is_looked_up(
         expected = None
     else:  # same text, but the stored signature is not what this code makes of it
         again = article(9101, body=copy.body, published_at=LATE, title="Reworded headline")
-        overrides = {"minhash": tuple(range(64)), "extractor": "0+older", "duplicate_of": 4242}
+        overrides = {"minhash": list(range(64)), "extractor": "0+older", "duplicate_of": 4242}
         expected = 9001
     stats = _dedupe_alone(mongo_uri, mongo_db_name, _reparsed(again, stored, **overrides))
     assert stats.get_value("tass/dedupe/as_stored") is None

@@ -14,8 +14,9 @@ is no downloader. Scrapy's ``item_scraped`` signal is sent for each stored item,
 
 The chunk's counts (the re-extraction stage's ``tass/reparse/*`` stats over the chunk, and the
 articles that have no archived page) and the ids that failed are handed to the job with the
-chunk's completion. The worker renews its lease while it works, stops between chunks when
-asked to, and gives back a chunk it could not finish.
+chunk's completion. The worker leases the next chunk and reads its pages while it works on
+one, renews its leases meanwhile, stops between chunks when asked to, and gives back a chunk
+it could not finish (or took ahead and will not work).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import dataclasses
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from scrapy import signals
@@ -68,6 +70,31 @@ def reparse_settings(settings: BaseSettings) -> Settings:
     return result
 
 
+@dataclass(slots=True)
+class _Taken:
+    """A leased chunk with its pages read, its lease being renewed."""
+
+    chunk: str
+    docs: list[Document]
+    missing: list[int]
+    renewing: asyncio.Task[None]
+
+
+async def _give_back(job: ReparseJob, ahead: asyncio.Task[_Taken | str | None]) -> None:
+    """Release the chunk taken ahead and not worked (a stop, an error): another worker may
+    take it at once instead of after its lease."""
+    if not ahead.done():
+        ahead.cancel()  # _take releases a chunk it leased
+        with contextlib.suppress(BaseException):
+            await ahead
+        return
+    taken = ahead.result() if not ahead.cancelled() and ahead.exception() is None else None
+    if isinstance(taken, _Taken):
+        taken.renewing.cancel()
+        with contextlib.suppress(Exception):
+            await job.release(taken.chunk)
+
+
 class ReparseWorker:
     """Takes chunks of one job until none is left (module docstring)."""
 
@@ -106,42 +133,74 @@ class ReparseWorker:
         return cls(crawler, spider, manager, job, spec)
 
     async def run(self, stop: asyncio.Event) -> int:
-        """Work until the job is done (or ``stop`` is set between chunks); chunks done."""
+        """Work until the job is done (or ``stop`` is set between chunks); chunks done.
+
+        The next chunk is leased and its pages read while this one is worked (``_take``), so
+        the stages never wait for MongoDB to send a chunk's pages."""
         self._db = mongo.acquire(self.crawler, self.mongo_config).db
         await self.manager.open_spider_async()
+        loop = asyncio.get_running_loop()
+        ahead: asyncio.Task[_Taken | str | None] | None = None
         try:
-            while not stop.is_set():
-                chunk = await self._redis("lease a chunk", self.job.lease)
-                if chunk is None:
-                    break  # the job is done
-                if chunk == "":
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(stop.wait(), IDLE_WAIT)
-                    continue
-                await self._chunk(chunk)
+            taken = await self._take(stop, wait=True)
+            while isinstance(taken, _Taken):
+                ahead = loop.create_task(self._take(stop, wait=False))
+                await self._chunk(taken)
                 self.chunks += 1
+                if stop.is_set():
+                    break
+                taken, ahead = await ahead, None
+                if taken == "":  # every chunk left was leased by someone: wait for one
+                    taken = await self._take(stop, wait=True)
         finally:
+            if ahead is not None:
+                await _give_back(self.job, ahead)
             await self.manager.close_spider_async()
             await mongo.release(self.crawler)
         return self.chunks
 
-    async def _chunk(self, chunk: str) -> None:
-        renewing = asyncio.get_running_loop().create_task(self._renew(chunk))
+    async def _take(self, stop: asyncio.Event, *, wait: bool) -> _Taken | str | None:
+        """Lease a chunk and read its pages, renewing the lease from then on; None when the
+        job is done or ``stop`` is set; ``""`` (only when not ``wait``-ing) when every chunk
+        left is leased by someone."""
+        while not stop.is_set():
+            chunk = await self._redis("lease a chunk", self.job.lease)
+            if chunk is None:
+                return None  # the job is done
+            if chunk == "":
+                if not wait:
+                    return ""
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), IDLE_WAIT)
+                continue
+            renewing = asyncio.get_running_loop().create_task(self._renew(chunk))
+            try:
+                docs, missing = await self._pages(chunk)
+            except BaseException:
+                renewing.cancel()
+                with contextlib.suppress(Exception):
+                    await self.job.release(chunk)
+                raise
+            return _Taken(chunk, docs, missing, renewing)
+        return None
+
+    async def _chunk(self, taken: _Taken) -> None:
+        chunk = taken.chunk
         try:
-            counts, failed = await self._work(chunk)
+            counts, failed = await self._work(taken)
         except BaseException:
-            renewing.cancel()
+            taken.renewing.cancel()
             with contextlib.suppress(Exception):
                 await self.job.release(chunk)
             raise
-        renewing.cancel()
+        taken.renewing.cancel()
         if not await self._redis("finish a chunk", lambda: self.job.done(chunk, counts, failed)):
             logger.warning("Chunk %s was finished by another worker first", chunk)
 
-    async def _work(self, chunk: str) -> tuple[dict[str, int], dict[int, str]]:
+    async def _work(self, taken: _Taken) -> tuple[dict[str, int], dict[int, str]]:
         """Re-extract the chunk's articles; its counts and the ids that failed."""
         before = self._stats()
-        docs, missing = await self._pages(chunk)
+        docs, missing = taken.docs, taken.missing
         gate = asyncio.Semaphore(self.concurrency)
 
         async def one(doc: Document) -> Any:

@@ -82,9 +82,15 @@ def stored_form(doc: Document) -> Document:
 
 
 def changed_fields(new: Document, old: Mapping[str, Any]) -> list[str]:
-    """The fields of ``new`` (an ``article_doc``) whose stored value in ``old`` differs."""
-    fresh = stored_form(new)
-    return sorted(k for k, v in fresh.items() if k != "_id" and old.get(k, ...) != v)
+    """The fields of ``new`` (an ``article_doc``) whose stored value in ``old`` differs.
+
+    A value equal to the stored one as it is stays equal in MongoDB's form, so only the others
+    go through BSON (``stored_form``: a datetime may still come out equal at milliseconds)."""
+    differ = {k: v for k, v in new.items() if k != "_id" and old.get(k, ...) != v}
+    if not differ:
+        return []
+    fresh = stored_form(differ)
+    return sorted(k for k, v in fresh.items() if old.get(k, ...) != v)
 
 
 class ReextractWriter:

@@ -173,7 +173,16 @@ class SiteUrls:
         ``None`` for other hosts, non-http(s) schemes and static files. Memoised: the same
         links (nav, tags, "Read also") recur on every page.
         """
-        return _canonical_cached(self, url, None if url.startswith("http") else referer)
+        if url.startswith("http") or not referer:
+            return _canonical_cached(self, url, None)
+        if url.startswith("/") and not url.startswith("//"):
+            # A path from the root resolves against the referer's scheme and host alone: keyed
+            # by those, the links every page of the site shares are resolved once.
+            start = referer.find("//")
+            end = referer.find("/", start + 2) if start >= 0 else -1
+            if end > 0:
+                referer = referer[:end]
+        return _canonical_cached(self, url, referer)
 
     def _canonical(self, url: str, referer: str | None) -> str | None:
         url = url.strip()

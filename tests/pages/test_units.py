@@ -443,3 +443,25 @@ def test_select_finds_what_parsel_finds_in_document_order(css: str) -> None:
     found = select(selector.root, css)
     assert found == [s.root for s in selector.css(css)]
     assert found  # the markup has something for every case
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "\ufeff  <!doctype html><html><body><form><input name=a></form><!-- c --><p>x&amp;y",
+        "<p>no html element</p>\x00",
+        '<?xml version="1.0"?><root><a>1</a></root>',  # XML: parsel decides, as before
+        '{"a": 1}',  # JSON: likewise
+        "",
+    ],
+)
+def test_html_selector_is_parsels_tree(text: str) -> None:
+    from parsel import Selector
+
+    from crawler.pages.tree import html_selector
+
+    ours, parsels = html_selector(text), Selector(text=text)
+    assert ours.type == parsels.type
+    assert ours.get() == parsels.get()
+    if ours.type == "html":
+        assert {type(el).__name__ for el in ours.root.iter()} <= {"HtmlElement", "HtmlComment"}

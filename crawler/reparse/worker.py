@@ -8,8 +8,9 @@ carrying its archived page and what ``articles`` holds of that version (``Stored
 dedupe stage needs no look-up for a page whose text comes out as stored), goes through the
 crawl's own stages (Scrapy's ``ItemPipelineManager`` over ``ITEM_PIPELINES``), with the store
 replaced as ``TASS_REPARSE_REPLACES`` says (``pipelines.reextract``: only what changed is
-written, no new revision). Requests the callback yields are dropped: nothing is fetched, there
-is no downloader. Scrapy's ``item_scraped`` signal is sent for each stored item, as the engine would
+written, no new revision). The callback is not run past its item: the requests it would
+yield next are never built, as nothing is fetched (there is no downloader). Scrapy's
+``item_scraped`` signal is sent for each stored item, as the engine would
 (the dedupe stage's late check listens to it).
 
 The chunk's counts (the re-extraction stage's ``tass/reparse/*`` stats over the chunk, and the
@@ -26,7 +27,7 @@ import contextlib
 import dataclasses
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -93,6 +94,20 @@ async def _give_back(job: ReparseJob, ahead: asyncio.Task[_Taken | str | None]) 
         taken.renewing.cancel()
         with contextlib.suppress(Exception):
             await job.release(taken.chunk)
+
+
+def _first_item(outputs: Iterator[Any]) -> ArticleItem | PageFailure | None:
+    """The article (or failure) an article callback yields, which comes before its requests;
+    the callback is closed there: the links it would go on to build are never fetched here."""
+    try:
+        for output in outputs:
+            if isinstance(output, ArticleItem | PageFailure):
+                return output
+        return None
+    finally:
+        close = getattr(outputs, "close", None)  # a generator: run no further
+        if close is not None:
+            close()
 
 
 class ReparseWorker:
@@ -253,33 +268,28 @@ class ReparseWorker:
         try:
             page = page_of(doc)
         except ArchivedPageError as exc:
-            outputs: list[Any] = [
-                PageFailure(
-                    url=str(doc.get("url")),
-                    reason="reparse:unreadable_page",
-                    detail=str(exc),
-                    article_id=doc.get("article_id"),
-                )
-            ]
+            output: ArticleItem | PageFailure | None = PageFailure(
+                url=str(doc.get("url")),
+                reason="reparse:unreadable_page",
+                detail=str(exc),
+                article_id=doc.get("article_id"),
+            )
         else:
             page = dataclasses.replace(page, stored=doc.get(STORED))
             response = response_of(page)
-            outputs = list(self.spider.parse_article(response))
-            for output in outputs:
-                if isinstance(output, ArticleItem):
-                    output.fetched = page
-                elif isinstance(output, PageFailure) and output.article_id is None:
-                    output.article_id = page.article_id
-        for output in outputs:
-            if not isinstance(output, ArticleItem | PageFailure):
-                continue  # a request: nothing is fetched
-            result = await self.manager.process_item_async(output)
-            if isinstance(result, ArticleItem):
-                await self.crawler.signals.send_catch_log_async(
-                    signal=signals.item_scraped, item=result, response=response, spider=self.spider
-                )
-            return result
-        return None
+            output = _first_item(self.spider.parse_article(response))
+            if isinstance(output, ArticleItem):
+                output.fetched = page
+            elif isinstance(output, PageFailure) and output.article_id is None:
+                output.article_id = page.article_id
+        if output is None:
+            return None
+        result = await self.manager.process_item_async(output)
+        if isinstance(result, ArticleItem):
+            await self.crawler.signals.send_catch_log_async(
+                signal=signals.item_scraped, item=result, response=response, spider=self.spider
+            )
+        return result
 
     async def _renew(self, chunk: str) -> None:
         every = self.job.lease_ms / 3000

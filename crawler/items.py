@@ -7,6 +7,7 @@ through ``ItemAdapter``. Field names are the names stored in MongoDB (collection
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, TypedDict
@@ -64,6 +65,48 @@ class FetchedPage:
 
     revision: int | None = None
     """Read back from the archive: the article version it produced (None: fresh)."""
+
+    stored: StoredVersion | None = None
+    """Read back from the archive by ``scrapy reparse``: what ``articles`` holds of that
+    version (None: fresh from the site, or not read)."""
+
+
+@dataclass(frozen=True, slots=True)
+class StoredVersion:
+    """The ``articles`` document of the version an archived page produced, as read with the
+    page by ``scrapy reparse`` (``crawler.reparse.worker``): the dedupe stage takes its
+    fingerprints and near-duplicate mark for a page whose text comes out the same
+    (``pipelines.dedupe``), the re-extraction stage compares the new fields with it
+    (``pipelines.reextract``), so neither reads it again."""
+
+    document: Mapping[str, Any]
+    """The document as MongoDB gave it back."""
+
+    @property
+    def content_hash(self) -> str | None:
+        value = self.document.get("content_hash")
+        return value if isinstance(value, str) else None
+
+    @property
+    def minhash(self) -> tuple[int, ...] | None:
+        value = self.document.get("minhash")
+        return tuple(value) if isinstance(value, list) else None
+
+    @property
+    def minhash_bands(self) -> tuple[int, ...] | None:
+        value = self.document.get("minhash_bands")
+        return tuple(value) if isinstance(value, list) else None
+
+    @property
+    def duplicate_of(self) -> int | None:
+        value = self.document.get("duplicate_of")
+        return value if isinstance(value, int) else None
+
+    @property
+    def extractor(self) -> str | None:
+        """The code that extracted the stored version (``crawler.version``)."""
+        value = self.document.get("extractor")
+        return value if isinstance(value, str) else None
 
 
 class Related(TypedDict):

@@ -14,7 +14,7 @@ import functools
 import re
 from dataclasses import dataclass, field
 from typing import Literal
-from urllib.parse import urljoin, urlsplit, urlunsplit
+from urllib.parse import SplitResult, urljoin, urlsplit, urlunsplit
 
 UrlKind = Literal["article", "section", "theme_or_tag", "api", "rss", "sitemap", "home", "other"]
 
@@ -158,10 +158,15 @@ class SiteUrls:
         ``www.`` of it), on its port (any default port for a site on a default port). The one
         rule of what the crawler may fetch (``crawler.offsite``)."""
         try:
-            parts = urlsplit(url.strip())
+            return self._parts_on_site(urlsplit(url.strip()))
+        except ValueError:  # an invalid IPv6 literal
+            return False
+
+    def _parts_on_site(self, parts: SplitResult) -> bool:
+        try:
             scheme = parts.scheme.lower()
             port = parts.port
-        except ValueError:  # an invalid port or IPv6 literal
+        except ValueError:  # an invalid port
             return False
         if scheme not in _DEFAULT_PORTS or not parts.hostname:
             return False
@@ -173,19 +178,32 @@ class SiteUrls:
         ``None`` for other hosts, non-http(s) schemes and static files. Memoised: the same
         links (nav, tags, "Read also") recur on every page.
         """
-        return _canonical_cached(self, url, None if url.startswith("http") else referer)
+        if url.startswith("http") or not referer:
+            return _canonical_cached(self, url, None)
+        if url.startswith("/") and not url.startswith("//"):
+            # A path from the root resolves against the referer's scheme and host alone: keyed
+            # by those, the links every page of the site shares are resolved once.
+            start = referer.find("//")
+            end = referer.find("/", start + 2) if start >= 0 else -1
+            if end > 0:
+                referer = referer[:end]
+        return _canonical_cached(self, url, referer)
 
     def _canonical(self, url: str, referer: str | None) -> str | None:
         url = url.strip()
         if not url:
             return None
         try:
-            absolute = urljoin(referer or self.base + "/", url)
+            parts = urlsplit(url) if url[:8].lower().startswith(("http://", "https://")) else None
+            if parts is None or not parts.netloc:
+                parts = urlsplit(urljoin(referer or self.base + "/", url))
+            # else: what urljoin gives back for a URL with a scheme and a host has its scheme,
+            # host, port and path, so it is split once instead of joined and split twice more.
         except ValueError:  # an invalid IPv6 literal
             return None
-        if not self.on_site(absolute):
+        if not self._parts_on_site(parts):
             return None
-        path = self._canonical_path(urlsplit(absolute).path)
+        path = self._canonical_path(parts.path)
         if path is None:
             return None
         return urlunsplit((self.scheme, self.netloc, path, "", ""))

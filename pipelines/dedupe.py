@@ -57,6 +57,19 @@ q: the look-up at q found that one. So every such pair is matched by one side, a
 skip. Nothing cheaper is provable from inside one worker (it cannot know whether another worker
 is running), so new and edited articles are always re-checked, a store batch's worth per query.
 
+A page that ``scrapy reparse`` re-extracts carries what ``articles`` holds of its version
+(``FetchedPage.stored``). When its ``content_hash`` and signature come out as stored
+(``schema.fingerprint_as_stored``, which takes the stored signature instead of computing it
+when the text and the code are the same), the article keeps its stored ``duplicate_of`` and
+is neither looked up nor checked late (``tass/dedupe/as_stored``); it is still remembered
+with its bands, so the pages re-extracted with it match it and re-point it as they would.
+Why that is safe: matching depends on the signatures alone, and this one is what the stored
+group was settled with: of each pair of near-duplicates, the one stored second found the
+other (the argument above), and a pair whose other side changes now is matched again by that
+side's own checks, as any changed article is. So a reparse does not decide again the group of
+an article whose text did not change: a new ``TASS_DEDUPE_MIN_SIMILARITY`` applies to the
+articles it changes, and to the crawl.
+
 Limits: banding is probabilistic. A stored copy of similarity ``s`` is missed with probability
 ``(1 - s**6)**10`` (0.2 % at 0.88, 5 % at 0.8, 14 % at 0.75), so lowering the threshold far
 below the copies' similarity does not find proportionally more of them. A batched query returns
@@ -68,6 +81,7 @@ pymongo calls run in a thread and are retried through an outage with backoff for
 ``TASS_MONGO_RETRY_DEADLINE``; after that the item passes unmatched (logged, counted) rather
 than being dropped. Stats: ``tass/dedupe/hashed``, ``tass/dedupe/near_duplicates``,
 ``tass/dedupe/reassigned``, ``tass/dedupe/late_matches``, ``tass/dedupe/late_skipped``,
+``tass/dedupe/as_stored``,
 ``tass/dedupe/lookups`` (candidate queries sent), ``tass/dedupe/retries``,
 ``tass/dedupe/unchecked``.
 """
@@ -88,11 +102,13 @@ from scrapy.settings import BaseSettings
 from scrapy.statscollectors import StatsCollector
 
 from crawler import defaults, mongo
+from crawler.items import FetchedPage
 from crawler.mongo import Document, MongoConfig, RetryDeadlineExceeded
+from crawler.version import extractor_version
 from pipelines.candidates import CandidateLookup, RecentWindow
 from pipelines.common import is_article, nothing_else_coming, park
 from pipelines.minhash import BINS, bands, similarity
-from pipelines.schema import CANDIDATE_FIELDS, fingerprint
+from pipelines.schema import CANDIDATE_FIELDS, fingerprint, fingerprint_as_stored
 
 logger = logging.getLogger(__name__)
 
@@ -199,6 +215,7 @@ class DedupePipeline:
         self._lookup: CandidateLookup | None = None
         self._late: CandidateLookup | None = None  # the late checks: a store batch per query
         self._shutdown = mongo.ShutdownClock.of(crawler)
+        self._version: str | None = None
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
@@ -248,14 +265,28 @@ class DedupePipeline:
     async def process_item(self, item: Any) -> Any:
         if not is_article(item):
             return item
-        adapter = fingerprint(item)
+        adapter = ItemAdapter(item)
+        fetched = adapter.get("fetched")
+        stored = fetched.stored if isinstance(fetched, FetchedPage) else None
+        if stored is None:
+            as_stored = False
+            fingerprint(item)
+        else:
+            as_stored = fingerprint_as_stored(item, stored, self._extractor())
         self.stats.inc_value("tass/dedupe/hashed")
         if self._articles is None:
             return item
         aid: int = adapter["id"]
         published: datetime | None = adapter.get("published_at")
-        adapter["duplicate_of"] = None
         keys = frozenset(adapter["minhash_bands"])
+        if as_stored and stored is not None:
+            # Re-extracted as it is stored: its group stands as stored (module docstring).
+            adapter["duplicate_of"] = stored.duplicate_of
+            this = _Seen(aid, adapter["minhash"], published, None, adapter, keys, settled=True)
+            self._recent.remember(this)
+            self.stats.inc_value("tass/dedupe/as_stored")
+            return item
+        adapter["duplicate_of"] = None
         this = _Seen(aid, adapter["minhash"], published, None, adapter, keys)
         self._recent.remember(this)
         try:
@@ -313,6 +344,12 @@ class DedupePipeline:
         except RetryDeadlineExceeded as exc:
             self.stats.inc_value("tass/dedupe/unchecked")
             logger.error("Near-duplicate re-check skipped for %s: %s", adapter.get("url"), exc)
+
+    def _extractor(self) -> str:
+        """The version of this code (``crawler.version``), for ``fingerprint_as_stored``."""
+        if self._version is None:
+            self._version = extractor_version(self.crawler.settings)
+        return self._version
 
     def _deadline(self) -> float:
         assert self.mongo_config is not None

@@ -11,9 +11,12 @@ an edit by the site, so it writes differently from the store:
 - ``revision``, ``first_seen_at`` and ``last_seen_at`` stay, and no ``revisions`` document is
   written. ``content_hash`` follows the new text, so the next crawl compares the site against
   what the current code makes of it and does not take a re-extraction for an edit;
-- the update is conditioned on the stored ``revision`` being the archived page's and on the
-  ``content_hash`` read: a crawl that stores a newer version meanwhile wins (``superseded``),
-  as that version was extracted from a newer page;
+- the new fields are compared with the stored document the reparse worker read with the page
+  (``FetchedPage.stored``; read here when it was not), and the update is conditioned on the
+  stored ``revision`` being the archived page's and on the ``content_hash`` read: a crawl that
+  stores a newer version meanwhile wins (``superseded``), as that version was extracted from a
+  newer page. (A newer version stored between that read and a comparison that finds nothing
+  to change is counted ``unchanged``: nothing is written either way.)
 - an item whose page no longer extracts (a ``PageFailure`` from the spider or validate) leaves
   the document alone and is counted by reason; so is a page that now names another article.
 
@@ -31,6 +34,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, Self
@@ -59,6 +63,9 @@ QUIET_FIELDS = frozenset({"minhash", "minhash_bands"})
 
 _OPTIONS: CodecOptions[Document] = CodecOptions(tz_aware=True, tzinfo=UTC)
 Outcome = Literal["updated", "unchanged", "superseded", "missing"]
+Change = tuple[Document, int, Mapping[str, Any] | None]
+"""A re-extracted ``article_doc``, the revision of its archived page, and the stored document
+as the reparse worker read it with the page (``FetchedPage.stored``; None: not read)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,10 +81,16 @@ def stored_form(doc: Document) -> Document:
     return bson.decode(bson.encode(doc), codec_options=_OPTIONS)
 
 
-def changed_fields(new: Document, old: Document) -> list[str]:
-    """The fields of ``new`` (an ``article_doc``) whose stored value in ``old`` differs."""
-    fresh = stored_form(new)
-    return sorted(k for k, v in fresh.items() if k != "_id" and old.get(k, ...) != v)
+def changed_fields(new: Document, old: Mapping[str, Any]) -> list[str]:
+    """The fields of ``new`` (an ``article_doc``) whose stored value in ``old`` differs.
+
+    A value equal to the stored one as it is stays equal in MongoDB's form, so only the others
+    go through BSON (``stored_form``: a datetime may still come out equal at milliseconds)."""
+    differ = {k: v for k, v in new.items() if k != "_id" and old.get(k, ...) != v}
+    if not differ:
+        return []
+    fresh = stored_form(differ)
+    return sorted(k for k, v in fresh.items() if old.get(k, ...) != v)
 
 
 class ReextractWriter:
@@ -87,14 +100,17 @@ class ReextractWriter:
         self.articles = articles
         self.extractor = extractor
 
-    def write(self, docs: list[tuple[Document, int]], now: datetime) -> list[Result]:
-        """Apply each ``(article_doc, archived revision)``; one result each, in order."""
-        ids = [doc["_id"] for doc, _ in docs]
-        stored = {d["_id"]: d for d in self.articles.find({"_id": {"$in": ids}})}
+    def write(self, docs: list[Change], now: datetime) -> list[Result]:
+        """Apply each ``(article_doc, archived revision, stored document)``; one result each,
+        in order. A stored document not given (None) is read here."""
+        unknown = [doc["_id"] for doc, _, known in docs if known is None]
+        read = (
+            {d["_id"]: d for d in self.articles.find({"_id": {"$in": unknown}})} if unknown else {}
+        )
         results: list[Result] = []
         updates: list[UpdateOne] = []
-        for doc, revision in docs:
-            old = stored.get(doc["_id"])
+        for doc, revision, known in docs:
+            old = known if known is not None else read.get(doc["_id"])
             if old is None:
                 results.append(Result("missing"))
                 continue
@@ -120,16 +136,14 @@ class ReextractWriter:
                 self._superseded(results, docs, now)
         return results
 
-    def _superseded(
-        self, results: list[Result], docs: list[tuple[Document, int]], now: datetime
-    ) -> None:
+    def _superseded(self, results: list[Result], docs: list[Change], now: datetime) -> None:
         """Mark the updates whose condition a rival write moved (they were not applied)."""
-        wanted = [doc["_id"] for (doc, _), r in zip(docs, results, strict=True) if r.changed]
+        wanted = [doc["_id"] for (doc, _, _), r in zip(docs, results, strict=True) if r.changed]
         applied = {
             d["_id"]
             for d in self.articles.find({"_id": {"$in": wanted}, "reextracted_at": now}, {"_id": 1})
         }
-        for position, ((doc, _), result) in enumerate(zip(docs, results, strict=True)):
+        for position, ((doc, _, _), result) in enumerate(zip(docs, results, strict=True)):
             if result.changed and doc["_id"] not in applied:
                 results[position] = Result("superseded")
 
@@ -149,7 +163,7 @@ class ReextractPipeline:
         self.config = config
         self.mongo_config = mongo_config
         self._writer: ReextractWriter | None = None
-        self._batcher: Batcher[tuple[Document, int], Result] = Batcher(
+        self._batcher: Batcher[Change, Result] = Batcher(
             self._write_batch,
             size=config.batch_size,
             interval=config.flush_interval,
@@ -206,7 +220,8 @@ class ReextractPipeline:
                 status=page.status,
                 article_id=page.article_id,
             )
-        result = await self._batcher.submit((article_doc(item), page.revision))
+        known = page.stored.document if page.stored is not None else None
+        result = await self._batcher.submit((article_doc(item), page.revision, known))
         adapter["fetched"] = None  # done with the page (the dedupe stage keeps recent items)
         self._count(result.outcome)
         for name in result.changed:
@@ -214,7 +229,7 @@ class ReextractPipeline:
                 self._count(f"changed/{name}")
         return item
 
-    async def _write_batch(self, batch: list[tuple[Document, int]]) -> list[Result]:
+    async def _write_batch(self, batch: list[Change]) -> list[Result]:
         writer = self._writer
         assert writer is not None
         end = time.monotonic() + self.mongo_config.retry_deadline

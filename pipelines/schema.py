@@ -7,6 +7,8 @@ The dedupe and store stages share this module instead of reaching into each othe
   64-bin MinHash of the body, ``pipelines.minhash``) and ``minhash_bands`` (its 10 LSH band
   keys, indexed in MongoDB so that near-duplicate candidates are one ``$in`` query). Dedupe
   calls it for every article; the store calls it only for an item that skipped dedupe.
+  ``fingerprint_as_stored`` does the same for a page re-extracted by ``scrapy reparse``, which
+  knows the stored version's fingerprints, and says whether they came out the same.
 - ``article_doc(item)`` is the document the store writes (``_id`` = article id, every item
   field), without the store's own bookkeeping (``revision``, ``first_seen_at``,
   ``last_seen_at``), which the store adds as it writes.
@@ -30,7 +32,7 @@ from typing import Any
 from itemadapter import ItemAdapter
 
 from crawler.archive import page_doc
-from crawler.items import FetchedPage
+from crawler.items import FetchedPage, StoredVersion
 from crawler.mongo import Document
 from pipelines.minhash import bands, content_hash, signature
 
@@ -74,12 +76,42 @@ def _plain(value: Any) -> Any:
 def fingerprint(item: Any) -> ItemAdapter:
     """Set ``content_hash``, ``minhash`` and ``minhash_bands`` from the item's current text."""
     adapter = ItemAdapter(item)
-    adapter["content_hash"] = content_hash(
-        adapter.get("title") or "", adapter.get("lead"), adapter.get("body") or ""
+    adapter["content_hash"] = _content_hash(adapter)
+    _sign(adapter)
+    return adapter
+
+
+def fingerprint_as_stored(item: Any, stored: StoredVersion, extractor: str) -> bool:
+    """Set the fingerprints as ``fingerprint`` does, for an item re-extracted from an archived
+    page whose version ``articles`` holds as ``stored``; whether all three come out as stored.
+
+    The signature is taken from ``stored`` instead of computed again only when it cannot
+    differ: the same text (``content_hash``, which covers the body) and the same code
+    (``extractor`` is the version of this code: ``crawler.version`` covers this package)."""
+    adapter = ItemAdapter(item)
+    digest = adapter["content_hash"] = _content_hash(adapter)
+    same_text = digest == stored.content_hash
+    signed = stored.minhash is not None and stored.minhash_bands is not None
+    if same_text and signed and stored.extractor == extractor:
+        adapter["minhash"] = list(stored.minhash or ())
+        adapter["minhash_bands"] = list(stored.minhash_bands or ())
+        return True
+    _sign(adapter)
+    return (
+        same_text
+        and signed
+        and tuple(adapter["minhash"]) == stored.minhash
+        and tuple(adapter["minhash_bands"]) == stored.minhash_bands
     )
+
+
+def _content_hash(adapter: ItemAdapter) -> str:
+    return content_hash(adapter.get("title") or "", adapter.get("lead"), adapter.get("body") or "")
+
+
+def _sign(adapter: ItemAdapter) -> None:
     adapter["minhash"] = signature(adapter.get("body") or "")
     adapter["minhash_bands"] = bands(adapter["minhash"])
-    return adapter
 
 
 def article_doc(item: Any) -> Document:

@@ -72,6 +72,7 @@ from crawler.pages.tree import (
     anchors,
     classes,
     elements,
+    html_selector,
     is_element,
     select,
     tag_of,
@@ -217,7 +218,7 @@ class ArticlePage:
         self.url = url
         self.urls = urls
         self.text = decode_html(html, encoding)
-        self.sel = Selector(text=self.text)
+        self.sel = html_selector(self.text)
         self._root: HtmlElement | None = None
         self._template: ArticleKind | None = None
         self._found = False

@@ -414,3 +414,54 @@ def test_head_meta_is_the_first_in_document_order_and_og_url_only_a_property() -
     assert page._meta("description") == "Lead", "a <meta> without content is passed over"
     assert page._meta_raw("og:url", "property") == "https://tass.com/world/13"
     assert page._meta("missing") is None
+
+
+@pytest.mark.parametrize(
+    "css",
+    [
+        "#news, .news, .article, .interview, .opinion",  # one walk for the group
+        ".lead, .news-header__lead",
+        "div.x, .news",  # a tag in the group: the plain union
+        "div .news, .article",  # a combinator in the group: the plain union
+        ".news",
+    ],
+)
+def test_select_finds_what_parsel_finds_in_document_order(css: str) -> None:
+    from parsel import Selector
+
+    from crawler.pages.tree import select
+
+    # Nested and repeated matches, classes among tabs and newlines, an id and a class on one
+    # element, a class that only contains a selector's name: markup no page object was written
+    # for.
+    html = """<html><body><div id="news" class="article">
+      <p class="lead">a</p><div class="x	news
+      other"><span class="news-header__lead opinion">b</span></div>
+      <div class="newsy">not it</div><section class="interview"><div class="news">c</div>
+      </section></div><div class="x">d</div></body></html>"""
+    selector = Selector(text=html)
+    found = select(selector.root, css)
+    assert found == [s.root for s in selector.css(css)]
+    assert found  # the markup has something for every case
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "\ufeff  <!doctype html><html><body><form><input name=a></form><!-- c --><p>x&amp;y",
+        "<p>no html element</p>\x00",
+        '<?xml version="1.0"?><root><a>1</a></root>',  # XML: parsel decides, as before
+        '{"a": 1}',  # JSON: likewise
+        "",
+    ],
+)
+def test_html_selector_is_parsels_tree(text: str) -> None:
+    from parsel import Selector
+
+    from crawler.pages.tree import html_selector
+
+    ours, parsels = html_selector(text), Selector(text=text)
+    assert ours.type == parsels.type
+    assert ours.get() == parsels.get()
+    if ours.type == "html":
+        assert {type(el).__name__ for el in ours.root.iter()} <= {"HtmlElement", "HtmlComment"}

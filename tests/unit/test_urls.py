@@ -106,6 +106,14 @@ def test_canonical_real_site(url: str, referer: str | None, expected: str | None
             "http://127.0.0.1:8123/",
             "http://127.0.0.1:8123/sports/2149717",
         ),
+        # a path from the root takes the referer's host only; a relative one its path too
+        ("/world/1/", "http://127.0.0.1:8123/politics/2?a=b", "http://127.0.0.1:8123/world/1"),
+        ("/world/1", "http://127.0.0.1:9999/politics/2", None),
+        ("../world/1", "http://127.0.0.1:8123/politics/2", "http://127.0.0.1:8123/world/1"),
+        ("3", "http://127.0.0.1:8123/politics/2", "http://127.0.0.1:8123/politics/3"),
+        # a scheme without a host is resolved as urljoin does; an absolute URL as it is
+        ("http:///world/1", None, "http://127.0.0.1:8123/world/1"),
+        ("HTTP://127.0.0.1:8123/World/1;p?", None, "http://127.0.0.1:8123/world/1;p"),
         ("http://127.0.0.1:8123/", None, "http://127.0.0.1:8123/"),
         ("http://127.0.0.1:8123", None, "http://127.0.0.1:8123/"),
         ("http://127.0.0.1:8123/world/", None, "http://127.0.0.1:8123/world"),

@@ -334,3 +334,75 @@ def test_a_lookup_that_outlives_the_retry_deadline_leaves_its_batch_unchecked() 
     assert crawler.stats.get_value("tass/dedupe/lookups") == 1
     assert crawler.stats.get_value("tass/dedupe/unchecked") == 3
     assert all(item.duplicate_of is None and item.minhash for item in items)
+
+
+def _reparsed(item, stored_doc, **stored):
+    """``item`` as ``scrapy reparse`` hands it over: with its stored version (``stored``
+    overrides what ``stored_doc`` holds)."""
+    from crawler.items import FetchedPage, StoredVersion
+
+    version = StoredVersion({**stored_doc, **stored})
+    item.fetched = FetchedPage(
+        url=item.url, final_url=item.url, status=200, headers=(), fetched_at=LATE, body=b"",
+        article_id=item.id, revision=1, stored=version,
+    )  # fmt: skip
+    return item
+
+
+def _dedupe_alone(mongo_uri, mongo_db_name, item):
+    crawler = make_crawler(mongo_uri, mongo_db_name)
+    dedupe = DedupePipeline.from_crawler(crawler)
+
+    async def body():
+        await dedupe.open_spider()
+        await dedupe.process_item(item)
+        await dedupe.item_scraped(item)
+        await dedupe.close_spider()
+
+    run(body)
+    return crawler.stats
+
+
+@pytest.mark.parametrize("extractor", ["same", "older code"])
+def test_a_page_reparsed_as_stored_keeps_its_group_without_a_lookup(
+    mongo_uri, mongo_db_name, mongo_db, extractor
+) -> None:
+    original, copy = _pair(11)
+    run(lambda: _store_all(mongo_uri, mongo_db_name, original, copy))
+    stored = mongo_db.articles.find_one({"_id": 9101})
+    assert stored["duplicate_of"] == 9001
+    again = article(9101, body=copy.body, published_at=LATE, title="Reworded headline")
+    # The group stands as stored (even a mark no look-up would make again).
+    overrides = {"duplicate_of": 4242}
+    if extractor != "same":
+        overrides["extractor"] = "0+older"  # the signature is computed, and comes out the same
+    stats = _dedupe_alone(mongo_uri, mongo_db_name, _reparsed(again, stored, **overrides))
+    assert stats.get_value("tass/dedupe/as_stored") == 1
+    assert stats.get_value("tass/dedupe/lookups") is None
+    assert stats.get_value("tass/dedupe/late_skipped") == 1
+    assert again.duplicate_of == 4242
+    assert (again.content_hash, again.minhash) == (stored["content_hash"], stored["minhash"])
+    assert again.minhash_bands == stored["minhash_bands"]
+
+
+@pytest.mark.parametrize("differs", ["text", "signature"])
+def test_a_page_reparsed_unlike_its_stored_version_is_looked_up(
+    mongo_uri, mongo_db_name, mongo_db, differs
+) -> None:
+    original, copy = _pair(12)
+    unrelated = body_text(99, paragraphs=10)
+    run(lambda: _store_all(mongo_uri, mongo_db_name, original, copy))
+    stored = mongo_db.articles.find_one({"_id": 9101})
+    if differs == "text":  # the page now extracts another body: no longer anyone's copy
+        again = article(9101, body=unrelated, published_at=LATE, title="Reworded headline")
+        overrides: dict = {}
+        expected = None
+    else:  # same text, but the stored signature is not what this code makes of it
+        again = article(9101, body=copy.body, published_at=LATE, title="Reworded headline")
+        overrides = {"minhash": list(range(64)), "extractor": "0+older", "duplicate_of": 4242}
+        expected = 9001
+    stats = _dedupe_alone(mongo_uri, mongo_db_name, _reparsed(again, stored, **overrides))
+    assert stats.get_value("tass/dedupe/as_stored") is None
+    assert stats.get_value("tass/dedupe/lookups") >= 1
+    assert again.duplicate_of == expected
+    assert again.minhash == signature(again.body)

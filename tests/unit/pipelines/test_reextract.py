@@ -90,10 +90,12 @@ def test_a_newer_stored_version_wins(mongo_uri, mongo_db_name, mongo_db) -> None
     writer = ReextractWriter(mongo_db.articles, "x")
 
     old_page = article_doc(dataclasses.replace(first, title="Re-extracted"))
-    [result] = writer.write([(old_page, 1)], utcnow())  # its page is revision 1's; 2 is stored
+    [result] = writer.write(
+        [(old_page, 1, None)], utcnow()
+    )  # its page is revision 1's; 2 is stored
     assert result.outcome == "superseded"
     assert mongo_db.articles.find_one({"_id": 5101})["title"] == first.title
-    [gone] = writer.write([(article_doc(article(5199)), 1)], utcnow())
+    [gone] = writer.write([(article_doc(article(5199)), 1, None)], utcnow())
     assert gone.outcome == "missing"
 
 
@@ -110,10 +112,24 @@ def test_a_rival_write_between_read_and_update_is_superseded(
             self.articles = _Racing(articles)
 
     [result] = Rival(mongo_db.articles).write(
-        [(article_doc(article(5201, title="Mine")), 1)], utcnow()
+        [(article_doc(article(5201, title="Mine")), 1, None)], utcnow()
     )
     assert result.outcome == "superseded"
     assert mongo_db.articles.find_one({"_id": 5201})["title"] == "Rival"
+
+
+def test_a_rival_write_after_the_reparse_read_the_document_is_superseded(
+    mongo_uri, mongo_db_name, mongo_db
+) -> None:
+    _stored(mongo_uri, mongo_db_name, article(5202))
+    known = mongo_db.articles.find_one({"_id": 5202})  # as the reparse worker read it
+    mongo_db.articles.update_one(
+        {"_id": 5202}, {"$set": {"title": "Rival", "content_hash": "h2", "revision": 2}}
+    )
+    writer = ReextractWriter(mongo_db.articles, "x")
+    [result] = writer.write([(article_doc(article(5202, title="Mine")), 1, known)], utcnow())
+    assert result.outcome == "superseded"
+    assert mongo_db.articles.find_one({"_id": 5202})["title"] == "Rival"
 
 
 class _Racing:

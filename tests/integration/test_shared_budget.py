@@ -23,7 +23,7 @@ REQUESTS = re.compile(r"'downloader/request_count': (\d+)")
 
 def test_two_workers_share_the_concurrency_budget(crawl_env_factory) -> None:
     slow = ["--no-hostile", "--fault-slow", "1.0", "--slow-ms", "250"]
-    with ReplicaProcess(articles=200, seed=21, extra_args=slow) as replica:
+    with ReplicaProcess(articles=120, seed=21, extra_args=slow) as replica:
         env = crawl_env_factory(replica)
         codes = env.run_workers(
             2, "-a", "since=all", timeout=400,
@@ -36,7 +36,7 @@ def test_two_workers_share_the_concurrency_budget(crawl_env_factory) -> None:
         logs = [(env.logs / f"worker-{i}.log").read_text() for i in range(2)]
         counts = [int((REQUESTS.findall(log) or ["0"])[-1]) for log in logs]
         total = sum(counts)
-        assert total >= 200, counts
+        assert total >= 120, counts
         assert min(counts) >= 0.25 * total, f"one worker starved the other: {counts}"
         assert env.missing_articles() == []
         [report] = list(env.db().runs.find())

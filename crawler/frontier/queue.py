@@ -8,9 +8,9 @@ worker ever blocks the reactor on Redis and no two workers race between a read a
   keeps the feed hints they and dropped requests carry, writes the versions of stored articles,
   acknowledges finished ones, hands back unstarted leases and records dead letters, in that
   order and in one call.
-- ``pop`` leases requests, keeping the cluster's requests at the site under
-  ``CRAWL_CONCURRENCY``, each with its article's feed hint; it first returns expired leases
-  (of dead workers) and due retries to the queue.
+- ``pop`` leases requests, each with its article's feed hint (a lease is not a request at the
+  site: ``site`` bounds those); it first returns expired leases (of dead workers) and due
+  retries to the queue, and with nothing to lease says when the next of them comes due.
 - ``site`` lets requests go to the site: at most ``CRAWL_CONCURRENCY`` of the cluster there at
   once, each at a send time one every ``1/CRAWL_RATE`` seconds (or the robots.txt
   Crawl-delay) for the whole cluster, none during a ``Retry-After`` pause.

@@ -554,16 +554,14 @@ while k > 0 do
   end
 end
 plain_save(P, Q)
+local due = 0
 if #out == 2 then
-  local due = 0
   for _, key in ipairs({KEYS[2], KEYS[3]}) do
     local first = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
     if #first > 0 and (due == 0 or tonumber(first[2]) < due) then due = tonumber(first[2]) end
   end
-  table.insert(out, 3, due)
-else
-  table.insert(out, 3, 0)
 end
+table.insert(out, 3, due)
 return out
 """
 )

@@ -81,9 +81,16 @@ class _Taken:
     renewing: asyncio.Task[None]
 
 
+async def _let_go(job: ReparseJob, chunk: str, renewing: asyncio.Task[None]) -> None:
+    """Stop renewing ``chunk``'s lease and release it: another worker may take it at once
+    instead of after its lease (a release that fails leaves it to the lease)."""
+    renewing.cancel()
+    with contextlib.suppress(Exception):
+        await job.release(chunk)
+
+
 async def _give_back(job: ReparseJob, ahead: asyncio.Task[_Taken | str | None]) -> None:
-    """Release the chunk taken ahead and not worked (a stop, an error): another worker may
-    take it at once instead of after its lease."""
+    """Release the chunk taken ahead and not worked (a stop, an error)."""
     if not ahead.done():
         ahead.cancel()  # _take releases a chunk it leased
         with contextlib.suppress(BaseException):
@@ -91,9 +98,7 @@ async def _give_back(job: ReparseJob, ahead: asyncio.Task[_Taken | str | None]) 
         return
     taken = ahead.result() if not ahead.cancelled() and ahead.exception() is None else None
     if isinstance(taken, _Taken):
-        taken.renewing.cancel()
-        with contextlib.suppress(Exception):
-            await job.release(taken.chunk)
+        await _let_go(job, taken.chunk, taken.renewing)
 
 
 def _first_item(outputs: Iterator[Any]) -> ArticleItem | PageFailure | None:
@@ -192,9 +197,7 @@ class ReparseWorker:
             try:
                 docs, missing = await self._pages(chunk)
             except BaseException:
-                renewing.cancel()
-                with contextlib.suppress(Exception):
-                    await self.job.release(chunk)
+                await _let_go(self.job, chunk, renewing)
                 raise
             return _Taken(chunk, docs, missing, renewing)
         return None
@@ -204,9 +207,7 @@ class ReparseWorker:
         try:
             counts, failed = await self._work(taken)
         except BaseException:
-            taken.renewing.cancel()
-            with contextlib.suppress(Exception):
-                await self.job.release(chunk)
+            await _let_go(self.job, chunk, taken.renewing)
             raise
         taken.renewing.cancel()
         if not await self._redis("finish a chunk", lambda: self.job.done(chunk, counts, failed)):

@@ -103,9 +103,11 @@ return free[1]
 RENEW = (
     _NOW
     + """
+if not redis.call('ZSCORE', KEYS[1], ARGV[2]) then return 0 end
 local deadline = 0
 if tonumber(ARGV[1]) > 0 then deadline = now_ms() + tonumber(ARGV[1]) end
-return redis.call('ZADD', KEYS[1], 'XX', 'CH', deadline, ARGV[2])
+redis.call('ZADD', KEYS[1], 'XX', deadline, ARGV[2])
+return 1
 """
 )
 

@@ -65,6 +65,12 @@ def main(argv: list[str] | None = None) -> int:
                     + f", places kept {stats.get('tass/frontier/site_places_kept', 0)}",
                     flush=True,
                 )
+                print(
+                    f"  CPU ms/article: worker(s) {r.crawler_cpu / n * 1000:.2f}, Redis "
+                    f"{r.extra['redis_cpu'] / n * 1000:.2f}, MongoDB "
+                    f"{r.extra['mongo_cpu'] / n * 1000:.2f}",
+                    flush=True,
+                )
     finally:
         replica.stop()
     return 0

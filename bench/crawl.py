@@ -133,6 +133,7 @@ def run_crawl(
         }
         servers = [red.pid] + ([mon.pid] if mon else [])
         server_cpu0 = sum(cpu_seconds(pid) for pid in servers)
+        redis_cpu0 = cpu_seconds(red.pid)
         replica_cpu0 = cpu_seconds(replica_pid)
         cmds0 = redis_commands(red.url)
         mongo0 = mongo_counters(mon.url) if mon else {}
@@ -173,6 +174,7 @@ def run_crawl(
         if any(codes) or not all(f.exists() for f in stats_files):
             tail = (Path(tmp) / "log-0.txt").read_text(errors="replace")[-3000:]
             raise RuntimeError(f"{kind} crawl failed (exit codes {codes}):\n{tail}")
+        redis_cpu = cpu_seconds(red.pid) - redis_cpu0
         server_cpu = sum(cpu_seconds(pid) for pid in servers) - server_cpu0
         replica_cpu = cpu_seconds(replica_pid) - replica_cpu0
         cmds1 = redis_commands(red.url)
@@ -202,6 +204,8 @@ def run_crawl(
             articles = count_documents(mon.url, database, "articles")
         extra: dict[str, Any] = {
             "redis_command_breakdown": commands,
+            "redis_cpu": redis_cpu,
+            "mongo_cpu": server_cpu - redis_cpu,
             "mongo_counters": {k: mongo1.get(k, 0) - mongo0.get(k, 0) for k in mongo1},
             "requests": total("downloader/request_count"),
             "store_batches": total("tass/store/batches"),

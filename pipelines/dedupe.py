@@ -25,9 +25,10 @@ one published first (ties: the smaller id):
 - the incoming article is earlier: it stays an original, and its group is re-pointed at it:
   at once for the articles this process still holds (its recent window: their ``duplicate_of``
   is this stage's field, see ``pipelines.schema``), and for the stored group
-  (``update_many`` on ``_id`` and on ``duplicate_of``) only once the incoming article is
-  stored itself, at its late check below. So the stage never writes ``articles`` ahead of the
-  store, and no stored copy ever points at an id that is not stored yet.
+  (one ordered bulk write: the old originals by ``_id``, their copies by ``duplicate_of``, and
+  the new original's own mark cleared) only once the incoming article is stored itself, at
+  its late check below. So the stage never writes ``articles`` ahead of the store, and no
+  stored copy ever points at an id that is not stored yet.
 
 No chains: an article that becomes a copy hands its own copies to the new original (the same
 two steps).
@@ -80,8 +81,9 @@ that many.
 pymongo calls run in a thread and are retried through an outage with backoff for up to
 ``TASS_MONGO_RETRY_DEADLINE``; after that the item passes unmatched (logged, counted) rather
 than being dropped. Stats: ``tass/dedupe/hashed``, ``tass/dedupe/near_duplicates``,
-``tass/dedupe/reassigned``, ``tass/dedupe/late_matches``, ``tass/dedupe/late_skipped``,
-``tass/dedupe/as_stored``,
+``tass/dedupe/reassigned`` (stored documents a re-point changed: copies moved to their new
+original, and a new original's own stale mark cleared), ``tass/dedupe/late_matches``,
+``tass/dedupe/late_skipped``, ``tass/dedupe/as_stored``,
 ``tass/dedupe/lookups`` (candidate queries sent), ``tass/dedupe/retries``,
 ``tass/dedupe/unchecked``.
 """
@@ -95,6 +97,7 @@ from datetime import UTC, datetime
 from typing import Any, Self
 
 from itemadapter import ItemAdapter
+from pymongo import UpdateMany, UpdateOne
 from pymongo.collection import Collection
 from scrapy import signals
 from scrapy.crawler import Crawler
@@ -319,8 +322,7 @@ class DedupePipeline:
                 # What the first check decided for stored documents, now that this one is
                 # stored too (so no copy ever points at an id that is not stored yet).
                 pending, earlier.pending = earlier.pending, []
-                for old_roots, new_root in pending:
-                    earlier.wrote |= await self._repoint(old_roots, new_root, write=True)
+                earlier.wrote |= await self._repoint(pending, write=True)
         except RetryDeadlineExceeded as exc:
             self.stats.inc_value("tass/dedupe/unchecked")
             logger.error("Near-duplicate re-point skipped for %s: %s", adapter.get("url"), exc)
@@ -442,40 +444,45 @@ class DedupePipeline:
         self, this: _Seen, old_roots: list[int], new_root: int, *, write: bool
     ) -> None:
         if write:
-            this.wrote |= await self._repoint(old_roots, new_root, write=True)
+            this.wrote |= await self._repoint([(old_roots, new_root)], write=True)
         else:
-            await self._repoint(old_roots, new_root, write=False)
+            await self._repoint([(old_roots, new_root)], write=False)
             this.pending.append((old_roots, new_root))
 
-    async def _repoint(self, old_roots: list[int], new_root: int, *, write: bool) -> bool:
-        """Make the originals ``old_roots`` and their copies duplicates of ``new_root``: the
-        articles this process holds now, and (``write``) the stored ones; whether any stored
-        document was modified."""
+    async def _repoint(self, moves: list[tuple[list[int], int]], *, write: bool) -> bool:
+        """For each ``(old_roots, new_root)`` in order, make the originals ``old_roots`` and
+        their copies duplicates of ``new_root``: the articles this process holds now, and
+        (``write``) the stored ones, every move in one ordered bulk write (one command, its
+        updates applied in turn); whether any stored document was modified."""
         articles = self._articles
         assert articles is not None
-        for seen in self._recent.values():
-            if seen.adapter is None or seen.id == new_root:
-                continue
-            if seen.id in old_roots or seen.adapter.get("duplicate_of") in old_roots:
-                seen.adapter["duplicate_of"] = new_root
-        if not write:
+        for old_roots, new_root in moves:
+            for seen in self._recent.values():
+                if seen.adapter is None or seen.id == new_root:
+                    continue
+                if seen.id in old_roots or seen.adapter.get("duplicate_of") in old_roots:
+                    seen.adapter["duplicate_of"] = new_root
+        if not write or not moves:
             return False
-
-        def update() -> tuple[int, int]:
-            moved = articles.update_many(
-                {"_id": {"$in": old_roots}}, {"$set": {"duplicate_of": new_root}}
-            ).modified_count
-            moved += articles.update_many(
-                {"duplicate_of": {"$in": old_roots}, "_id": {"$ne": new_root}},
-                {"$set": {"duplicate_of": new_root}},
-            ).modified_count
+        updates: list[UpdateMany | UpdateOne] = []
+        for old_roots, new_root in moves:
+            to_new = {"$set": {"duplicate_of": new_root}}
+            updates.append(UpdateMany({"_id": {"$in": old_roots}}, to_new))
+            updates.append(
+                UpdateMany({"duplicate_of": {"$in": old_roots}, "_id": {"$ne": new_root}}, to_new)
+            )
             # The new original is nobody's copy (a stale mark would make a cycle).
-            cleared = articles.update_one(
-                {"_id": new_root, "duplicate_of": {"$ne": None}}, {"$set": {"duplicate_of": None}}
-            ).modified_count
-            return moved, cleared
+            updates.append(
+                UpdateOne(
+                    {"_id": new_root, "duplicate_of": {"$ne": None}},
+                    {"$set": {"duplicate_of": None}},
+                )
+            )
 
-        moved, cleared = await self._call("dedupe re-point", update)
-        if moved:
-            self.stats.inc_value("tass/dedupe/reassigned", moved)
-        return bool(moved or cleared)
+        def update() -> int:
+            return articles.bulk_write(updates, ordered=True).modified_count
+
+        modified: int = await self._call("dedupe re-point", update)
+        if modified:
+            self.stats.inc_value("tass/dedupe/reassigned", modified)
+        return bool(modified)

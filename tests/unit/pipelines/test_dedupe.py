@@ -124,6 +124,33 @@ def test_an_older_original_takes_over_the_whole_group(mongo_uri, mongo_db_name, 
     assert late.duplicate_of == 9301
 
 
+def test_a_stored_group_is_re_pointed_in_one_write(mongo_uri, mongo_db_name, mongo_db) -> None:
+    first_body, copy_body = near_copy_body(3)
+    a = article(9001, body=first_body, published_at=EARLY + timedelta(hours=1))
+    c = article(9101, body=copy_body, published_at=LATE)
+    run(lambda: _store_all(mongo_uri, mongo_db_name, a, c))
+
+    def updates() -> int:
+        return int(mongo_db.client.admin.command("serverStatus")["opcounters"]["update"])
+
+    before = updates()
+    oldest = article(9301, body=first_body.lower(), published_at=EARLY)
+    chain = Chain(make_crawler(mongo_uri, mongo_db_name))
+
+    async def body():
+        await chain.open()
+        await chain.process(oldest)
+        await chain.close()
+
+    run(body)
+    # The store's batch of one (no page kept), and the group's re-point: one command for the
+    # old original, its copy and the new original's mark (three update commands before).
+    assert updates() - before == 2
+    assert chain.stat("tass/dedupe/reassigned") == 2
+    docs = {d["_id"]: d["duplicate_of"] for d in mongo_db.articles.find()}
+    assert docs == {9001: 9301, 9101: 9301, 9301: None}
+
+
 def test_refetch_is_not_its_own_duplicate(mongo_uri, mongo_db_name, mongo_db) -> None:
     original, _ = _pair(4)
     again = article(9001, body=original.body, published_at=EARLY)

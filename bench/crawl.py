@@ -55,6 +55,8 @@ class CrawlResult:
     seconds: float
     crawler_cpu: float
     server_cpu: float
+    redis_cpu: float
+    """Of ``server_cpu``, the Redis server's (the rest is the MongoDB server's)."""
     replica_cpu: float
     peak_rss: int
     server_peak_rss: int
@@ -204,8 +206,6 @@ def run_crawl(
             articles = count_documents(mon.url, database, "articles")
         extra: dict[str, Any] = {
             "redis_command_breakdown": commands,
-            "redis_cpu": redis_cpu,
-            "mongo_cpu": server_cpu - redis_cpu,
             "mongo_counters": {k: mongo1.get(k, 0) - mongo0.get(k, 0) for k in mongo1},
             "requests": total("downloader/request_count"),
             "store_batches": total("tass/store/batches"),
@@ -226,6 +226,7 @@ def run_crawl(
             seconds=closed - opened,
             crawler_cpu=sum(float(d["cpu_seconds"]) for d in dumps),
             server_cpu=server_cpu,
+            redis_cpu=redis_cpu,
             replica_cpu=replica_cpu,
             peak_rss=peak,
             server_peak_rss=server_peak,

@@ -212,11 +212,11 @@ def render_crawls(rows: dict[str, Row], args: argparse.Namespace) -> str:
         "- **CPU ms/article**: user + system CPU of the crawl processes within the window "
         "(`os.times()` in each process, all threads) plus the Redis and MongoDB servers "
         "over the run (psutil), then split into its three parts. SecantusDB is a MongoDB "
-        "server written in Python (its query matcher, and its index layer over WiredTiger, run in "
-        "Python), so "
-        "its CPU per command is far above a `mongod`'s and weighs on whoever sends more "
-        "reads and writes: compare the MongoDB column between crawlers, not with a "
-        "production server. The replica's CPU is the site's, shown apart (*site CPU*).",
+        "server written in Python (its query matcher, and its index layer over WiredTiger, "
+        "run in Python), so its CPU per command is far above a `mongod`'s and weighs on "
+        "whoever sends more reads and writes: compare the MongoDB column between crawlers, "
+        "not with a production server. The replica's CPU is the site's, shown apart "
+        "(*site CPU*).",
         "- **peak RSS**: the largest summed resident memory of the crawl processes, sampled "
         "every 0.1 s with psutil.",
         "- **Redis round trips**: the project counts its own (each script call or pipeline is "

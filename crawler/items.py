@@ -191,6 +191,12 @@ class ArticleItem:
     meta; the store then removes any ``failures`` document of its URL or id whatever it knows
     of failures (``pipelines.failed``). Never stored."""
 
+    stored_as_is: bool = False
+    """Set by the store once a batch wrote this item's version or found it stored already
+    (outcome inserted, updated or unchanged; not stale, not refused): the stored document's
+    bands are then this item's, which the dedupe stage's late check relies on to leave it
+    out of its query (``pipelines.dedupe``). Never stored."""
+
     def to_dict(self) -> dict[str, Any]:
         """A plain dict of every field (a deep copy)."""
         return dataclasses.asdict(self)

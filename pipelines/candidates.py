@@ -13,7 +13,11 @@ articles wait, or ``interval`` seconds after its first one arrived, or when ``id
 nothing else can join (``crawler.batch``), or at close. The query
 returns the stored documents sharing any band with any of them (with their ``minhash_bands``);
 each waiter gets the documents sharing a band with it (at most ``limit``, its own document
-included: the caller decides what to do with it). Several batches may be in flight at once. The
+included: the caller decides what to do with it). A waiter that says its own document is
+stored with exactly its keys (``own=``) and needs nothing of it has that document left out
+of the query when no other waiter's keys meet its keys: nobody in the batch would be given
+it (the dedupe stage's late check, whose own documents were just stored, would otherwise read
+back a whole store batch only to skip it). Several batches may be in flight at once. The
 blocking call, run in a thread and retried through an outage, is the caller's ``fetch``; its
 error (``RetryDeadlineExceeded`` after an outage) is raised to every waiter of the batch.
 """
@@ -99,9 +103,10 @@ class RecentWindow(Generic[E]):
                 del self._by_band[key]
 
 
-Fetch = Callable[[list[int], int], Awaitable[list[Document]]]
-"""``fetch(keys, limit)``: the stored documents (``_id``, ``minhash_bands`` and whatever else
-the caller projects) whose ``minhash_bands`` contain any of ``keys``, at most ``limit``."""
+Fetch = Callable[[list[int], int, list[int]], Awaitable[list[Document]]]
+"""``fetch(keys, limit, skip)``: the stored documents (``_id``, ``minhash_bands`` and whatever
+else the caller projects) whose ``minhash_bands`` contain any of ``keys``, at most ``limit``,
+leaving out those whose ``_id`` is in ``skip``."""
 
 
 class CandidateLookup:
@@ -125,7 +130,7 @@ class CandidateLookup:
         self.interval = interval
         self.limit = limit
         # Several batches may be in flight at once (the shared batcher, crawler.batch).
-        self._batcher: Batcher[frozenset[int], list[Document]] = Batcher(
+        self._batcher: Batcher[tuple[frozenset[int], int | None], list[Document]] = Batcher(
             self._run,
             size=batch_size,
             interval=interval,
@@ -144,25 +149,33 @@ class CandidateLookup:
         """Fetches sent."""
         return self._batcher.batches
 
-    async def candidates(self, keys: frozenset[int]) -> list[Document]:
-        """The stored documents sharing a band key with ``keys`` (its own one included)."""
+    async def candidates(self, keys: frozenset[int], own: int | None = None) -> list[Document]:
+        """The stored documents sharing a band key with ``keys`` (its own one included, unless
+        ``own``: the id of a document stored with exactly ``keys`` that the caller needs nothing
+        of, left out when no other waiter of the batch would be given it)."""
         if not keys:
             return []
-        return await self._batcher.submit(keys)
+        return await self._batcher.submit((keys, own))
 
     async def close(self) -> None:
         """Send what waits and let every batch in flight finish."""
         await self._batcher.close()
 
-    async def _run(self, batch: list[frozenset[int]]) -> list[list[Document]]:
+    async def _run(self, batch: list[tuple[frozenset[int], int | None]]) -> list[list[Document]]:
         keys: set[int] = set()
-        for wanted in batch:
-            keys |= wanted
-        docs = await self._fetch(sorted(keys), self.limit * len(batch))
         by_key: dict[int, list[int]] = {}
-        for position, wanted in enumerate(batch):
+        for position, (wanted, _) in enumerate(batch):
+            keys |= wanted
             for key in wanted:
                 by_key.setdefault(key, []).append(position)
+        # An own document reaches only the waiters whose keys meet its bands (its waiter's
+        # keys): left out when that is its waiter alone.
+        skip = [
+            own
+            for position, (wanted, own) in enumerate(batch)
+            if own is not None and all(by_key[key] == [position] for key in wanted)
+        ]
+        docs = await self._fetch(sorted(keys), self.limit * len(batch), sorted(skip))
         found: list[list[Document]] = [[] for _ in batch]
         for doc in docs:
             hit: set[int] = set()

@@ -43,6 +43,13 @@ then both are stored as originals. The late checks are batched apart from the fi
 up to ``TASS_DEDUPE_LATE_BATCH_SIZE`` (100, the store's batch) per query: the articles of one
 store batch are acknowledged together, so their ``item_scraped`` signals come together and
 share one query (measured: with the first look-ups' batches of 20 they took three to five).
+That query leaves out the batch's own documents that nobody in it needs: an article whose
+store outcome says the stored version is its own (``ArticleItem.stored_as_is``: inserted,
+updated or unchanged, not stale) and whose bands meet no other article's of the batch
+(``CandidateLookup``'s ``own``). It would only be skipped by its own check, and no other
+check of the batch is given it. Why that is exact: the document the query would have found is
+this version, unless another worker stored a version since; that one was stored after this
+batch, so its own late check finds the batch (the argument above).
 
 The late check is skipped (``tass/dedupe/late_skipped``) for an article whose first look-up
 found its own stored document with the same ``content_hash``, signature and ``duplicate_of``,
@@ -83,7 +90,8 @@ pymongo calls run in a thread and are retried through an outage with backoff for
 than being dropped. Stats: ``tass/dedupe/hashed``, ``tass/dedupe/near_duplicates``,
 ``tass/dedupe/reassigned`` (stored documents a re-point changed: copies moved to their new
 original, and a new original's own stale mark cleared), ``tass/dedupe/late_matches``,
-``tass/dedupe/late_skipped``, ``tass/dedupe/as_stored``,
+``tass/dedupe/late_skipped``, ``tass/dedupe/as_stored``, ``tass/dedupe/own_left_out`` (own
+documents a late check's query left out),
 ``tass/dedupe/lookups`` (candidate queries sent), ``tass/dedupe/retries``,
 ``tass/dedupe/unchecked``.
 """
@@ -374,19 +382,28 @@ class DedupePipeline:
         late checks apart: a store batch's worth per query)."""
         lookup = self._late if late else self._lookup
         assert lookup is not None
-        return await lookup.candidates(this.bands)
+        # Late, the store has said whether what it holds of ``this`` is this version (so its
+        # bands): then nobody in the batch needs it from MongoDB unless their bands meet.
+        own = this.id if late and this.adapter and this.adapter.get("stored_as_is") else None
+        return await lookup.candidates(this.bands, own)
 
-    async def _fetch_candidates(self, keys: list[int], limit: int) -> list[Document]:
+    async def _fetch_candidates(
+        self, keys: list[int], limit: int, skip: list[int]
+    ) -> list[Document]:
         """One indexed query for the candidates of a whole batch (``CandidateLookup``)."""
         articles = self._articles
         assert articles is not None
 
         def find() -> list[Document]:
-            query = {"minhash_bands": {"$in": keys}}
+            query: Document = {"minhash_bands": {"$in": keys}}
+            if skip:
+                query["_id"] = {"$nin": skip}
             projection = dict.fromkeys(CANDIDATE_FIELDS, 1)
             return list(articles.find(query, projection).limit(limit))
 
         self.stats.inc_value("tass/dedupe/lookups")
+        if skip:
+            self.stats.inc_value("tass/dedupe/own_left_out", len(skip))
         found: list[Document] = await self._call("dedupe candidate lookup", find)
         return found
 

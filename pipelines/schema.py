@@ -122,7 +122,7 @@ def article_doc(item: Any) -> Document:
     elif adapter.get("minhash_bands") is None:
         adapter["minhash_bands"] = bands(adapter["minhash"])
     # The raw page goes to ``pages`` (page_for), never in here.
-    data = plain_fields(item, drop=("fetched", "failed_before"))
+    data = plain_fields(item, drop=("fetched", "failed_before", "stored_as_is"))
     doc: Document = {"_id": data.pop("id")}
     doc.update(data)
     return doc

@@ -101,7 +101,7 @@ from scrapy.statscollectors import StatsCollector
 from crawler import defaults, mongo
 from crawler.batch import Batcher
 from crawler.frontier import signals as frontier_signals
-from crawler.items import PageFailure, RetrySettled
+from crawler.items import ArticleItem, PageFailure, RetrySettled
 from crawler.mongo import Document, MongoConfig, TransientMongoError
 from crawler.version import extractor_version
 from pipelines import spill
@@ -123,6 +123,8 @@ SETTLED = "settled"
 """The key that marks a settled retry's op (``{"url": …, SETTLED: True}``) in a spill file."""
 MAX_ROUNDS = 100
 Outcome = Literal["inserted", "updated", "unchanged", "stale", "failure", "retry", "settled"]
+_AS_IS: frozenset[Outcome] = frozenset(("inserted", "updated", "unchanged"))
+"""An article's outcomes that leave its own version stored (``ArticleItem.stored_as_is``)."""
 
 
 class StoreUnavailable(RuntimeError):
@@ -765,6 +767,8 @@ class StorePipeline:
             outcome = report.outcomes[index]
             if isinstance(outcome, StoreWriteError):
                 results[position] = outcome
+            elif outcome in _AS_IS and isinstance(items[position], ArticleItem):
+                items[position].stored_as_is = True
         return results
 
     def _count(self, ops: list[_Op], report: WriteReport) -> None:

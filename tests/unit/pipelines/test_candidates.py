@@ -86,12 +86,12 @@ def _docs(*specs: tuple[int, list[int]]) -> list[Document]:
 
 def test_lookup_batches_and_hands_each_waiter_its_own_documents() -> None:
     stored = _docs((1, [10, 11]), (2, [20]), (3, [11, 30]), (4, [99]))
-    calls: list[tuple[list[int], int]] = []
+    calls: list[tuple[list[int], int, list[int]]] = []
 
-    async def fetch(keys: list[int], limit: int) -> list[Document]:
-        calls.append((keys, limit))
+    async def fetch(keys: list[int], limit: int, skip: list[int]) -> list[Document]:
+        calls.append((keys, limit, skip))
         wanted = set(keys)
-        return [d for d in stored if wanted & set(d["minhash_bands"])]
+        return [d for d in stored if wanted & set(d["minhash_bands"]) and d["_id"] not in skip]
 
     async def body() -> list[list[Document]]:
         lookup = CandidateLookup(fetch, batch_size=3, interval=3600.0, limit=5)
@@ -105,14 +105,40 @@ def test_lookup_batches_and_hands_each_waiter_its_own_documents() -> None:
         return list(got)
 
     got = run(body)
-    assert calls == [([11, 20, 21, 40], 15)]  # one query over every key, 3 x the limit
+    assert calls == [([11, 20, 21, 40], 15, [])]  # one query over every key, 3 x the limit
     assert [sorted(d["_id"] for d in docs) for docs in got] == [[1, 3], [2], []]
+
+
+def test_an_own_document_is_left_out_only_when_no_other_waiter_shares_its_keys() -> None:
+    # 1 and 2 are stored with their waiters' keys; 2's keys meet 3's, 1's meet nobody's.
+    stored = _docs((1, [10, 11]), (2, [20, 21]), (3, [21, 30]), (4, [11]))
+    calls: list[list[int]] = []
+
+    async def fetch(keys: list[int], limit: int, skip: list[int]) -> list[Document]:
+        calls.append(skip)
+        wanted = set(keys)
+        return [d for d in stored if wanted & set(d["minhash_bands"]) and d["_id"] not in skip]
+
+    async def body() -> list[list[Document]]:
+        lookup = CandidateLookup(fetch, batch_size=4, interval=3600.0, limit=5)
+        got = await asyncio.gather(
+            lookup.candidates(frozenset({10, 11}), own=1),
+            lookup.candidates(frozenset({20, 21}), own=2),
+            lookup.candidates(frozenset({21, 30}), own=3),
+            lookup.candidates(frozenset({40}), own=None),
+        )
+        await lookup.close()
+        return list(got)
+
+    got = run(body)
+    assert calls == [[1]]  # 2 and 3 share key 21: each is given the other
+    assert [sorted(d["_id"] for d in docs) for docs in got] == [[4], [2, 3], [2, 3], []]
 
 
 def test_lookup_keeps_at_most_limit_per_waiter_and_close_sends_what_waits() -> None:
     stored = _docs(*((i, [7]) for i in range(10)))
 
-    async def fetch(keys: list[int], limit: int) -> list[Document]:
+    async def fetch(keys: list[int], limit: int, skip: list[int]) -> list[Document]:
         return stored[:limit]
 
     async def body() -> list[list[Document]]:
@@ -130,7 +156,7 @@ def test_lookup_keeps_at_most_limit_per_waiter_and_close_sends_what_waits() -> N
 
 
 def test_lookup_raises_the_batch_error_to_every_waiter() -> None:
-    async def fetch(keys: list[int], limit: int) -> list[Document]:
+    async def fetch(keys: list[int], limit: int, skip: list[int]) -> list[Document]:
         raise RuntimeError("server gone")
 
     async def body() -> list[object]:

@@ -310,7 +310,42 @@ def test_a_store_batch_is_re_checked_with_one_lookup(mongo_uri, mongo_db_name, m
     assert chain.stat("tass/store/batches") == 1
     assert chain.stat("tass/dedupe/lookups") == 2  # the first checks, then the late ones
     assert chain.stat("tass/dedupe/late_skipped") is None
+    # Four unrelated articles, each stored as it is: none is read back only to be skipped.
+    assert chain.stat("tass/dedupe/own_left_out") == 4
     assert mongo_db.articles.count_documents({"duplicate_of": None}) == 4
+
+
+def test_a_late_check_reads_back_an_article_stored_otherwise(
+    mongo_uri, mongo_db_name, mongo_db
+) -> None:
+    # 9700 is stored in a newer version first; this batch's older fetch of it is stale, so
+    # the stored document is not the item's and the late query must not leave it out.
+    newer = article(9700, body=body_text(700, paragraphs=10), modified_at=LATE)
+    run(lambda: _store_all(mongo_uri, mongo_db_name, newer))
+    crawler = make_crawler(
+        mongo_uri,
+        mongo_db_name,
+        TASS_DEDUPE_LOOKUP_BATCH_SIZE=3,
+        TASS_DEDUPE_LOOKUP_INTERVAL=3600,
+        TASS_DEDUPE_LATE_BATCH_SIZE=3,
+        TASS_STORE_BATCH_SIZE=3,
+        TASS_STORE_FLUSH_INTERVAL=3600,
+    )
+    chain = Chain(crawler)
+    older = article(9700, body=body_text(701, paragraphs=10), modified_at=EARLY)
+    items = [older, *(article(9710 + i, body=body_text(710 + i, paragraphs=10)) for i in range(2))]
+
+    async def body():
+        await chain.open()
+        await asyncio.gather(*(chain.dedupe.process_item(item) for item in items))
+        await asyncio.gather(*(chain.store.process_item(item) for item in items))
+        await asyncio.gather(*(chain.dedupe.item_scraped(item) for item in items))
+        await chain.close()
+
+    run(body)
+    assert chain.stat("tass/store/stale") == 1
+    assert [item.stored_as_is for item in items] == [False, True, True]
+    assert chain.stat("tass/dedupe/own_left_out") == 2
 
 
 def test_an_unchanged_refetch_skips_the_late_check(mongo_uri, mongo_db_name, mongo_db) -> None:

@@ -31,9 +31,11 @@ def test_plain_fields_is_what_the_item_adapter_gives_and_copies_every_container(
 def test_the_article_document_holds_every_field_but_the_raw_page_and_its_history() -> None:
     item = article(8)
     item.failed_before = True
+    item.stored_as_is = True
     doc = article_doc(item)
     expected = ItemAdapter(item).asdict()
     expected.pop("fetched")
     assert expected.pop("failed_before") is True
+    assert expected.pop("stored_as_is") is True
     expected["_id"] = expected.pop("id")
     assert doc == expected

@@ -49,6 +49,15 @@ async def _store_all(mongo_uri, mongo_db_name, *items):
         await chain.close()
 
 
+async def _as_one_batch(chain, items):
+    """Every stage for ``items`` side by side: each stage's batch holds all of them."""
+    await chain.open()
+    await asyncio.gather(*(chain.dedupe.process_item(item) for item in items))
+    await asyncio.gather(*(chain.store.process_item(item) for item in items))
+    await asyncio.gather(*(chain.dedupe.item_scraped(item) for item in items))
+    await chain.close()
+
+
 def test_hashes_set_without_mongodb() -> None:
     crawler = make_crawler("", TASS_DEDUPE_NEAR_ENABLED=False)
     dedupe = DedupePipeline.from_crawler(crawler)
@@ -298,15 +307,7 @@ def test_a_store_batch_is_re_checked_with_one_lookup(mongo_uri, mongo_db_name, m
     )
     chain = Chain(crawler)
     items = [article(9600 + i, body=body_text(600 + i, paragraphs=10)) for i in range(4)]
-
-    async def body():
-        await chain.open()
-        await asyncio.gather(*(chain.dedupe.process_item(item) for item in items))
-        await asyncio.gather(*(chain.store.process_item(item) for item in items))
-        await asyncio.gather(*(chain.dedupe.item_scraped(item) for item in items))
-        await chain.close()
-
-    run(body)
+    run(lambda: _as_one_batch(chain, items))
     assert chain.stat("tass/store/batches") == 1
     assert chain.stat("tass/dedupe/lookups") == 2  # the first checks, then the late ones
     assert chain.stat("tass/dedupe/late_skipped") is None
@@ -334,15 +335,7 @@ def test_a_late_check_reads_back_an_article_stored_otherwise(
     chain = Chain(crawler)
     older = article(9700, body=body_text(701, paragraphs=10), modified_at=EARLY)
     items = [older, *(article(9710 + i, body=body_text(710 + i, paragraphs=10)) for i in range(2))]
-
-    async def body():
-        await chain.open()
-        await asyncio.gather(*(chain.dedupe.process_item(item) for item in items))
-        await asyncio.gather(*(chain.store.process_item(item) for item in items))
-        await asyncio.gather(*(chain.dedupe.item_scraped(item) for item in items))
-        await chain.close()
-
-    run(body)
+    run(lambda: _as_one_batch(chain, items))
     assert chain.stat("tass/store/stale") == 1
     assert [item.stored_as_is for item in items] == [False, True, True]
     assert chain.stat("tass/dedupe/own_left_out") == 2

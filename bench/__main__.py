@@ -69,7 +69,7 @@ def _value(r: CrawlResult, attr: str) -> float:
     if attr == "redis_cpu_ms":
         return 1000 * r.per_article(r.redis_cpu)
     if attr == "mongo_cpu_ms":
-        return 1000 * r.per_article(r.server_cpu - r.redis_cpu)
+        return 1000 * r.per_article(r.mongo_cpu)
     if attr == "replica_cpu_ms":
         return 1000 * r.per_article(r.replica_cpu)
     if attr == "rss":

@@ -73,6 +73,11 @@ class CrawlResult:
     def rate(self) -> float:
         return self.articles / self.seconds if self.seconds else 0.0
 
+    @property
+    def mongo_cpu(self) -> float:
+        """Of ``server_cpu``, the MongoDB server's."""
+        return self.server_cpu - self.redis_cpu
+
     def per_article(self, value: float) -> float:
         return value / self.articles if self.articles else float("nan")
 

@@ -460,10 +460,10 @@ class DedupePipeline:
     async def _decide(
         self, this: _Seen, old_roots: list[int], new_root: int, *, write: bool
     ) -> None:
+        wrote = await self._repoint([(old_roots, new_root)], write=write)
         if write:
-            this.wrote |= await self._repoint([(old_roots, new_root)], write=True)
+            this.wrote |= wrote
         else:
-            await self._repoint([(old_roots, new_root)], write=False)
             this.pending.append((old_roots, new_root))
 
     async def _repoint(self, moves: list[tuple[list[int], int]], *, write: bool) -> bool:

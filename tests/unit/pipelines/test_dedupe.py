@@ -49,6 +49,20 @@ async def _store_all(mongo_uri, mongo_db_name, *items):
         await chain.close()
 
 
+def _batched_chain(mongo_uri, mongo_db_name, size):
+    """A chain whose look-ups and store batches go only when ``size`` items wait."""
+    crawler = make_crawler(
+        mongo_uri,
+        mongo_db_name,
+        TASS_DEDUPE_LOOKUP_BATCH_SIZE=size,
+        TASS_DEDUPE_LOOKUP_INTERVAL=3600,
+        TASS_DEDUPE_LATE_BATCH_SIZE=size,
+        TASS_STORE_BATCH_SIZE=size,
+        TASS_STORE_FLUSH_INTERVAL=3600,
+    )
+    return Chain(crawler)
+
+
 async def _as_one_batch(chain, items):
     """Every stage for ``items`` side by side: each stage's batch holds all of them."""
     await chain.open()
@@ -296,16 +310,7 @@ def test_articles_arriving_together_share_one_lookup(mongo_uri, mongo_db_name, m
 
 
 def test_a_store_batch_is_re_checked_with_one_lookup(mongo_uri, mongo_db_name, mongo_db) -> None:
-    crawler = make_crawler(
-        mongo_uri,
-        mongo_db_name,
-        TASS_DEDUPE_LOOKUP_BATCH_SIZE=4,
-        TASS_DEDUPE_LOOKUP_INTERVAL=3600,
-        TASS_DEDUPE_LATE_BATCH_SIZE=4,
-        TASS_STORE_BATCH_SIZE=4,
-        TASS_STORE_FLUSH_INTERVAL=3600,
-    )
-    chain = Chain(crawler)
+    chain = _batched_chain(mongo_uri, mongo_db_name, 4)
     items = [article(9600 + i, body=body_text(600 + i, paragraphs=10)) for i in range(4)]
     run(lambda: _as_one_batch(chain, items))
     assert chain.stat("tass/store/batches") == 1
@@ -323,16 +328,7 @@ def test_a_late_check_reads_back_an_article_stored_otherwise(
     # the stored document is not the item's and the late query must not leave it out.
     newer = article(9700, body=body_text(700, paragraphs=10), modified_at=LATE)
     run(lambda: _store_all(mongo_uri, mongo_db_name, newer))
-    crawler = make_crawler(
-        mongo_uri,
-        mongo_db_name,
-        TASS_DEDUPE_LOOKUP_BATCH_SIZE=3,
-        TASS_DEDUPE_LOOKUP_INTERVAL=3600,
-        TASS_DEDUPE_LATE_BATCH_SIZE=3,
-        TASS_STORE_BATCH_SIZE=3,
-        TASS_STORE_FLUSH_INTERVAL=3600,
-    )
-    chain = Chain(crawler)
+    chain = _batched_chain(mongo_uri, mongo_db_name, 3)
     older = article(9700, body=body_text(701, paragraphs=10), modified_at=EARLY)
     items = [older, *(article(9710 + i, body=body_text(710 + i, paragraphs=10)) for i in range(2))]
     run(lambda: _as_one_batch(chain, items))

@@ -5,11 +5,13 @@ the engine and a way to write the run report; the engine's idle signal asks ``ke
 
 - ``crawl`` mode (``scrapy crawl tass``): on opening, join the current run or begin one (the
   run record and its seeds are written in one script call); exit once the whole cluster has
-  looked idle (nothing pending, leased or delayed, no worker holding unflushed work) for
-  ``TASS_IDLE_GRACE`` seconds and its run has ended. The worker whose ``finish`` succeeds ends
-  the run, decides its outcome (``crawler.outcome``), publishes it in Redis and writes the run
-  report (collection ``runs``, and the log); every other worker of the run reads the outcome
-  it published (``outcome``), so each one exits with it.
+  looked idle (nothing pending, leased or delayed, no worker holding unflushed work) and its
+  run has ended. Idle means for ``TASS_IDLE_GRACE`` seconds, which lets the other workers'
+  unflushed work reach Redis with their heartbeats; a worker with no other live worker needs
+  only one look at the cluster taken since it went idle. The worker whose ``finish`` succeeds
+  ends the run, decides its outcome (``crawler.outcome``), publishes it in Redis and writes the
+  run report (collection ``runs``, and the log); every other worker of the run reads the
+  outcome it published (``outcome``), so each one exits with it.
 - ``worker`` mode (``-a mode=worker``, the compose workers): never exit; between runs, take a
   run request pushed by ``scrapy schedule`` and begin it.
 
@@ -141,7 +143,11 @@ class RunLifecycle:
         self._dropped: str | None = None
         """The run this worker found lost or ended under it (handled once)."""
         self.state: ClusterState | None = None
+        self.looks = 0
+        """Heartbeats that read the cluster's state (``state``), so far."""
         self.idle_since: float | None = None
+        self._idle_look = 0
+        """``looks`` when this worker went idle (``idle_since``)."""
         self.finished = False
         self.ending = False
         self.outcome: Verdict | None = None
@@ -315,13 +321,17 @@ class RunLifecycle:
             and not self.window.unflushed()
             and not self.window.holding()
         )
-        if not looks_idle:
+        if state is None or not looks_idle:
             self.idle_since = None
             return True
         now = time.monotonic() if now is None else now
         if self.idle_since is None:
-            self.idle_since = now
-        if now - self.idle_since >= self.config.idle_grace and not self.ending:
+            self.idle_since, self._idle_look = now, self.looks
+        waited = now - self.idle_since >= self.config.idle_grace
+        # Alone, nobody else's unflushed work can be on its way: one look at the cluster taken
+        # since this worker went idle is enough (the grace waits for other workers' heartbeats).
+        alone = state.peers == 0 and self.looks > self._idle_look
+        if (waited or alone) and not self.ending:
             self.ending = True
             asyncio.get_running_loop().create_task(self.end_run())
         return True
@@ -351,6 +361,7 @@ class RunLifecycle:
             self.counters.restore(deltas)
             self.health.down(exc)
             return
+        self.looks += 1
         self.health.up()
         lost = self.state.lost(self.coordinator.epoch, mine) if mine is not None else None
         if lost is not None:

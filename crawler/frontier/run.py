@@ -61,6 +61,8 @@ class ClusterState:
     leased: int
     delayed: int
     others_unflushed: int
+    peers: int = 0
+    """Other live workers: those whose heartbeat is fresh (``stale_after``)."""
     epoch: str | None = None
     """Redis's epoch now (None: Redis holds none)."""
     ended: bool = False
@@ -315,19 +317,20 @@ class RunCoordinator:
         raw_run, pending, leased, delayed, workers, epoch, ended = results[first : first + 7]
         pending = int(pending) + int(results[first + 7] or 0)
         bitmap = results[first + 8] if snapshot else None
-        others = await self._others_unflushed(workers)
+        peers, others = await self._others(workers)
         run = Run.from_json(raw_run) if raw_run else None
         state = ClusterState(
-            run, int(pending), int(leased), int(delayed), others,
+            run, int(pending), int(leased), int(delayed), others, peers,
             epoch=_text(epoch) if epoch else None, ended=bool(run_id) and bool(ended),
         )  # fmt: skip
         return state, (bytes(bitmap) if bitmap else b"") if snapshot else None
 
-    async def _others_unflushed(self, workers: dict[bytes, bytes]) -> int:
-        """The unflushed work of the other live workers; stale heartbeats are dropped."""
+    async def _others(self, workers: dict[bytes, bytes]) -> tuple[int, int]:
+        """How many other live workers there are, and their unflushed work; stale heartbeats
+        are dropped."""
         now = time.time()
         stale = []
-        unflushed = 0
+        peers = unflushed = 0
         for worker, raw in workers.items():
             name = _text(worker)
             if name == self.worker_id:
@@ -336,11 +339,12 @@ class RunCoordinator:
             if now - float(beat["ts"]) > self.stale_after:
                 stale.append(name)
                 continue
+            peers += 1
             unflushed += int(beat.get("unflushed", 0))
         if stale:
             self.round_trips += 1
             await self.client.hdel(self.keys.workers, *stale)
-        return unflushed
+        return peers, unflushed
 
     async def heartbeat_age(self, host: str) -> float | None:
         """Seconds since the freshest heartbeat of a worker on ``host``, None if none."""

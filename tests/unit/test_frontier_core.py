@@ -340,6 +340,42 @@ def test_one_run_seeded_once_adopted_by_all_and_ended_once(redis_url, key_prefix
     run(scenario, redis_url)
 
 
+def test_a_worker_alone_ends_at_its_first_look_after_going_idle(redis_url, key_prefix) -> None:
+    """The grace waits for the other workers' unflushed work, which reaches Redis with their
+    heartbeats: alone, one fresh look at the cluster is enough; with a live peer, the grace."""
+
+    async def drained(client: Redis, cfg: FrontierConfig, peer: bool) -> RunLifecycle:
+        """Worker a's run, its queue drained, a with a look taken since it went idle."""
+        a = lifecycle(client, cfg, Seeder(), reports, "a")
+        await a.begin_run({"since": "all"})
+        if peer:
+            b = lifecycle(client, cfg, Seeder(), reports, "b")
+            await b.begin_run({})
+            await b.tick()  # its heartbeat: a live peer with nothing unflushed
+        queue = RedisFrontier(client, cfg.keys)
+        await queue.flush([], (await queue.pop(10, cfg.budget)).leases)
+        await a.tick()
+        assert a.state is not None and a.state.idle and a.state.peers == (1 if peer else 0)
+        # That look was taken before the worker went idle: it proves nothing yet.
+        assert a.keep_open(now=100.0) and not a.ending
+        await a.tick()
+        return a
+
+    async def scenario(client):
+        a = await drained(client, config(f"{key_prefix}:peer", redis_url, idle_grace=60), True)
+        assert a.keep_open(now=100.01) and not a.ending, "a live peer: the grace holds"
+        assert a.keep_open(now=160.0) and a.ending
+        await settle(lambda: not a.ending)
+        assert a.finished and len(reports) == 1
+        a = await drained(client, config(f"{key_prefix}:alone", redis_url, idle_grace=60), False)
+        assert a.keep_open(now=100.01) and a.ending, "alone: no grace to wait"
+        await settle(lambda: not a.ending)
+        assert a.finished and len(reports) == 2 and reports[1][2].outcome == "ok"
+
+    reports: list[Any] = []
+    run(scenario, redis_url)
+
+
 def test_counters_wait_when_redis_is_away(redis_url, key_prefix) -> None:
     cfg = config(key_prefix, redis_url)
 

@@ -235,6 +235,8 @@ TASS_LEASE_SECONDS = _env(
     "TASS_LEASE_SECONDS", defaults.TASS_LEASE_SECONDS, _positive_float, "seconds (> 0)"
 )
 COMMANDS_MODULE = "crawler.commands"
+# Scrapy's in-memory stats collector, without the deprecation shim it runs on every read.
+STATS_CLASS = "crawler.extensions.stats.StatsCollector"
 # One cluster-wide progress line every LOGSTATS_INTERVAL in place of each process's LogStats;
 # the Prometheus endpoint when TASS_METRICS_ENABLED; the items feed (TASS_FEED_ENABLED: new and
 # revised articles pushed as stored to the Redis stream <prefix>:items).

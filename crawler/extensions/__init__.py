@@ -1,2 +1,2 @@
 """Scrapy extensions: thin adapters over Scrapy-free cores (``crawler.status``,
-``crawler.metrics``): the cluster-wide progress line and the Prometheus endpoint."""
+``crawler.metrics``): the cluster-wide progress line and the Prometheus endpoint; and the stats collector."""

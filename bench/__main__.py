@@ -206,7 +206,8 @@ def render_crawls(rows: dict[str, Row], args: argparse.Namespace) -> str:
         "unlinked).",
         "- **articles/s**: articles over the crawl window, from the first process's "
         "`spider_opened` to the last one's `spider_closed` (so process start-up is out; the "
-        "project's 2 s idle grace at the end is in). All crawlers fetch 16 requests at once "
+        "project's end of run is in: one heartbeat, 0.5 s at most, for a worker alone; the 2 s "
+        "idle grace with other workers). All crawlers fetch 16 requests at once "
         "per process (`CONCURRENT_REQUESTS`, and per domain); the project's cluster budget is "
         "set out of the way (`CRAWL_RATE=100000`, `CRAWL_CONCURRENCY=64` per worker).",
         "- **CPU ms/article**: user + system CPU of the crawl processes within the window "

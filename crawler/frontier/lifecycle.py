@@ -314,14 +314,12 @@ class RunLifecycle:
         if self.finished:
             return False
         state = self.state
-        looks_idle = (
-            state is not None
-            and state.idle
+        if state is None or not (
+            state.idle
             and self.health.ok
             and not self.window.unflushed()
             and not self.window.holding()
-        )
-        if state is None or not looks_idle:
+        ):
             self.idle_since = None
             return True
         now = time.monotonic() if now is None else now

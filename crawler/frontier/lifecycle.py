@@ -7,11 +7,11 @@ the engine and a way to write the run report; the engine's idle signal asks ``ke
   run record and its seeds are written in one script call); exit once the whole cluster has
   looked idle (nothing pending, leased or delayed, no worker holding unflushed work) and its
   run has ended. Idle means for ``TASS_IDLE_GRACE`` seconds, which lets the other workers'
-  unflushed work reach Redis with their heartbeats; a worker with no other live worker needs
-  only one look at the cluster taken since it went idle. The worker whose ``finish`` succeeds
-  ends the run, decides its outcome (``crawler.outcome``), publishes it in Redis and writes the
-  run report (collection ``runs``, and the log); every other worker of the run reads the
-  outcome it published (``outcome``), so each one exits with it.
+  unflushed work reach Redis with their heartbeats; to end a run, a worker with no other live
+  worker needs only one look at the cluster taken since it went idle. The worker whose
+  ``finish`` succeeds ends the run, decides its outcome (``crawler.outcome``), publishes it in
+  Redis and writes the run report (collection ``runs``, and the log); every other worker of
+  the run reads the outcome it published (``outcome``), so each one exits with it.
 - ``worker`` mode (``-a mode=worker``, the compose workers): never exit; between runs, take a
   run request pushed by ``scrapy schedule`` and begin it.
 
@@ -326,9 +326,11 @@ class RunLifecycle:
         if self.idle_since is None:
             self.idle_since, self._idle_look = now, self.looks
         waited = now - self.idle_since >= self.config.idle_grace
-        # Alone, nobody else's unflushed work can be on its way: one look at the cluster taken
-        # since this worker went idle is enough (the grace waits for other workers' heartbeats).
-        alone = state.peers == 0 and self.looks > self._idle_look
+        # A run to end, and nobody else's unflushed work can be on its way: one look at the
+        # cluster taken since this worker went idle is enough (the grace waits for the other
+        # workers' heartbeats). With no run (a standing worker), the grace paces its look for
+        # a run request.
+        alone = state.run is not None and state.peers == 0 and self.looks > self._idle_look
         if (waited or alone) and not self.ending:
             self.ending = True
             asyncio.get_running_loop().create_task(self.end_run())

@@ -371,6 +371,17 @@ def test_a_worker_alone_ends_at_its_first_look_after_going_idle(redis_url, key_p
         assert a.keep_open(now=100.01) and a.ending, "alone: no grace to wait"
         await settle(lambda: not a.ending)
         assert a.finished and len(reports) == 2 and reports[1][2].outcome == "ok"
+        # A standing worker alone with no run: the grace paces its look for a run request.
+        cfg = config(f"{key_prefix}:standing", redis_url, idle_grace=60)
+        w = lifecycle(client, cfg, Seeder(), reports, "w", mode="worker")
+        await w.tick()
+        assert w.state is not None and w.state.run is None and w.state.peers == 0
+        assert w.keep_open(now=100.0) and not w.ending
+        await w.tick()
+        assert w.keep_open(now=100.01) and not w.ending
+        assert w.keep_open(now=160.0) and w.ending
+        await settle(lambda: not w.ending)
+        assert not w.finished, "a standing worker stays"
 
     reports: list[Any] = []
     run(scenario, redis_url)

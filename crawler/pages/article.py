@@ -74,6 +74,7 @@ from crawler.pages.tree import (
     elements,
     html_selector,
     is_element,
+    iselect,
     select,
     tag_of,
     visible_text,
@@ -246,8 +247,9 @@ class ArticlePage:
         self._found = True
         document = self.sel.root
         for scopes in (select(document, "main"), select(document, "body")):
-            for el in (c for scope in scopes for c in select(scope, ROOT_SELECTOR)):
-                if not (xpath(el, ".//h1") or select(el, ".text-content")):
+            for el in (c for scope in scopes for c in iselect(scope, ROOT_SELECTOR)):
+                content = next(iselect(el, ".text-content"), None)
+                if not (xpath(el, ".//h1") or content is not None):
                     continue
                 template = self._template_of(el)
                 if template is None:

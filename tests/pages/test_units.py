@@ -424,25 +424,32 @@ def test_head_meta_is_the_first_in_document_order_and_og_url_only_a_property() -
         "div.x, .news",  # a tag in the group: the plain union
         "div .news, .article",  # a combinator in the group: the plain union
         ".news",
+        "#news",
+        "*.opinion, #news",
+        ".news.x, .lead",  # a class of a class: XPath
+        "#news.article",
     ],
 )
 def test_select_finds_what_parsel_finds_in_document_order(css: str) -> None:
     from parsel import Selector
 
-    from crawler.pages.tree import select
+    from crawler.pages.tree import iselect, select
 
     # Nested and repeated matches, classes among tabs and newlines, an id and a class on one
-    # element, a class that only contains a selector's name: markup no page object was written
-    # for.
+    # element, a class that only contains a selector's name, a class cut by a no-break space
+    # (not a space to XPath), another case, a comment: markup no page object was written for.
     html = """<html><body><div id="news" class="article">
       <p class="lead">a</p><div class="x	news
-      other"><span class="news-header__lead opinion">b</span></div>
+      other"><span class="news-header__lead opinion">b</span></div><!-- class="news" -->
       <div class="newsy">not it</div><section class="interview"><div class="news">c</div>
-      </section></div><div class="x">d</div></body></html>"""
+      </section><p class="news x">no</p><p class="NEWS Lead">no</p>
+      <p class=" lead ">e</p></div><div class="x">d</div></body></html>"""
     selector = Selector(text=html)
     found = select(selector.root, css)
     assert found == [s.root for s in selector.css(css)]
     assert found  # the markup has something for every case
+    assert list(iselect(selector.root, css)) == found
+    assert next(iselect(selector.root, css)) is found[0]
 
 
 @pytest.mark.parametrize(

@@ -230,6 +230,7 @@ class ArticlePage:
         self._metas: dict[tuple[str, str], tuple[int, str]] | None = None
         self._heads: tuple[list[str], list[str]] | None = None
         self._content: HtmlElement | bool | None = False
+        self._headline: HtmlElement | bool | None = False
 
     # -- structure ------------------------------------------------------------------------
     def is_truncated(self) -> bool:
@@ -280,8 +281,11 @@ class ArticlePage:
         return found[0]
 
     def headline(self) -> HtmlElement | None:
-        found = elements(xpath(self.root(), ".//h1"))
-        return found[0] if found else None
+        """The root's first ``<h1>`` (looked for once)."""
+        if self._headline is False:
+            found = elements(xpath(self.root(), ".//h1"))
+            self._headline = found[0] if found else None
+        return self._headline if isinstance(self._headline, HtmlElement) else None
 
     # -- the head -------------------------------------------------------------------------
     def _news_article_ld(self) -> dict[str, Any] | None:
@@ -531,11 +535,11 @@ class ArticlePage:
     def _text_content(self) -> HtmlElement | None:
         """The first ``.text-content`` in the article root, else in the page (found once)."""
         if self._content is False:
-            query = "//*[contains(concat(' ', normalize-space(@class), ' '), ' text-content ')]"
-            found = elements(xpath(self.root(), "." + query)) or elements(
-                xpath(self.sel.root, query)
-            )
-            self._content = found[0] if found else None
+            root = self.root()
+            inside = (el for el in iselect(root, ".text-content") if el is not root)
+            self._content = next(inside, None)
+            if self._content is None:
+                self._content = next(iselect(self.sel.root, ".text-content"), None)
         return self._content if isinstance(self._content, HtmlElement) else None
 
     def _body(self) -> _Body | None:

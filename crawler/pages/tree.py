@@ -165,8 +165,9 @@ def _tester(css: str) -> Callable[[HtmlElement], bool] | None:
 @cache
 def _selector(css: str) -> etree.XPath:
     """``css`` as one compiled XPath. A group of selectors that each test one element alone
-    (``#news, .news, .article``) becomes one walk whose predicate is any of theirs, instead of
-    a union of one walk of the tree each: the same elements in the same (document) order."""
+    (``[class=lead], .newsy``; a group of ``#id`` and ``.class`` alone is ``iselect``'s Python
+    test) becomes one walk whose predicate is any of theirs, instead of a union of one walk of
+    the tree each: the same elements in the same (document) order."""
     group = parse(css)
     exprs = [_CSS.xpath(selector.parsed_tree) for selector in group]
     simple = all(e.path == "" and e.element == "*" and e.condition for e in exprs)

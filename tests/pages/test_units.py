@@ -419,7 +419,8 @@ def test_head_meta_is_the_first_in_document_order_and_og_url_only_a_property() -
 @pytest.mark.parametrize(
     "css",
     [
-        "#news, .news, .article, .interview, .opinion",  # one walk for the group
+        "#news, .news, .article, .interview, .opinion",  # tested in Python (iselect)
+        "[class=lead], .newsy",  # an attribute in the group: one XPath walk for the group
         ".lead, .news-header__lead",
         "div.x, .news",  # a tag in the group: the plain union
         "div .news, .article",  # a combinator in the group: the plain union

@@ -478,7 +478,9 @@ def main(argv: list[str] | None = None) -> int:
     export_sizes = [2000] if args.quick else [10_000, 100_000]
     if args.export_sizes is not None:
         export_sizes = [int(size) for size in args.export_sizes.split(",") if size.strip()]
-    sections[archive.HEADING], archived = archive.measure(500 if args.quick else 2000, export_sizes)
+    sections[archive.HEADING], archived = archive.measure(
+        500 if args.quick else 2000, export_sizes, repeat=args.repeat
+    )
     reparse_rate = next((rate for workers, rate, _ in archived.reparse if workers == 1), None)
     targets, missed = render_targets(rows, memory, replica_rate, reparse_rate)
     loads = sorted(r.load for row in rows.values() for r in row.runs)

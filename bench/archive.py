@@ -186,6 +186,7 @@ def measure_parse(pages: list[dict[str, Any]], base: str, results: Results) -> N
 def measure_reparse(env: dict[str, str], db: Any, results: Results, repeat: int) -> None:
     """``repeat`` jobs with each number of workers, interleaved; the medians (one job's rate
     moved by a fifth between runs on a busy machine)."""
+    results.reparse_repeat = repeat
     runs: dict[int, list[tuple[float, float]]] = {1: [], 2: []}
     for _ in range(repeat):
         for workers, measured in runs.items():
@@ -377,7 +378,6 @@ def measure(
             pages = measure_archive(db, results)
             measure_parse(pages, replica.base_url, results)
             del pages
-            results.reparse_repeat = repeat
             measure_reparse(env, db, results, repeat)
             measure_exports(env, db, sizes, results, warc_max)
         finally:

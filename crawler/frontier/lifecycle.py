@@ -143,11 +143,10 @@ class RunLifecycle:
         self._dropped: str | None = None
         """The run this worker found lost or ended under it (handled once)."""
         self.state: ClusterState | None = None
-        self.looks = 0
-        """Heartbeats that read the cluster's state (``state``), so far."""
+        """The last look at the cluster: each heartbeat that reads it puts a new one here."""
         self.idle_since: float | None = None
-        self._idle_look = 0
-        """``looks`` when this worker went idle (``idle_since``)."""
+        self._idle_look: ClusterState | None = None
+        """``state`` when this worker went idle (``idle_since``)."""
         self.finished = False
         self.ending = False
         self.outcome: Verdict | None = None
@@ -324,13 +323,13 @@ class RunLifecycle:
             return True
         now = time.monotonic() if now is None else now
         if self.idle_since is None:
-            self.idle_since, self._idle_look = now, self.looks
+            self.idle_since, self._idle_look = now, state
         waited = now - self.idle_since >= self.config.idle_grace
         # A run to end, and nobody else's unflushed work can be on its way: one look at the
         # cluster taken since this worker went idle is enough (the grace waits for the other
         # workers' heartbeats). With no run (a standing worker), the grace paces its look for
         # a run request.
-        alone = state.run is not None and state.peers == 0 and self.looks > self._idle_look
+        alone = state.run is not None and state.peers == 0 and state is not self._idle_look
         if (waited or alone) and not self.ending:
             self.ending = True
             asyncio.get_running_loop().create_task(self.end_run())
@@ -361,7 +360,6 @@ class RunLifecycle:
             self.counters.restore(deltas)
             self.health.down(exc)
             return
-        self.looks += 1
         self.health.up()
         lost = self.state.lost(self.coordinator.epoch, mine) if mine is not None else None
         if lost is not None:

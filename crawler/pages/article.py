@@ -249,8 +249,7 @@ class ArticlePage:
         document = self.sel.root
         for scopes in (select(document, "main"), select(document, "body")):
             for el in (c for scope in scopes for c in iselect(scope, ROOT_SELECTOR)):
-                content = next(iselect(el, ".text-content"), None)
-                if not (xpath(el, ".//h1") or content is not None):
+                if not (xpath(el, ".//h1") or next(iselect(el, ".text-content"), None) is not None):
                     continue
                 template = self._template_of(el)
                 if template is None:

@@ -395,9 +395,12 @@ class DedupePipeline:
         assert articles is not None
 
         def find() -> list[Document]:
-            query: Document = {"minhash_bands": {"$in": keys}}
-            if skip:
-                query["_id"] = {"$nin": skip}
+            # The ids first: a server that tests a candidate's clauses in order, and an
+            # ``$in`` key by key (SecantusDB does), then rejects the batch's own documents,
+            # most of what the bands find late, on their id (measured: 0.9 s against 0.05 s
+            # for 100 articles' late check over 3,000 stored).
+            query: Document = {"_id": {"$nin": skip}} if skip else {}
+            query["minhash_bands"] = {"$in": keys}
             projection = dict.fromkeys(CANDIDATE_FIELDS, 1)
             return list(articles.find(query, projection).limit(limit))
 

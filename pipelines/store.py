@@ -25,9 +25,10 @@ Outages
 
 Articles (collection ``articles``, ``_id`` = article id)
     One document per id whatever the number of workers. A batch first writes its articles
-    blind, one upsert each on ``(_id, content_hash)`` (``MongoWriter._write_blind``): a new id
-    is inserted, a stored version with the same content only has its ``last_seen_at`` moved,
-    so a batch of new articles reads nothing back (and a batch of unchanged re-fetches reads
+    blind (``MongoWriter._write_blind``): one insert of them all, each as its first version;
+    the ids found stored then get one upsert each on ``(_id, content_hash)``, which moves
+    only ``last_seen_at`` of a stored version with the same content. So a batch of new
+    articles is one write and reads nothing back (and a batch of unchanged re-fetches reads
     only their revisions, once, for their pages). An article stored with other content makes
     its upsert a duplicate-key error; it goes to the next round, which reads the stored
     versions, then writes one unordered bulk:
@@ -308,20 +309,57 @@ class MongoWriter:
         pages: dict[int, Document],
         recovering: set[int],
     ) -> list[int]:
-        """Write articles without reading their stored versions first: one upsert each on
-        ``(_id, content_hash)``. A new id is inserted (``$setOnInsert``, revision 1); a stored
-        version with the same content only has its ``last_seen_at`` moved (``$max``); a stored
-        version with other content (an edit, a stale fetch) or a rival's insert of the same
-        id makes the upsert a duplicate-key error, and the op is returned to go through the
-        read-then-write path (``_write_articles``). So a batch of new articles reads nothing,
-        and a batch of re-fetches reads only the revisions its pages need."""
+        """Write articles without reading their stored versions first. Each is inserted as
+        its first version (revision 1); an id stored already (a re-fetch, an edit, a rival's
+        insert) refuses it as a duplicate key and gets one upsert on ``(_id, content_hash)``
+        (``_touch``): a stored version with the same content only has its ``last_seen_at``
+        moved, and one with other content refuses that too, so the op is returned to go
+        through the read-then-write path (``_write_articles``). So a batch of new articles
+        reads nothing and is one insert (a server answers an insert without looking for a
+        match first: 100 articles cost SecantusDB 0.1 s inserted, 0.24 s upserted), and a
+        batch of re-fetches reads only the revisions its pages need."""
+        first = {index: self._first_version(doc, now) for index, doc in articles}
+        errors = _bulk(self.articles, [InsertOne(first[index]) for index, _ in articles])
+        written: list[tuple[int, Document]] = []
+        stored: list[tuple[int, Document]] = []
+        for position, (index, doc) in enumerate(articles):
+            error = errors.get(position)
+            if error is None:
+                written.append((index, doc))
+            elif error.get("code") == DUPLICATE_KEY:
+                stored.append((index, doc))
+            else:
+                report.outcomes[index] = StoreWriteError(str(error.get("errmsg")))
+        touched, unchanged, found = self._touch(stored, first, report, now)
+        written += touched
+        for index, _ in written:
+            report.outcomes[index] = "inserted"
+            report.stored[index] = first[index]
+        versions = {index: 1 for index, _ in written}
+        versions.update(self._unchanged_revisions(unchanged, report, pages))
+        written += unchanged
+        self._write_pages({i: v for i, v in versions.items() if i in pages}, pages, report)
+        self._recovered([(i, doc) for i, doc in written if i in recovering], report)
+        return found
+
+    def _touch(
+        self,
+        articles: list[tuple[int, Document]],
+        first: dict[int, Document],
+        report: WriteReport,
+        now: datetime,
+    ) -> tuple[list[tuple[int, Document]], list[tuple[int, Document]], list[int]]:
+        """One upsert each on ``(_id, content_hash)`` for articles whose id was found stored:
+        the same content has its ``last_seen_at`` moved (``$max``), other content is a
+        duplicate-key error. (inserted after all: the id went meanwhile; unchanged; the ops
+        found stored with other content)."""
+        if not articles:
+            return [], [], []
         requests: list[UpdateOne] = []
-        inserted: dict[int, Document] = {}
         for index, doc in articles:
-            inserted[index] = self._first_version(doc, now)
             once = {
                 k: v
-                for k, v in inserted[index].items()
+                for k, v in first[index].items()
                 if k not in ("_id", "content_hash", "last_seen_at")
             }
             requests.append(
@@ -332,27 +370,20 @@ class MongoWriter:
                 )
             )
         errors, upserted = _bulk_upserted(self.articles, requests)
-        found: list[int] = []
-        written: list[tuple[int, Document]] = []
+        inserted: list[tuple[int, Document]] = []
         unchanged: list[tuple[int, Document]] = []
+        found: list[int] = []
         for position, (index, doc) in enumerate(articles):
             error = errors.get(position)
             if error is None and position in upserted:
-                report.outcomes[index] = "inserted"
-                report.stored[index] = inserted[index]
-                written.append((index, doc))
+                inserted.append((index, doc))
             elif error is None:
                 unchanged.append((index, doc))
             elif error.get("code") == DUPLICATE_KEY:
                 found.append(index)
             else:
                 report.outcomes[index] = StoreWriteError(str(error.get("errmsg")))
-        versions = {index: 1 for index, _ in written}
-        versions.update(self._unchanged_revisions(unchanged, report, pages))
-        written += unchanged
-        self._write_pages({i: v for i, v in versions.items() if i in pages}, pages, report)
-        self._recovered([(i, doc) for i, doc in written if i in recovering], report)
-        return found
+        return inserted, unchanged, found
 
     def _first_version(self, doc: Document, now: datetime) -> Document:
         """The document a new article id is inserted as."""

@@ -440,9 +440,10 @@ def test_a_stale_version_gets_no_page(mongo_uri, mongo_db_name, mongo_db) -> Non
 
 
 def test_a_batch_reads_only_what_its_writes_cannot_tell(mongo_uri, mongo_db_name, mongo_db) -> None:
-    """New articles are written blind (no read-back); unchanged re-fetches read their
-    revisions once per batch (for their pages); an edit is read before it is written. None
-    of them ever failed: no batch removes failures (the first reads which URLs have one)."""
+    """New articles are one insert (no read-back); unchanged re-fetches, refused by it, are
+    touched by one upsert and read their revisions once per batch (for their pages); an edit
+    is read before it is written. None of them ever failed: no batch removes failures (the
+    first reads which URLs have one)."""
     store, _ = _store(mongo_uri, mongo_db_name, TASS_STORE_FLUSH_INTERVAL=60)
     ids = [4201, 4202, 4203]
 
@@ -465,11 +466,12 @@ def test_a_batch_reads_only_what_its_writes_cannot_tell(mongo_uri, mongo_db_name
 
     run(store.open_spider)
     new = batch_of([article(a, fetched=_fetched(a, "v1")) for a in ids])
-    assert new == {"query": 1, "insert": 0, "update": 2, "delete": 0}  # failures; articles, pages
+    assert new == {"query": 1, "insert": 1, "update": 1, "delete": 0}  # failures; articles, pages
     again = batch_of([article(a, fetched=_fetched(a, "v1 again")) for a in ids])
-    assert again == {"query": 1, "insert": 0, "update": 2, "delete": 0}
+    assert again == {"query": 1, "insert": 1, "update": 2, "delete": 0}  # refused, touched, pages
     edited = batch_of([article(4201, body=article(4201).body + "\n\nMore.", fetched=None)])
-    assert edited["query"] == 1 and edited["update"] == 3  # blind try, revision, the edit
+    # Refused, the touch refused too, then read: the revision, the edit.
+    assert edited == {"query": 1, "insert": 1, "update": 3, "delete": 0}
     run(store.close_spider)
     assert [
         d["revision"] for d in mongo_db.articles.find({"_id": {"$in": ids}}, sort=[("_id", 1)])

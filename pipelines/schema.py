@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+from datetime import datetime
 from typing import Any
 
 from itemadapter import ItemAdapter
@@ -63,10 +64,17 @@ def _field_names(cls: type) -> tuple[str, ...]:
     return tuple(f.name for f in dataclasses.fields(cls))
 
 
+_ATOMS = frozenset({int, str, float, bool, type(None), datetime})
+"""Types ``_plain`` returns as they are without asking more (a signature is 64 ints)."""
+
+
 def _plain(value: Any) -> Any:
-    if type(value) is list:
-        return [_plain(v) for v in value]
-    if type(value) is dict:
+    kind = type(value)
+    if kind in _ATOMS:
+        return value
+    if kind is list:
+        return [v if type(v) in _ATOMS else _plain(v) for v in value]
+    if kind is dict:
         return {k: _plain(v) for k, v in value.items()}
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return plain_fields(value)

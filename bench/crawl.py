@@ -40,6 +40,7 @@ from bench.common import (
     mongo_counters,
     redis_commands,
 )
+from crawler import settings
 
 CRAWL_TIMEOUT = 1200.0
 
@@ -83,7 +84,8 @@ class CrawlResult:
 
 
 def _project_argv(stats_file: Path) -> list[str]:
-    extensions = json.dumps({"bench.spiders.StatsDumpExtension": 0})
+    # The project's own extensions too: ``-s EXTENSIONS`` replaces the project's setting.
+    extensions = json.dumps({**settings.EXTENSIONS, "bench.spiders.StatsDumpExtension": 0})
     return [
         sys.executable, "-m", "scrapy", "crawl", "tass", "-a", "since=all",
         "-s", f"EXTENSIONS={extensions}",

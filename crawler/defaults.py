@@ -99,6 +99,9 @@ FEED_PRIORITY = 1000
 """Added to a fed request's priority: what a user asks for is fetched first."""
 
 # --- Progress and metrics (crawler.extensions) -------------------------------------------------
+TASS_GC_THRESHOLD = 50_000
+"""Net allocations between two runs of Python's youngest garbage collection once the spider is
+open, what exists then being frozen (``crawler.extensions.garbage``); 0: Python's own 700."""
 LOGSTATS_INTERVAL = 60.0
 """Seconds between two cluster-wide progress lines (Scrapy's setting; 0: none)."""
 TASS_METRICS_ENABLED = False

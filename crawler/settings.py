@@ -245,7 +245,11 @@ EXTENSIONS = {
     "crawler.extensions.progress.ClusterProgressExtension": 0,
     "crawler.extensions.metrics.PrometheusExtension": 0,
     "pipelines.feed.ItemsFeed": 500,
+    "crawler.extensions.garbage.GarbageCollection": 0,
 }
+TASS_GC_THRESHOLD = _env(
+    "TASS_GC_THRESHOLD", defaults.TASS_GC_THRESHOLD, _non_negative_int, "allocations (>= 0)"
+)
 LOGSTATS_INTERVAL = _env(
     "LOGSTATS_INTERVAL", defaults.LOGSTATS_INTERVAL, _non_negative_float, "seconds (>= 0)"
 )

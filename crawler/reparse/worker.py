@@ -39,6 +39,7 @@ from scrapy.utils.misc import load_object
 
 from crawler import defaults, internals, mongo
 from crawler.archive import ArchivedPageError, page_of, response_of
+from crawler.extensions import garbage
 from crawler.frontier.health import transient
 from crawler.items import ArticleItem, PageFailure, StoredVersion
 from crawler.mongo import Document, MongoConfig
@@ -159,6 +160,7 @@ class ReparseWorker:
         the stages never wait for MongoDB to send a chunk's pages."""
         self._db = mongo.acquire(self.crawler, self.mongo_config).db
         await self.manager.open_spider_async()
+        garbage.tune(garbage.threshold_of(self.crawler.settings))  # as the crawl's workers
         loop = asyncio.get_running_loop()
         ahead: asyncio.Task[_Taken | str | None] | None = None
         try:

@@ -351,8 +351,8 @@ class MongoWriter:
     ) -> tuple[list[tuple[int, Document]], list[tuple[int, Document]], list[int]]:
         """One upsert each on ``(_id, content_hash)`` for articles whose id was found stored:
         the same content has its ``last_seen_at`` moved (``$max``), other content is a
-        duplicate-key error. (inserted after all: the id went meanwhile; unchanged; the ops
-        found stored with other content)."""
+        duplicate-key error. Returns the articles it inserted after all (their id was gone
+        meanwhile), those it found unchanged, and the ops found stored with other content."""
         if not articles:
             return [], [], []
         requests: list[UpdateOne] = []

@@ -41,10 +41,10 @@ def threshold_of(settings: BaseSettings) -> int:
     """``TASS_GC_THRESHOLD``; ``ValueError`` naming it when it is not a count >= 0."""
     raw = settings.get("TASS_GC_THRESHOLD", defaults.TASS_GC_THRESHOLD)
     try:
-        value = int(raw)
-    except (TypeError, ValueError):
+        value = int(str(raw))  # as text, so that 1.5 and True are refused, not truncated
+    except ValueError:
         value = -1
-    if value < 0 or isinstance(raw, bool | float):
+    if value < 0:
         raise ValueError(f"TASS_GC_THRESHOLD must be a number of allocations >= 0, got {raw!r}")
     return value
 

@@ -120,8 +120,8 @@ def iselect(el: HtmlElement, css: str) -> Iterator[HtmlElement]:
     if test is None:
         yield from elements(_selector(css)(el))
         return
-    for node in el.iter(etree.Element):
-        if is_element(node) and test(node):
+    for node in el.iter(etree.Element):  # elements only: no comments, entities or PIs
+        if test(node):
             yield node
 
 

@@ -50,6 +50,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from lxml import etree
 from lxml.html import HtmlElement
 from parsel import Selector
 
@@ -269,7 +270,10 @@ class ArticlePage:
         return None
 
     def root(self) -> HtmlElement:
-        """The article root element; raises ``ExtractionError`` when the page has none."""
+        """The article root element; raises ``ExtractionError`` when the page has none. The
+        page's checks run until a root is found (a page object asks for it ~10 times)."""
+        if self._root is not None:
+            return self._root
         if not self.text.strip():
             raise ExtractionError("empty_body", "the response body is empty")
         if self.is_truncated():
@@ -407,8 +411,8 @@ class ArticlePage:
         if scan.galleries:
             out.append(Answer("structure", "gallery"))
         photo_imgs = {p.img for p in scan.photos}
-        for el in root.iter():
-            slider = is_element(el) and _SLIDER_CLASS_RE.search(classes(el))
+        for el in root.iter(etree.Element):  # elements alone: no comments or the like
+            slider = _SLIDER_CLASS_RE.search(classes(el))
             if slider and any(img in photo_imgs for img in el.iter("img")):
                 out.append(Answer("class", "gallery"))
                 break

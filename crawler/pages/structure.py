@@ -216,11 +216,14 @@ def tags_by_structure(
     seen_headline = headline is None
     group: HtmlElement | None = None
     found: list[str] = []
-    for el in root.iter():
+    # Links and the headline alone, in document order (lxml's tag filter, in C; the HTML
+    # parser gives lower-case tags).
+    wanted = ("a",) if headline is None else ("a", headline.tag)
+    for el in root.iter(*wanted):
         if el is headline:
             seen_headline = True
             continue
-        if not seen_headline or tag_of(el) != "a" or not el.get("href"):
+        if not seen_headline or el.tag != "a" or not el.get("href"):
             continue
         if body is not None and any(a is body for a in el.iterancestors()):
             continue

@@ -209,30 +209,50 @@ def has_class(el: HtmlElement, token: str) -> bool:
 
 
 def _joined(el: HtmlElement, block_break: str) -> str:
-    """The raw visible text of ``el``: block edges become ``block_break``."""
-    parts: list[str] = []
-    # (node, closing): an element is visited once on the way in and once on the way out.
-    stack: list[tuple[Any, bool]] = [(el, False)]
+    """The raw visible text of ``el``: block edges become ``block_break``.
+
+    An element without children (most of the page objects' calls: a paragraph, a link, a
+    caption) is answered without the walk."""
+    tag = el.tag
+    if not isinstance(tag, str):
+        return ""  # a comment or the like: only its tail would count, and that is not inside
+    tag = tag.lower()
+    if tag in SKIP_TAGS:
+        return ""
+    spaced = tag in SPACED_TAGS
+    if not len(el):
+        text = el.text or ""
+        return f"{block_break}{text}{block_break}" if spaced else text
+    parts: list[str] = [block_break] if spaced else []
+    if el.text:
+        parts.append(el.text)
+    # (node, closing break): a child is visited on the way in (None) and, if it holds text
+    # of its own, once more on the way out with the break its edge makes ("" for inline).
+    stack: list[tuple[Any, str | None]] = [(child, None) for child in reversed(el)]
+    append = parts.append
     while stack:
         node, closing = stack.pop()
-        tag = tag_of(node)
-        if closing:
-            if tag in SPACED_TAGS:
-                parts.append(block_break)
-            if node is not el and node.tail:
-                parts.append(node.tail)
+        if closing is not None:
+            if closing:
+                append(closing)
+            if node.tail:
+                append(node.tail)
             continue
-        if not tag or tag in SKIP_TAGS:
+        tag = node.tag
+        if not isinstance(tag, str) or (tag := tag.lower()) in SKIP_TAGS:
             # Comments, processing instructions and skipped elements: only their tail counts.
-            if node is not el and node.tail:
-                parts.append(node.tail)
+            if node.tail:
+                append(node.tail)
             continue
-        if tag in SPACED_TAGS:
-            parts.append(block_break)
+        edge = block_break if tag in SPACED_TAGS else ""
+        if edge:
+            append(edge)
         if node.text:
-            parts.append(node.text)
-        stack.append((node, True))
-        stack.extend((child, False) for child in reversed(node))
+            append(node.text)
+        stack.append((node, edge))
+        stack.extend((child, None) for child in reversed(node))
+    if spaced:
+        append(block_break)
     return "".join(parts)
 
 

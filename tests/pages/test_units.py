@@ -473,3 +473,37 @@ def test_html_selector_is_parsels_tree(text: str) -> None:
     assert ours.get() == parsels.get()
     if ours.type == "html":
         assert {type(el).__name__ for el in ours.root.iter()} <= {"HtmlElement", "HtmlComment"}
+
+
+def _raw_text_by_recursion(el: object, block_break: str, top: bool = True) -> str:
+    """The definition ``tree._joined`` walks without recursion: an element's text, its
+    children's, their tails, block edges as ``block_break``; nothing of comments and skipped
+    elements but their tails (and not the top's own tail)."""
+    from crawler.pages.tree import SKIP_TAGS, SPACED_TAGS
+
+    tag = getattr(el, "tag", None)
+    tail = "" if top else (getattr(el, "tail", None) or "")
+    if not isinstance(tag, str) or tag.lower() in SKIP_TAGS:
+        return tail
+    edge = block_break if tag.lower() in SPACED_TAGS else ""
+    inner = "".join(_raw_text_by_recursion(c, block_break, top=False) for c in el)  # type: ignore[attr-defined]
+    return f"{edge}{getattr(el, 'text', None) or ''}{inner}{edge}{tail}"
+
+
+def test_raw_text_of_every_element_is_the_recursive_definition() -> None:
+    from crawler.pages.tree import _joined, html_selector
+
+    # Leaves and nests of block and inline elements, a skipped leaf and a skipped nest, a
+    # comment and a processing instruction among text, tails everywhere, <br>, empty elements.
+    html = """<html><body><div class="a">x<p>one<b>two</b>three</p>tail<br>after<br/>
+      <p>leaf</p><span>inline leaf</span>t2<script>var s;</script>t3<!-- c -->t4<?pi z?>t5
+      <form><p>in a form</p></form>t6<ul><li>i<em>j</em></li><li></li></ul><p></p>
+      <figure><img src="/a.jpg"><figcaption>cap<br>© cred</figcaption></figure>end</div>
+      <h2>h</h2></body></html>"""
+    root = html_selector(html).root
+    checked = 0
+    for el in root.iter():
+        for block_break in (" ", "\n"):
+            assert _joined(el, block_break) == _raw_text_by_recursion(el, block_break)
+            checked += 1
+    assert checked > 40

@@ -508,8 +508,7 @@ class ArticlePage:
         return value
 
     def _lead_element(self) -> HtmlElement | None:
-        found = select(self.root(), LEAD_SELECTOR)
-        return found[0] if found else None
+        return next(iselect(self.root(), LEAD_SELECTOR), None)  # the walk stops at it
 
     def _lead_answers(self) -> list[Answer]:
         out: list[Answer] = []

@@ -507,3 +507,31 @@ def test_raw_text_of_every_element_is_the_recursive_definition() -> None:
             assert _joined(el, block_break) == _raw_text_by_recursion(el, block_break)
             checked += 1
     assert checked > 40
+
+
+@pytest.mark.parametrize(
+    ("field", "a", "b", "agree"),
+    [
+        ("kind", "news", "news", True),
+        ("kind", "news", "gallery", True),  # a gallery refines its template
+        ("kind", "news", "article", False),
+        ("tags", ["Russia", "Oil"], ["oil", "RUSSIA"], True),
+        ("tags", ["Russia"], ["Russia", "Oil"], False),
+        ("title", "«Putin» – talks", '"putin"  - Talks', True),
+        ("title", "Talks in Minsk end…", "Talks in Minsk ended today", True),
+        ("title", "Talks in Minsk", "Talks in Kyiv", False),
+        ("images", [{"url": "/a/1.jpg"}, {"url": "/b/2.jpg"}], [{"url": "/B/2.JPG"}], True),
+        ("images", [{"url": "/a/1.jpg"}], [{"url": "/c/3.jpg"}], False),
+        ("related", [{"id": 1}, {"id": 2}], [{"id": 1}, {"id": 2}], True),
+        ("related", [{"id": 1}, {"id": 2}], [{"id": 2}, {"id": 1}], False),
+        ("published_at", datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 1, 1, tzinfo=UTC), True),
+        ("lead", "", None, True),
+        ("lead", "text", None, False),
+    ],
+)
+def test_answers_agree_by_each_fields_rule_and_when_equal(
+    field: str, a: object, b: object, agree: bool
+) -> None:
+    from crawler.pages.signals import same
+
+    assert same(field, a, b) is agree

@@ -226,8 +226,8 @@ def _joined(el: HtmlElement, block_break: str) -> str:
     parts: list[str] = [block_break] if spaced else []
     if el.text:
         parts.append(el.text)
-    # (node, closing break): a child is visited on the way in (None) and, if it holds text
-    # of its own, once more on the way out with the break its edge makes ("" for inline).
+    # (node, closing break): an element below ``el`` is visited on the way in (None), then
+    # once more on the way out with the break its edge makes ("" for an inline element).
     stack: list[tuple[Any, str | None]] = [(child, None) for child in reversed(el)]
     append = parts.append
     while stack:

@@ -214,18 +214,12 @@ def _joined(el: HtmlElement, block_break: str) -> str:
     An element without children (most of the page objects' calls: a paragraph, a link, a
     caption) is answered without the walk."""
     tag = el.tag
-    if not isinstance(tag, str):
-        return ""  # a comment or the like: only its tail would count, and that is not inside
-    tag = tag.lower()
-    if tag in SKIP_TAGS:
-        return ""
-    spaced = tag in SPACED_TAGS
+    if not isinstance(tag, str) or (tag := tag.lower()) in SKIP_TAGS:
+        return ""  # a comment or the like, a skipped element: only its tail counts, outside
+    outer = block_break if tag in SPACED_TAGS else ""  # the break at el's own edges
     if not len(el):
-        text = el.text or ""
-        return f"{block_break}{text}{block_break}" if spaced else text
-    parts: list[str] = [block_break] if spaced else []
-    if el.text:
-        parts.append(el.text)
+        return f"{outer}{el.text or ''}{outer}"
+    parts = [outer, el.text or ""]
     # (node, closing break): an element below ``el`` is visited on the way in (None), then
     # once more on the way out with the break its edge makes ("" for an inline element).
     stack: list[tuple[Any, str | None]] = [(child, None) for child in reversed(el)]
@@ -251,8 +245,7 @@ def _joined(el: HtmlElement, block_break: str) -> str:
             append(node.text)
         stack.append((node, edge))
         stack.extend((child, None) for child in reversed(node))
-    if spaced:
-        append(block_break)
+    append(outer)
     return "".join(parts)
 
 

@@ -65,13 +65,20 @@ def test_urls_pushed_with_lpush_and_scrapy_enqueue_are_fetched_once_each_and_sto
         time.sleep(3)
         assert worker.poll() is None, env.log_text()[-3000:]
         assert db.runs.count_documents({}) == 1, "a standing worker begins no run by itself"
-        client.lpush(keys.start_urls, urls[0])
-        client.lpush(keys.start_urls, json.dumps({"url": urls[1], "meta": {"asked_by": "test"}}))
-        client.lpush(keys.start_urls, urls[0])  # the same URL again
-        client.lpush(keys.start_urls, "not a url", '{"meta": {}}', "https://example.org/a/1")
+        # Every entry must be fed while the one run they begin still goes (a run that has
+        # ended leaves later entries to a run of their own): ``scrapy enqueue`` first, as its
+        # process takes a second or more to start, then the pushes in one pipeline, within
+        # milliseconds of it and well inside the run's fetches.
         queued = enqueue(env, urls[2], urls[3])
         assert queued.returncode == 0, queued.stderr
         assert queued.stdout.startswith(f"queued 2 URLs on {keys.start_urls}")
+        payload = json.dumps({"url": urls[1], "meta": {"asked_by": "test"}})
+        with client.pipeline() as pushes:
+            pushes.lpush(keys.start_urls, urls[0])
+            pushes.lpush(keys.start_urls, payload)
+            pushes.lpush(keys.start_urls, urls[0])  # the same URL again
+            pushes.lpush(keys.start_urls, "not a url", '{"meta": {}}', "https://example.org/a/1")
+            pushes.execute()
         deadline = time.monotonic() + 120
         while db.runs.count_documents({}) < 2 and time.monotonic() < deadline:
             time.sleep(0.5)
